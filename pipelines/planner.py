@@ -1,0 +1,209 @@
+"""The planner: best-first search over programs, one verified edit at a time.
+
+Each expansion asks the stages in turn: locate (where), propose (which edit), screen
+(which to run), sub-goal (whole replacement subtrees), verify (the simulator). Children
+are de-duplicated by canonical key, a Pareto front of complexity against loss is kept,
+and the search stops at the recovery tolerance or when the budget is spent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.locate import UniformLocate
+from pipelines.problem import Problem
+from pipelines.propose import UniformPropose
+from pipelines.result import FrontRow, Result, TraceStep
+from pipelines.screen import NoScreen
+from pipelines.verify import Candidate, Verify
+from simulator.edits import legal_edits
+from simulator.program import Program
+
+Progress = Callable[[Problem, "Node"], None]
+
+
+@dataclass(eq=False)
+class Node:
+    """A verified program in the search tree, linked to the node it was edited from."""
+
+    cand: Candidate
+    parent: Node | None
+    score: float
+
+    @property
+    def program(self) -> Program:
+        return self.cand.program
+
+    @property
+    def loss(self) -> float:
+        return self.cand.loss
+
+
+class NoSubgoal:
+    """Stand-in: no whole-subtree candidates."""
+
+    name = "none"
+
+    def candidates(self, problem: Problem, node: Node) -> list[Candidate]:
+        return []
+
+
+class Planner:
+    """Best-first search under a budget of simulator calls and seconds.
+
+    ``width`` caps how many proposed edits of one parent are verified (None: all of them);
+    ``parsimony`` weighs complexity against log-error in the search score.
+    """
+
+    def __init__(
+        self,
+        locate=None,
+        propose=None,
+        screen=None,
+        subgoal=None,
+        verify: Verify | None = None,
+        width: int | None = None,
+        max_size: int = 30,
+        parsimony: float = 0.02,
+        tol: float = 1e-12,
+    ):
+        self.locate = locate or UniformLocate()
+        self.propose = propose or UniformPropose()
+        self.screen = screen or NoScreen()
+        self.subgoal = subgoal or NoSubgoal()
+        self.verify = verify or Verify()
+        self.width = width
+        self.max_size = max_size
+        self.parsimony = parsimony
+        self.tol = tol
+
+    def score(self, cand: Candidate) -> float:
+        """Lower is better: log-error plus a size penalty."""
+        return math.log10(cand.loss + 1e-16) + self.parsimony * cand.program.complexity
+
+    def search(self, problem: Problem, progress: Progress | None = None) -> Result:
+        fs = problem.function_set
+        tie = itertools.count()
+        frontier: list[tuple[float, int, Node]] = []
+        seen: set[str] = set()
+        front: dict[int, Node] = {}
+        history: list[tuple[int, float]] = []
+        best: Node | None = None
+        stopped = ""
+
+        def admit(cand: Candidate, parent: Node | None) -> Node | None:
+            nonlocal best
+            key = cand.program.key
+            if key in seen:
+                return None
+            seen.add(key)
+            node = Node(cand, parent, self.score(cand))
+            heapq.heappush(frontier, (node.score, next(tie), node))
+            c = cand.program.complexity
+            if c not in front or cand.loss < front[c].loss:
+                front[c] = node
+            if best is None or node.score < best.score or (cand.loss <= self.tol and best.loss > self.tol):
+                best = node
+                history.append((problem.calls, cand.loss))
+            return node
+
+        starts = [Candidate(Program((leaf,)), math.inf, (), "start", "a leaf") for leaf in fs.leaves]
+        for cand in self.verify.programs(problem, starts):
+            admit(cand, None)
+        try:
+            while frontier and not stopped:
+                if best is not None and best.loss <= self.tol:
+                    stopped = "recovered"
+                    break
+                stopped = problem.exhausted() or ""
+                if stopped:
+                    break
+                _, _, node = heapq.heappop(frontier)
+                for cand in self.expand(problem, node):
+                    admit(cand, node)
+                if progress is not None and best is not None:
+                    progress(problem, best)
+            if not stopped:
+                stopped = "recovered" if best is not None and best.loss <= self.tol else "exhausted search"
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        if best is None:
+            raise RuntimeError("no valid program found on this data: every candidate was non-finite")
+        chosen = self._choose(front, best)
+        return Result(
+            program=chosen.program,
+            loss=chosen.loss,
+            front=_pareto(front),
+            start=_root(chosen).program,
+            trace=_trace(chosen),
+            calls=problem.calls,
+            fit_passes=problem.fit_passes,
+            seconds=problem.elapsed,
+            stopped=stopped,
+            history=history,
+        )
+
+    def expand(self, problem: Problem, node: Node) -> list[Candidate]:
+        """Ask the stages for this node's children and verify them."""
+        program = node.program
+        edits = legal_edits(program, problem.function_set, self.max_size)
+        if not edits:
+            return []
+        loc = self.locate.scores(problem, program)
+        logp = self.propose.log_scores(problem, program, edits)
+        logp = logp + np.log(loc[[e.loc for e in edits]])
+        order = np.argsort(-(logp + problem.rng.gumbel(size=len(logp))))
+        if self.width is not None:
+            order = order[: self.width]
+        chosen = [edits[i] for i in order]
+        keep = self.screen.select(problem, program, chosen, logp[order])
+        chosen = [chosen[i] for i in keep]
+        kept_logp = logp[order][keep]
+        reasons = [f"{self.propose.name} log-score {lp:.2f}, {self.locate.name} location" for lp in kept_logp]
+        children = self.verify.edits(problem, program, chosen, "propose", reasons)
+        children += self.verify.programs(problem, self.subgoal.candidates(problem, node))
+        return children
+
+    def _choose(self, front: dict[int, Node], best: Node) -> Node:
+        """The smallest program within tolerance, else the best-scoring one."""
+        exact = [n for n in front.values() if n.loss <= self.tol]
+        if exact:
+            return min(exact, key=lambda n: n.program.complexity)
+        return best
+
+
+def _root(node: Node) -> Node:
+    while node.parent is not None:
+        node = node.parent
+    return node
+
+
+def _trace(node: Node) -> list[TraceStep]:
+    path = []
+    while node.parent is not None:
+        path.append(node)
+        node = node.parent
+    steps: list[TraceStep] = []
+    for n in reversed(path):
+        edits = n.cand.edits
+        for k, e in enumerate(edits):
+            after = n.loss if k == len(edits) - 1 else math.nan
+            steps.append(TraceStep(e, n.cand.stage, n.cand.reason, n.parent.loss, after))
+    return steps
+
+
+def _pareto(front: dict[int, Node]) -> list[FrontRow]:
+    """Rows of the front where a larger program must have a strictly lower loss."""
+    rows, best = [], math.inf
+    for c in sorted(front):
+        n = front[c]
+        if n.loss < best:
+            rows.append(FrontRow(c, n.loss, n.program))
+            best = n.loss
+    return rows

@@ -1,0 +1,131 @@
+"""What a solve returns: the best program, the Pareto front, exports, and the edit trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+import torch
+
+from simulator.edits import Edit, apply
+from simulator.execute import evaluate, torch_forward
+from simulator.program import Program
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One edit on the way from the start program to the result, and why it was made."""
+
+    edit: Edit
+    stage: str
+    reason: str
+    loss_before: float
+    loss_after: float
+
+    def to_dict(self) -> dict:
+        return {
+            "edit": self.edit.to_dict(),
+            "text": str(self.edit),
+            "stage": self.stage,
+            "reason": self.reason,
+            "loss_before": self.loss_before,
+            "loss_after": self.loss_after,
+        }
+
+
+@dataclass(frozen=True)
+class FrontRow:
+    complexity: int
+    loss: float
+    program: Program
+
+    @property
+    def sympy(self) -> sympy.Expr:
+        return self.program.to_sympy()
+
+
+class ProgramModule(torch.nn.Module):
+    """A found program as a torch module; its constants are trainable parameters."""
+
+    def __init__(self, program: Program):
+        super().__init__()
+        self.program = program
+        self.consts = torch.nn.Parameter(torch.tensor(program.consts, dtype=torch.float64))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return torch_forward(self.program, X.to(torch.float64), self.consts)[0]
+
+
+@dataclass
+class Result:
+    """The outcome of ``pipeline.solve``. ``program`` is the chosen law."""
+
+    program: Program
+    loss: float
+    front: list[FrontRow]
+    start: Program
+    trace: list[TraceStep]
+    calls: int
+    fit_passes: int
+    seconds: float
+    stopped: str
+    history: list[tuple[int, float]] = field(default_factory=list)  # (calls, best loss so far)
+
+    def sympy(self) -> sympy.Expr:
+        return self.program.to_sympy()
+
+    def latex(self) -> str:
+        return sympy.latex(self.sympy())
+
+    def torch_module(self) -> ProgramModule:
+        return ProgramModule(self.program)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return evaluate(self.program, X.reshape(len(X), -1))
+
+    def replay(self) -> Program:
+        """Apply the trace's edits to the start program (structure of the result)."""
+        p = self.start
+        for step in self.trace:
+            p = apply(p, step.edit)
+        return p
+
+    def front_table(self) -> str:
+        """The Pareto front as PySR prints it: complexity, loss, equation."""
+        lines = [f"{'complexity':>10}  {'loss (NMSE)':>12}  equation"]
+        for row in self.front:
+            lines.append(f"{row.complexity:>10}  {row.loss:>12.4g}  {row.sympy}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "program": str(self.program),
+            "sympy": str(self.sympy()),
+            "latex": self.latex(),
+            "nmse_train": self.loss,
+            "complexity": self.program.complexity,
+            "simulator_calls": self.calls,
+            "fit_forward_passes": self.fit_passes,
+            "seconds": round(self.seconds, 4),
+            "stopped": self.stopped,
+            "front": [
+                {"complexity": r.complexity, "loss": r.loss, "program": str(r.program), "sympy": str(r.sympy)}
+                for r in self.front
+            ],
+            "start": str(self.start),
+            "trace": [s.to_dict() for s in self.trace],
+            "history": self.history,
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"found:    {self.program}\n"
+            f"sympy:    {self.sympy()}\n"
+            f"nmse:     {self.loss:.4g}\n"
+            f"calls:    {self.calls}\n"
+            f"seconds:  {self.seconds:.2f}\n"
+            f"stopped:  {self.stopped}\n\n"
+            f"Pareto front\n{self.front_table()}"
+        )

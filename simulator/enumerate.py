@@ -1,0 +1,105 @@
+"""Random enumeration: the only source of training data (the seed's Φ).
+
+Programs come from a size- and depth-controlled prior over any function set; inputs come
+from random ranges. Invalid and near-constant outputs are rejected and outputs are
+de-duplicated, so every kept program means something different on its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.execute import is_finite, node_values
+from simulator.language import CONST, FunctionSet
+from simulator.program import Program
+
+
+@dataclass(frozen=True)
+class ProgramPrior:
+    """Sizes are drawn uniformly in ``[min_size, max_size]``, then a tree of about that size."""
+
+    min_size: int = 1
+    max_size: int = 15
+    max_depth: int = 6
+    p_const: float = 0.25  # share of leaves that are constants when the set has them
+
+    def sample(self, function_set: FunctionSet, rng: np.random.Generator) -> Program:
+        target = int(rng.integers(self.min_size, self.max_size + 1))
+        tokens: list[str] = []
+        self._grow(function_set, rng, target, 1, tokens)
+        return Program(tuple(tokens), tuple(float(rng.uniform(-3, 3)) for t in tokens if t == CONST))
+
+    def _grow(
+        self, fs: FunctionSet, rng: np.random.Generator, budget: int, depth: int, out: list[str]
+    ) -> None:
+        """Grow a subtree of at most ``budget`` nodes."""
+        can_unary = bool(fs.unary) and budget >= 2 and depth < self.max_depth
+        can_binary = bool(fs.binary) and budget >= 3 and depth < self.max_depth
+        if not (can_unary or can_binary):
+            out.append(self._leaf(fs, rng))
+            return
+        # prefer binary nodes when the budget is large, so trees are bushy, not chains
+        p_binary = 0.0 if not can_binary else (1.0 if not can_unary else 0.7)
+        if rng.random() < p_binary:
+            out.append(fs.binary[int(rng.integers(len(fs.binary)))])
+            rest = budget - 1
+            left = int(rng.integers(1, rest - 1 + 1)) if rest > 2 else 1
+            self._grow(fs, rng, left, depth + 1, out)
+            self._grow(fs, rng, max(rest - left, 1), depth + 1, out)
+        else:
+            out.append(fs.unary[int(rng.integers(len(fs.unary)))])
+            self._grow(fs, rng, budget - 1, depth + 1, out)
+
+    def _leaf(self, fs: FunctionSet, rng: np.random.Generator) -> str:
+        if fs.has_const and rng.random() < self.p_const:
+            return CONST
+        others = [t for t in fs.leaves if t != CONST]
+        return others[int(rng.integers(len(others)))]
+
+
+def sample_inputs(
+    n_vars: int, n_points: int, rng: np.random.Generator, low: float = -5.0, high: float = 5.0
+) -> np.ndarray:
+    """Inputs on a random range per variable, inside [low, high], at least 0.5 wide."""
+    a = rng.uniform(low, high - 0.5, size=n_vars)
+    b = np.minimum(a + rng.uniform(0.5, high - low, size=n_vars), high)
+    return rng.uniform(a, b, size=(n_points, n_vars))
+
+
+def output_ok(y: np.ndarray, min_std: float = 1e-6, max_abs: float = 1e6) -> bool:
+    """Finite, not near-constant, and not absurdly large."""
+    return bool(
+        np.isfinite(y).all() and np.std(y) > min_std * (1 + np.abs(y).mean()) and np.abs(y).max() < max_abs
+    )
+
+
+def output_signature(y: np.ndarray, digits: int = 6) -> bytes:
+    """A hashable fingerprint of an output vector, for de-duplication by semantics."""
+    return np.round(y, digits).tobytes()
+
+
+def enumerate_programs(
+    function_set: FunctionSet,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    prior: ProgramPrior | None = None,
+    max_tries: int | None = None,
+) -> Iterator[tuple[Program, np.ndarray]]:
+    """Yield ``(program, y)`` pairs on X: valid, not constant, and unique by output."""
+    prior = prior or ProgramPrior()
+    seen: set[bytes] = set()
+    tries = 0
+    while max_tries is None or tries < max_tries:
+        tries += 1
+        p = prior.sample(function_set, rng)
+        z = node_values(p, X)
+        if not is_finite(z) or not output_ok(z[0]):
+            continue
+        sig = output_signature(z[0])
+        if sig in seen:
+            continue
+        seen.add(sig)
+        yield p, z[0]

@@ -1,0 +1,152 @@
+"""The simulator g(φ, x): batched numpy execution, the incremental path, and a torch path.
+
+No operator is "protected": log of a negative number is NaN, and any non-finite value
+anywhere in the tree makes the program invalid for that data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from simulator.language import CONST, is_literal, is_variable, variable_index
+from simulator.program import Program
+
+NP_UNARY = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "neg": np.negative,
+    "inv": np.reciprocal,
+    "square": np.square,
+    "cube": lambda a: a * a * a,
+    "abs": np.abs,
+    "tanh": np.tanh,
+}
+NP_BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "pow": np.power,
+}
+TORCH_UNARY = {
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "neg": torch.neg,
+    "inv": torch.reciprocal,
+    "square": torch.square,
+    "cube": lambda a: a * a * a,
+    "abs": torch.abs,
+    "tanh": torch.tanh,
+}
+TORCH_BINARY = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+    "pow": torch.pow,
+}
+
+
+def leaf_value(token: str, X: np.ndarray, const: float = 1.0) -> np.ndarray:
+    """The value of a leaf on every row of X (broadcast to shape (n,))."""
+    if is_variable(token):
+        return X[:, variable_index(token)]
+    value = const if token == CONST else float(token)
+    return np.full(X.shape[0], value)
+
+
+def node_values(program: Program, X: np.ndarray) -> list[np.ndarray]:
+    """Every node's output z on X, indexed like ``program.tokens``; z[0] is y.
+
+    Non-finite entries are left in place; :func:`is_finite` judges them.
+    """
+    toks, co = program.tokens, program.const_offsets
+    if program.n_vars > X.shape[1]:
+        raise ValueError(f"program uses x{program.n_vars} but X has {X.shape[1]} column(s)")
+    z: list[np.ndarray | None] = [None] * len(toks)
+    stack: list[np.ndarray] = []
+    with np.errstate(all="ignore"):
+        for i in range(len(toks) - 1, -1, -1):
+            t = toks[i]
+            f1 = NP_UNARY.get(t)
+            if f1 is not None:
+                v = f1(stack.pop())
+            else:
+                f2 = NP_BINARY.get(t)
+                if f2 is not None:
+                    a = stack.pop()
+                    v = f2(a, stack.pop())
+                else:
+                    v = leaf_value(t, X, program.consts[co[i]] if t == CONST else 1.0)
+            z[i] = v
+            stack.append(v)
+    return z  # type: ignore[return-value]
+
+
+def is_finite(values: Iterable[np.ndarray]) -> bool:
+    return all(np.isfinite(v).all() for v in values)
+
+
+def evaluate(program: Program, X: np.ndarray) -> np.ndarray:
+    """y = g(φ, X) as float64 of shape (n,); non-finite values are left in place."""
+    return node_values(program, X)[0]
+
+
+def evaluate_many(programs: Sequence[Program], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs of many programs on one X: ``(Y (m, n), valid (m,))``.
+
+    A program is valid when every node is finite on every row.
+    """
+    Y = np.full((len(programs), X.shape[0]), np.nan)
+    valid = np.zeros(len(programs), dtype=bool)
+    for k, p in enumerate(programs):
+        z = node_values(p, X)
+        Y[k] = z[0]
+        valid[k] = is_finite(z)
+    return Y, valid
+
+
+def torch_forward(
+    program: Program, X: torch.Tensor, consts: torch.Tensor | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """y and every node's z as torch tensors that carry gradients.
+
+    ``X`` is (n, d); ``consts`` (one per const leaf) defaults to the program's values. Both
+    may require grad: that is how constants are fitted and how Jacobians ∂L/∂z are taken
+    (call ``retain_grad()`` on the z you want).
+    """
+    toks, co = program.tokens, program.const_offsets
+    if consts is None:
+        consts = torch.tensor(program.consts, dtype=X.dtype)
+    n = X.shape[0]
+    z: list[torch.Tensor | None] = [None] * len(toks)
+    stack: list[torch.Tensor] = []
+    for i in range(len(toks) - 1, -1, -1):
+        t = toks[i]
+        if t in TORCH_UNARY:
+            v = TORCH_UNARY[t](stack.pop())
+        elif t in TORCH_BINARY:
+            a = stack.pop()
+            v = TORCH_BINARY[t](a, stack.pop())
+        elif is_variable(t):
+            v = X[:, variable_index(t)]
+        elif t == CONST:
+            v = consts[co[i]].expand(n)
+        elif is_literal(t):
+            v = torch.full((n,), float(t), dtype=X.dtype)
+        else:  # pragma: no cover - Program already validated tokens
+            raise ValueError(f"unknown token {t!r}")
+        z[i] = v
+        stack.append(v)
+    return z[0], z  # type: ignore[return-value]

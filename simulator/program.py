@@ -1,0 +1,356 @@
+"""Programs: expression trees stored as prefix token tuples.
+
+A prefix tuple is hashable, cheap to splice (edits are slices), and evaluates with one
+reverse stack pass, which is all the simulator needs. Text goes through Python's ``ast``
+parser (sympy syntax is Python expression syntax), never ``eval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sympy
+
+from simulator.language import (
+    BINARY,
+    COMMUTATIVE,
+    CONST,
+    UNARY,
+    LanguageError,
+    arity,
+    is_literal,
+    is_variable,
+    variable_index,
+)
+
+
+class ParseError(ValueError):
+    """Text that is not a program of the language."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """An expression tree in prefix order.
+
+    ``consts`` holds one value per ``const`` leaf, in prefix order; new constants start
+    at 1.0 until fitted. Equality includes the constant values; :attr:`key` ignores them.
+    """
+
+    tokens: tuple[str, ...]
+    consts: tuple[float, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            raise LanguageError("a program needs at least one token")
+        n_const = sum(1 for t in self.tokens if t == CONST)
+        if len(self.consts) != n_const:
+            if self.consts:
+                raise LanguageError(f"program has {n_const} const leaves but {len(self.consts)} values")
+            object.__setattr__(self, "consts", (1.0,) * n_const)
+        need = 1
+        for t in self.tokens:
+            if need == 0:
+                raise LanguageError(f"tokens {self.tokens} hold more than one tree")
+            need += arity(t) - 1
+        if need != 0:
+            raise LanguageError(f"tokens {self.tokens} are not a complete prefix tree")
+
+    # ----- structure -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def complexity(self) -> int:
+        """Node count, the size measure of the Pareto front."""
+        return len(self.tokens)
+
+    @cached_property
+    def ends(self) -> tuple[int, ...]:
+        """``ends[i]``: one past the last token of the subtree rooted at ``i``."""
+        ends = [0] * len(self.tokens)
+        stack: list[int] = []
+        for i in range(len(self.tokens) - 1, -1, -1):
+            a = arity(self.tokens[i])
+            end = i + 1
+            for _ in range(a):
+                end = stack.pop()
+            ends[i] = end
+            stack.append(end)
+        return tuple(ends)
+
+    def children(self, i: int) -> tuple[int, ...]:
+        a = arity(self.tokens[i])
+        if a == 0:
+            return ()
+        if a == 1:
+            return (i + 1,)
+        return (i + 1, self.ends[i + 1])
+
+    @cached_property
+    def parents(self) -> tuple[int, ...]:
+        """``parents[i]`` is the parent of node ``i`` (-1 for the root)."""
+        par = [-1] * len(self.tokens)
+        for i in range(len(self.tokens)):
+            for c in self.children(i):
+                par[c] = i
+        return tuple(par)
+
+    @cached_property
+    def depth(self) -> int:
+        d = [0] * len(self.tokens)
+        for i in range(1, len(self.tokens)):
+            d[i] = d[self.parents[i]] + 1
+        return max(d) + 1
+
+    @cached_property
+    def const_offsets(self) -> tuple[int, ...]:
+        """``const_offsets[i]``: how many const leaves come before token ``i``."""
+        out, n = [], 0
+        for t in self.tokens:
+            out.append(n)
+            n += t == CONST
+        out.append(n)
+        return tuple(out)
+
+    def subtree(self, i: int) -> Program:
+        end = self.ends[i]
+        co = self.const_offsets
+        return Program(self.tokens[i:end], self.consts[co[i] : co[end]])
+
+    def replace_subtree(self, i: int, sub: Program) -> Program:
+        end = self.ends[i]
+        co = self.const_offsets
+        return Program(
+            self.tokens[:i] + sub.tokens + self.tokens[end:],
+            self.consts[: co[i]] + sub.consts + self.consts[co[end] :],
+        )
+
+    @cached_property
+    def n_vars(self) -> int:
+        """Highest variable index used (0 for a program without variables)."""
+        return max((variable_index(t) + 1 for t in self.tokens if is_variable(t)), default=0)
+
+    @cached_property
+    def key(self) -> str:
+        """Canonical structural form: commutative arguments sorted, constant values ignored.
+
+        Two programs with the same key are trivially equal up to constants, so a search
+        never needs to visit both.
+        """
+
+        def canon(i: int) -> str:
+            t = self.tokens[i]
+            kids = [canon(c) for c in self.children(i)]
+            if t in COMMUTATIVE:
+                kids.sort()
+            return t if not kids else f"{t}({','.join(kids)})"
+
+        return canon(0)
+
+    def with_consts(self, consts) -> Program:
+        return Program(self.tokens, tuple(float(c) for c in consts))
+
+    # ----- text ------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return to_text(self)
+
+    def __repr__(self) -> str:
+        return f"Program({to_text(self)!r})"
+
+    def to_sympy(self) -> sympy.Expr:
+        return to_sympy(self)
+
+    def latex(self) -> str:
+        return sympy.latex(to_sympy(self))
+
+
+# ----- printing -------------------------------------------------------------------------
+_INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2)}
+_ATOM = 5
+
+
+def to_text(program: Program) -> str:
+    """Canonical infix text; ``parse(to_text(p)) == p`` for every program."""
+    toks, consts, ends, co = program.tokens, program.consts, program.ends, program.const_offsets
+
+    def go(i: int) -> tuple[str, int]:
+        """Text of subtree ``i`` and its binding strength (higher binds tighter)."""
+        t = toks[i]
+        if t == CONST:
+            v = consts[co[i]]
+            return repr(float(v)), (3 if math.copysign(1.0, v) < 0 else _ATOM)
+        if arity(t) == 0:
+            return t, _ATOM
+        if t in _INFIX:
+            sym, prec = _INFIX[t]
+            (ls, lp), (rs, rp) = go(i + 1), go(ends[i + 1])
+            ls = f"({ls})" if lp < prec else ls
+            rs = f"({rs})" if rp <= prec else rs
+            return (f"{ls} {sym} {rs}" if prec == 1 else f"{ls}{sym}{rs}"), prec
+        if t == "pow":
+            (ls, lp), (rs, rp) = go(i + 1), go(ends[i + 1])
+            ls = f"({ls})" if lp < _ATOM else ls
+            rs = f"({rs})" if rp < _ATOM else rs
+            return f"{ls}**{rs}", 4
+        if t == "neg":
+            if toks[i + 1] == CONST:  # "-2.5" would parse back as one negative constant
+                return f"neg({go(i + 1)[0]})", _ATOM
+            cs, cp = go(i + 1)
+            return (f"-({cs})" if cp < 4 else f"-{cs}"), 3
+        return f"{t}({go(i + 1)[0]})", _ATOM
+
+    return go(0)[0]
+
+
+# ----- parsing --------------------------------------------------------------------------
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_NAMES = {
+    **{u: u for u in UNARY},
+    **{b: b for b in BINARY},
+    "Abs": "abs",
+    "ln": "log",
+}
+_CONSTANTS = {"pi": math.pi, "E": math.e, "e": math.e}
+
+
+def parse(text: str) -> Program:
+    """Parse infix text in sympy syntax into a program.
+
+    Floats become fitted constants holding their value; non-negative integers up to 9
+    become literal leaves; ``x`` is read as ``x1``. Raises :class:`ParseError`.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ParseError("cannot parse an empty expression")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ParseError(f"cannot parse expression {text!r}: {err.msg}") from None
+    tokens: list[str] = []
+    consts: list[float] = []
+
+    def const(v: float) -> None:
+        tokens.append(CONST)
+        consts.append(float(v))
+
+    def number(v, negative: bool = False) -> None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ParseError(f"unsupported literal {v!r} in {text!r}")
+        if isinstance(v, int) and not negative and 0 <= v <= 9:
+            tokens.append(str(v))
+        elif isinstance(v, int) and negative and 0 <= v <= 9:
+            tokens.append("neg")
+            tokens.append(str(v))
+        else:
+            if not math.isfinite(v):
+                raise ParseError(f"non-finite number in {text!r}")
+            const(-v if negative else v)
+
+    def walk(node: ast.AST) -> None:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            tokens.append(_BINOPS[type(node.op)])
+            walk(node.left)
+            walk(node.right)
+            return None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            if isinstance(node.operand, ast.Constant):
+                return number(node.operand.value, negative=True)
+            tokens.append("neg")
+            return walk(node.operand)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+            return walk(node.operand)
+        if isinstance(node, ast.Constant):
+            return number(node.value)
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name == "x":
+                name = "x1"
+            if is_variable(name):
+                tokens.append(name)
+            elif name in _CONSTANTS:
+                const(_CONSTANTS[name])
+            elif name == CONST:
+                const(1.0)
+            else:
+                raise ParseError(f"unknown name {node.id!r} in {text!r}; variables are x1, x2, ...")
+            return None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            name = _NAMES.get(node.func.id)
+            if name is None:
+                raise ParseError(f"unknown operator {node.func.id!r} in {text!r}")
+            want = arity(name)
+            if len(node.args) != want:
+                raise ParseError(f"{node.func.id} takes {want} argument(s), got {len(node.args)} in {text!r}")
+            tokens.append(name)
+            for a in node.args:
+                walk(a)
+            return None
+        snippet = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
+        raise ParseError(f"unsupported syntax {snippet!r} in {text!r}")
+
+    try:
+        walk(tree)
+    except RecursionError:
+        raise ParseError(f"expression nests too deeply: {text[:60]!r}...") from None
+    return Program(tuple(tokens), tuple(consts))
+
+
+# ----- sympy ----------------------------------------------------------------------------
+def symbols(n: int, **assumptions) -> list[sympy.Symbol]:
+    """Symbols x1..xn; real by default so sympy simplifies as a scientist would."""
+    assumptions = assumptions or {"real": True}
+    return [sympy.Symbol(f"x{i + 1}", **assumptions) for i in range(n)]
+
+
+_SYMPY_UNARY = {
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sqrt": sympy.sqrt,
+    "neg": lambda a: -a,
+    "inv": lambda a: 1 / a,
+    "square": lambda a: a**2,
+    "cube": lambda a: a**3,
+    "abs": sympy.Abs,
+    "tanh": sympy.tanh,
+}
+_SYMPY_BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+}
+
+
+def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Expr:
+    """The program as a sympy expression over x1..xn (real symbols)."""
+    xs = xs or symbols(max(program.n_vars, 1))
+    toks, co = program.tokens, program.const_offsets
+    stack: list[sympy.Expr] = []
+    for i in range(len(toks) - 1, -1, -1):
+        t = toks[i]
+        if t == CONST:
+            stack.append(sympy.Float(program.consts[co[i]]))
+        elif is_variable(t):
+            stack.append(xs[variable_index(t)])
+        elif is_literal(t):
+            stack.append(sympy.Integer(int(t)))
+        elif t in _SYMPY_UNARY:
+            stack.append(_SYMPY_UNARY[t](stack.pop()))
+        else:
+            a = stack.pop()
+            b = stack.pop()
+            stack.append(_SYMPY_BINARY[t](a, b))
+    return stack[0]
+
+
+def from_sympy(expr: sympy.Expr) -> Program:
+    """A program from a sympy expression, through its text form and the same parser."""
+    return parse(sympy.sstr(expr, full_prec=True))

@@ -1,0 +1,233 @@
+"""Exact symbolic recovery, as BENCHMARKS.md defines it.
+
+A found program recovers the truth when, after rounding every float in both to 3 decimals,
+``sympy.simplify(found - truth) == 0``. Three choices keep this both faithful and robust:
+
+* Rounded floats become exact decimal rationals (0.5 -> 1/2). The value is the same, but sympy
+  then treats ``x**0.5`` and ``sqrt(x)`` as one expression, which it does not with a Float exponent.
+* Variables are matched by name and taken as real. When simplification over the reals fails,
+  variables that are positive on the task's domain are declared positive and simplification is
+  retried, since identities such as ``exp(x2*log(x1)) == x1**x2`` or ``log(x**2) == 2*log(x)`` hold
+  only there (Nguyen-11 lives on (0, 1)). Without a domain, every variable is taken as positive for
+  the retry, but only when the two expressions agree numerically wherever both are real on a
+  mixed-sign box: so ``sqrt(x**2)`` never recovers ``x``, while ``x1**x2`` recovers ``exp(x2*log(x1))``.
+* A numeric pre-check on random points returns False at once when the two clearly differ, so the
+  common case (a wrong candidate) never reaches ``simplify``. Cheap rewrites (``expand``,
+  ``expand_log``, ``powsimp``) are tried before ``simplify``; the whole symbolic part runs under a
+  time limit (SIGALRM, main thread only) and any sympy failure or timeout counts as not recovered.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from simulator.program import parse
+
+Domain = Sequence[tuple[float, float]]
+
+_NUMPY: dict[Any, Any] = {
+    sp.sin: np.sin,
+    sp.cos: np.cos,
+    sp.tan: np.tan,
+    sp.exp: np.exp,
+    sp.log: np.log,
+    sp.Abs: np.abs,
+    sp.tanh: np.tanh,
+    sp.sinh: np.sinh,
+    sp.cosh: np.cosh,
+    sp.asin: np.arcsin,
+    sp.acos: np.arccos,
+    sp.atan: np.arctan,
+    sp.sign: np.sign,
+}
+_POINTS = 64
+_RTOL = 1e-6
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def to_sympy(expr: Any) -> sp.Expr:
+    """A sympy expression from a sympy object, a Program, or infix text (parsed, never eval'd)."""
+    if isinstance(expr, str):
+        return parse(expr).to_sympy()
+    if hasattr(expr, "to_sympy"):
+        return expr.to_sympy()
+    return sp.sympify(expr, strict=True)
+
+
+def round_floats(expr: sp.Expr, decimals: int = 3) -> sp.Expr:
+    """Round every float to ``decimals`` and make it an exact rational of that decimal value."""
+    floats = expr.atoms(sp.Float)
+    return expr.xreplace({f: sp.Rational(f"{float(f):.{decimals}f}") for f in floats}) if floats else expr
+
+
+def is_recovered(
+    found: Any, truth: Any, *, decimals: int = 3, domain: Domain | None = None, timeout: float = 10.0
+) -> bool:
+    """True when ``found`` is symbolically equivalent to ``truth`` after rounding floats.
+
+    ``domain`` gives each variable's (low, high), x1 first, as a task's train range does; it
+    decides where variables are positive and where the numeric pre-check samples.
+    ``timeout`` bounds the symbolic work in seconds; running out counts as not recovered.
+    """
+    try:
+        a = round_floats(to_sympy(found), decimals)
+        b = round_floats(to_sympy(truth), decimals)
+    except Exception:  # an unparsable or non-symbolic candidate recovers nothing
+        return False
+    if a.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or b.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return False
+    names = sorted({s.name for s in a.free_symbols | b.free_symbols})
+    real = {n: sp.Symbol(n, real=True) for n in names}
+    a, b = _rename(a, real), _rename(b, real)
+
+    verdict = _numeric_check(a, b, [real[n] for n in names], domain)
+    if verdict == "different":
+        return False
+    positive = _positive_names(names, domain) if domain is not None else set(names)
+    if domain is None and verdict != "agree":
+        positive = set()
+    try:
+        with _time_limit(timeout):
+            if _is_zero(a - b):
+                return True
+            if positive:
+                assumed = {n: sp.Symbol(n, positive=True) if n in positive else real[n] for n in names}
+                return _is_zero(_rename(a, assumed) - _rename(b, assumed), logs=True)
+            return False
+    except (_Timeout, RecursionError):
+        return False
+    except Exception:  # sympy raises many kinds on odd input; none of them means "equal"
+        return False
+
+
+def _rename(expr: sp.Expr, symbols: dict[str, sp.Symbol]) -> sp.Expr:
+    return expr.xreplace({s: symbols[s.name] for s in expr.free_symbols})
+
+
+def _positive_names(names: list[str], domain: Domain) -> set[str]:
+    """Variables x<k> whose domain lies in [0, inf); a zero bound has measure zero in sampling."""
+    out = set()
+    for name in names:
+        if name.startswith("x") and name[1:].isdigit():
+            k = int(name[1:]) - 1
+            if 0 <= k < len(domain) and float(domain[k][0]) >= 0:
+                out.add(name)
+    return out
+
+
+def _is_zero(diff: sp.Expr, logs: bool = False) -> bool:
+    """Cheap rewrites first; ``simplify`` only when they do not settle it."""
+    if diff == 0:
+        return True
+    diff = sp.expand(diff)
+    if diff == 0:
+        return True
+    if logs:
+        if sp.expand(sp.expand_log(diff, force=True)) == 0 or sp.powsimp(diff, force=True) == 0:
+            return True
+    return sp.simplify(diff) == 0
+
+
+def _numeric_check(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], domain: Domain | None) -> str:
+    """'different', 'agree' (everywhere both are real and finite), or 'unknown'.
+
+    Points where one side is undefined (log of a negative) are not counted as a difference:
+    symbolic equivalence under sympy's principal branches can still hold there.
+    """
+    rng = np.random.default_rng(0)
+    n = len(symbols)
+    if domain is not None:
+        low = np.array([float(domain[_index(s, len(domain))][0]) for s in symbols] or [0.0])
+        high = np.array([float(domain[_index(s, len(domain))][1]) for s in symbols] or [1.0])
+        boxes = [(low, high)]
+    else:
+        boxes = [(np.full(n, -2.0), np.full(n, 2.0)), (np.full(n, 0.05), np.full(n, 2.0))]
+    try:
+        agree = True
+        for low, high in boxes:
+            points = rng.uniform(low, high, size=(_POINTS, n))
+            env = {s.name: points[:, i] for i, s in enumerate(symbols)}
+            with np.errstate(all="ignore"):
+                fa = np.broadcast_to(_numpy_eval(a, env, _POINTS), (_POINTS,))
+                fb = np.broadcast_to(_numpy_eval(b, env, _POINTS), (_POINTS,))
+                both = np.isfinite(fa) & np.isfinite(fb)
+                gap = np.abs(fa - fb) > _RTOL * (1.0 + np.abs(fa) + np.abs(fb))
+            if (both & gap).any():
+                return "different"
+            agree = agree and bool(both.any())
+        return "agree" if agree else "unknown"
+    except _Unsupported:
+        return "unknown"
+
+
+def _index(symbol: sp.Symbol, size: int) -> int:
+    """Column of the domain for a variable; names other than x<k> use the first range."""
+    name = symbol.name
+    if name.startswith("x") and name[1:].isdigit() and 1 <= int(name[1:]) <= size:
+        return int(name[1:]) - 1
+    return 0
+
+
+def _numpy_eval(expr: sp.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Evaluate a sympy tree on arrays over the reals by walking it (no lambdify, no exec)."""
+    if expr.is_Symbol:
+        return env[expr.name]
+    if expr.is_number:
+        value = complex(expr.evalf())
+        return np.float64(value.real if value.imag == 0 else np.nan)
+    args = [_numpy_eval(arg, env, n) for arg in expr.args]
+    if expr.is_Add:
+        return sum(args[1:], args[0])
+    if expr.is_Mul:
+        out = args[0]
+        for arg in args[1:]:
+            out = out * arg
+        return out
+    if expr.is_Pow:
+        return np.power(np.asarray(args[0], dtype=np.float64), args[1])
+    func = _NUMPY.get(expr.func)
+    if func is None or len(args) != 1:
+        raise _Unsupported(expr.func)
+    return func(args[0])
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _Timeout after ``seconds`` when SIGALRM is usable (main thread, POSIX); else no limit."""
+    usable = (
+        seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    start = time.monotonic()
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    if 0 < outer < seconds:  # never outlive an enclosing timer (e.g. pytest-timeout)
+        signal.setitimer(signal.ITIMER_REAL, outer)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer > 0:  # re-arm the enclosing timer with what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
