@@ -15,6 +15,9 @@ A found program recovers the truth when, after rounding every float in both to 3
   common case (a wrong candidate) never reaches ``simplify``. Cheap rewrites (``expand``,
   ``expand_log``, ``powsimp``) are tried before ``simplify``; the whole symbolic part runs under a
   time limit (SIGALRM, main thread only) and any sympy failure or timeout counts as not recovered.
+
+Rounding applies to the expression sympy builds, after its automatic evaluation: ``sqrt(1.23*x1)``
+is already ``1.10905...*sqrt(x1)``, so it rounds to ``1.109*sqrt(x1)``, as in DSO's own check.
 """
 
 from __future__ import annotations
@@ -137,9 +140,8 @@ def _is_zero(diff: sp.Expr, logs: bool = False) -> bool:
     diff = sp.expand(diff)
     if diff == 0:
         return True
-    if logs:
-        if sp.expand(sp.expand_log(diff, force=True)) == 0 or sp.powsimp(diff, force=True) == 0:
-            return True
+    if logs and (sp.expand(sp.expand_log(diff, force=True)) == 0 or sp.powsimp(diff, force=True) == 0):
+        return True
     return sp.simplify(diff) == 0
 
 
@@ -163,15 +165,15 @@ def _numeric_check(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], domain: Dom
             points = rng.uniform(low, high, size=(_POINTS, n))
             env = {s.name: points[:, i] for i, s in enumerate(symbols)}
             with np.errstate(all="ignore"):
-                fa = np.broadcast_to(_numpy_eval(a, env, _POINTS), (_POINTS,))
-                fb = np.broadcast_to(_numpy_eval(b, env, _POINTS), (_POINTS,))
+                fa = np.broadcast_to(_numeric_value(a, env), (_POINTS,))
+                fb = np.broadcast_to(_numeric_value(b, env), (_POINTS,))
                 both = np.isfinite(fa) & np.isfinite(fb)
                 gap = np.abs(fa - fb) > _RTOL * (1.0 + np.abs(fa) + np.abs(fb))
             if (both & gap).any():
                 return "different"
             agree = agree and bool(both.any())
         return "agree" if agree else "unknown"
-    except _Unsupported:
+    except (_Unsupported, RecursionError, TypeError, ValueError, OverflowError):
         return "unknown"
 
 
@@ -183,14 +185,14 @@ def _index(symbol: sp.Symbol, size: int) -> int:
     return 0
 
 
-def _numpy_eval(expr: sp.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarray:
+def _numeric_value(expr: sp.Expr, env: dict[str, np.ndarray]) -> np.ndarray:
     """Evaluate a sympy tree on arrays over the reals by walking it (no lambdify, no exec)."""
     if expr.is_Symbol:
         return env[expr.name]
     if expr.is_number:
         value = complex(expr.evalf())
         return np.float64(value.real if value.imag == 0 else np.nan)
-    args = [_numpy_eval(arg, env, n) for arg in expr.args]
+    args = [_numeric_value(arg, env) for arg in expr.args]
     if expr.is_Add:
         return sum(args[1:], args[0])
     if expr.is_Mul:

@@ -68,11 +68,17 @@ class Sampling:
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
-            raise TaskError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
+            raise TaskError(
+                f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}"
+            )
         object.__setattr__(self, "low", _floats(self.low, "low"))
         object.__setattr__(self, "high", _floats(self.high, "high"))
         if self.distribution == "uniform":
-            if isinstance(self.points, bool) or not isinstance(self.points, (int, np.integer)) or self.points < 1:
+            if (
+                isinstance(self.points, bool)
+                or not isinstance(self.points, (int, np.integer))
+                or self.points < 1
+            ):
                 raise TaskError(f"points must be a positive integer, got {self.points!r}")
             if self.points > MAX_POINTS:
                 raise TaskError(f"points must be at most {MAX_POINTS}, got {self.points}")
@@ -89,7 +95,7 @@ class Sampling:
             raise TaskError(f"low, high and step give different numbers of variables: {sorted(lengths)}")
         n = max(lengths, default=1)
         low, high = self._broadcast(self.low, n), self._broadcast(self.high, n)
-        for i, (lo, hi) in enumerate(zip(low, high)):
+        for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
             if lo >= hi:
                 which = f" for x{i + 1}" if n > 1 else ""
                 raise TaskError(f"low must be below high{which}, got low={lo:g}, high={hi:g}")
@@ -116,7 +122,7 @@ class Sampling:
         low, high = self._broadcast(self.low, n_vars), self._broadcast(self.high, n_vars)
         step = self._broadcast(self.step, n_vars)
         counts = np.floor((high - low) / step + 1e-9).astype(np.int64) + 1  # inclusive of high
-        return [lo + st * np.arange(k) for lo, st, k in zip(low, step, counts)]
+        return [lo + st * np.arange(k) for lo, st, k in zip(low, step, counts, strict=True)]
 
     def size(self, n_vars: int) -> int:
         """Number of points one split holds."""
@@ -126,7 +132,9 @@ class Sampling:
             raise TaskError(f"low, high and step must have one value or {n_vars}, one per variable")
         low, high = self._broadcast(self.low, n_vars), self._broadcast(self.high, n_vars)
         step = self._broadcast(self.step, n_vars)
-        return math.prod(int(math.floor((h - lo) / s + 1e-9)) + 1 for lo, h, s in zip(low, high, step))
+        return math.prod(
+            math.floor((h - lo) / s + 1e-9) + 1 for lo, h, s in zip(low, high, step, strict=True)
+        )
 
     def sample(self, n_vars: int, rng: np.random.Generator) -> np.ndarray:
         """Inputs of shape (n, n_vars); a grid is the cartesian product and ignores ``rng``."""
@@ -140,7 +148,11 @@ class Sampling:
     def to_dict(self) -> dict[str, Any]:
         """The task-file form: scalars when one value serves all variables."""
         one = lambda v: v[0] if len(v) == 1 else list(v)  # noqa: E731
-        out: dict[str, Any] = {"distribution": self.distribution, "low": one(self.low), "high": one(self.high)}
+        out: dict[str, Any] = {
+            "distribution": self.distribution,
+            "low": one(self.low),
+            "high": one(self.high),
+        }
         if self.distribution == "uniform":
             out["points"] = self.points
         else:
@@ -190,7 +202,7 @@ class Task:
     def domain(self) -> list[tuple[float, float]]:
         """Per-variable (low, high) of the train range, as :func:`simulator.recovery.is_recovered` takes."""
         low, high = self.train.bounds(self.n_vars)
-        return [(float(lo), float(hi)) for lo, hi in zip(low, high)]
+        return [(float(lo), float(hi)) for lo, hi in zip(low, high, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         """The task-file form; :func:`task_from_dict` reads it back."""
@@ -341,7 +353,11 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
             raise TaskError(f"{where}: unknown key {key!r}; allowed: {', '.join(TASK_KEYS)}")
 
     expression = entry.get("expression")
-    if not isinstance(expression, (str, int, float)) or isinstance(expression, bool) or not str(expression).strip():
+    if (
+        not isinstance(expression, (str, int, float))
+        or isinstance(expression, bool)
+        or not str(expression).strip()
+    ):
         raise TaskError(f"{where}: expression is missing or not a string, got {expression!r}")
     expression = str(expression).strip()
     try:
@@ -367,7 +383,9 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
         raise TaskError(f"{where}: function_set: {_one_line(error)}") from None
 
     if "train" not in entry:
-        raise TaskError(f"{where}: train is missing (e.g. {{distribution: uniform, low: -1, high: 1, points: 20}})")
+        raise TaskError(
+            f"{where}: train is missing (e.g. {{distribution: uniform, low: -1, high: 1, points: 20}})"
+        )
     train = _sampling(entry["train"], n_vars, f"{where}: train")
     test = _sampling(entry["test"], n_vars, f"{where}: test") if entry.get("test") is not None else None
     task = Task(name, expression, n_vars, train, test, function_set)

@@ -1,0 +1,106 @@
+"""Shipped checkpoints: a safe file format, checked on load.
+
+A checkpoint is a plain dict of tensors and primitive values, saved with ``torch.save``
+and read with ``torch.load(..., weights_only=True)``: no pickled code runs on load. It
+records the module's class, hyperparameters, vocabulary and format version, so that a
+mismatched or corrupt file fails with one clear line naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flows.encoders import VOCAB
+
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, corrupt, or made for another model."""
+
+
+def _plain(value: Any) -> Any:
+    """Hyperparameters reduced to what ``weights_only`` loading accepts."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def save_checkpoint(
+    module: torch.nn.Module, path: str | Path, hparams: dict, metrics: dict | None = None
+) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "class": f"{type(module).__module__}.{type(module).__qualname__}",
+        "hparams": _plain(dict(hparams)),
+        "vocab": list(VOCAB.tokens),
+        "metrics": _plain(metrics or {}),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+    }
+    torch.save(payload, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, expected_class: type) -> dict:
+    """The checkpoint's payload, after checking it belongs to ``expected_class``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise CheckpointError(f"{path}: not an active-induction checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {payload.get('format_version')} != {FORMAT_VERSION}"
+        )
+    want = f"{expected_class.__module__}.{expected_class.__qualname__}"
+    if payload.get("class") != want:
+        raise CheckpointError(f"{path}: holds a {payload.get('class')}, not a {want}")
+    if list(payload.get("vocab", [])) != list(VOCAB.tokens):
+        raise CheckpointError(f"{path}: vocabulary does not match this version of the code")
+    return payload
+
+
+class Pretrained:
+    """Mixin for LightningModules: ``export`` to and ``from_pretrained`` from the safe format.
+
+    The module must call ``self.save_hyperparameters()`` so that it can be rebuilt from
+    ``hparams`` alone; ``default_checkpoint`` names its file under ``checkpoints/``.
+    """
+
+    default_checkpoint: str = ""
+
+    def export(self, path: str | Path, metrics: dict | None = None) -> Path:
+        return save_checkpoint(self, path, dict(self.hparams), metrics)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None):
+        path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
+        payload = load_checkpoint(path, cls)
+        try:
+            model = cls(**payload["hparams"])
+            model.load_state_dict(payload["state_dict"])
+        except (TypeError, RuntimeError) as err:
+            first = str(err).splitlines()[0][:160]
+            raise CheckpointError(f"{path}: weights do not fit {cls.__name__} ({first})") from None
+        model.eval()
+        model.checkpoint_metrics = payload.get("metrics", {})
+        return model
+
+    @classmethod
+    def recorded_metrics(cls, path: str | Path | None = None) -> dict:
+        path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
+        return dict(load_checkpoint(path, cls).get("metrics", {}))

@@ -1,0 +1,88 @@
+"""Exact recovery: equivalent forms count, numerical look-alikes do not."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sympy as sp
+
+from simulator.recovery import _time_limit, _Timeout, is_recovered, round_floats
+
+EQUIVALENT = [
+    ("x1**0.5", "sqrt(x1)"),
+    ("exp(x2*log(x1))", "x1**x2"),
+    ("log(x1 + 1) + log(x1**2 + 1)", "log((x1 + 1)*(x1**2 + 1))"),
+    ("3.3901*x1", "3.39*x1"),
+    ("3.39*x1**3 + 2.1204*x1**2 + 1.78*x1", "3.39*x1**3 + 2.12*x1**2 + 1.78*x1"),
+    ("x1*x1*x1 + x1*x1 + x1", "x1**3 + x1**2 + x1"),
+    ("x1*(x1 + 1)*(x1**2 + 1)", "x1**4 + x1**3 + x1**2 + x1"),
+    ("x1**4 - x1**3 + 0.5*x2**2 - x2", "x1**4 - x1**3 + x2**2/2 - x2"),
+    ("x1**4 - x1**3 + x2*x2/(x2 + x2) * x2 - x2", "x1**4 - x1**3 + x2**2/2 - x2"),
+    ("sin(x1)**2 + cos(x1)**2", "1"),
+    ("sin(x1)*cos(x2) + sin(x1)*cos(x2)", "2*sin(x1)*cos(x2)"),
+    ("sin(x1 + x2) + sin(x1 - x2)", "2*sin(x1)*cos(x2)"),
+    ("sin(x1) + sin(x1*(x1 + 1))", "sin(x1) + sin(x1 + x1**2)"),
+    ("x1/x1", "1"),
+    ("exp(log(x1))", "x1"),
+    ("sin(x1**2)*cos(x1) - 0.7499", "sin(x1**2)*cos(x1) - 0.75"),
+]
+
+DIFFERENT = [
+    ("x1", "x1 + 0.01*x1**2"),
+    ("sin(x1)", "cos(x1)"),
+    ("x1**3 + x1**2", "x1**3 + x1**2 + x1"),
+    ("3.38*x1", "3.39*x1"),
+    ("sqrt(x1**2)", "x1"),
+    ("x1", "x2"),
+    ("exp(x1)", "1 + x1 + x1**2/2 + x1**3/6"),
+    ("log(x1 + 1.4) + log(x1**2 + 1.3)", "log(x1 + 1.4) + log(x1**2 + 1.31)"),
+]
+
+
+@pytest.mark.parametrize(("found", "truth"), EQUIVALENT)
+def test_equivalent_pairs_are_recovered(found: str, truth: str) -> None:
+    assert is_recovered(found, truth)
+    assert is_recovered(truth, found)
+
+
+@pytest.mark.parametrize(("found", "truth"), DIFFERENT)
+def test_different_pairs_are_not(found: str, truth: str) -> None:
+    assert not is_recovered(found, truth)
+    assert not is_recovered(truth, found)
+
+
+def test_domain_decides_sign_dependent_identities() -> None:
+    assert is_recovered("exp(x2*log(x1))", "x1**x2", domain=[(0, 1), (0, 1)])  # Nguyen-11
+    assert not is_recovered("exp(x2*log(x1))", "x1**x2", domain=[(-1, 1), (0, 1)])
+    assert is_recovered("sqrt(x1**2)", "x1", domain=[(0, 4)])
+    assert not is_recovered("sqrt(x1**2)", "x1", domain=[(-1, 1)])
+    assert is_recovered("2*log(x1)", "log(x1**2)", domain=[(0, 2)])
+
+
+def test_accepts_sympy_and_mixed_symbol_assumptions() -> None:
+    plain = sp.Symbol("x1")
+    assert is_recovered(plain**2 + plain, "x1*(x1 + 1)")
+    assert is_recovered(sp.Symbol("x1", positive=True) * 2, sp.Symbol("x1", real=True) + plain)
+
+
+def test_bad_input_is_not_recovered() -> None:
+    assert not is_recovered("x1 +* (", "x1")
+    assert not is_recovered(object(), "x1")
+    assert not is_recovered(sp.nan, "x1")
+    assert not is_recovered(sp.zoo * sp.Symbol("x1"), "x1")
+
+
+def test_round_floats_is_exact_decimal() -> None:
+    x = sp.Symbol("x1")
+    assert round_floats(sp.Float(3.3901) * x) == sp.Rational(339, 100) * x
+    assert round_floats(x ** sp.Float(0.5)) == sp.sqrt(x)
+
+
+def test_time_limit_interrupts() -> None:
+    start = time.monotonic()
+    with pytest.raises(_Timeout), _time_limit(0.05):
+        while True:
+            pass
+    assert time.monotonic() - start < 2
+    assert is_recovered("x1 + 1", "1 + x1", timeout=0.5)
