@@ -25,6 +25,7 @@ from simulator.program import Program
 
 MAX_VARS = 10
 PAD = "<pad>"
+HOLE = "<hole>"  # a node whose value the reverse flow must supply
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Vocabulary:
     @classmethod
     def default(cls) -> Vocabulary:
         literals = tuple(str(i) for i in range(MAX_LITERAL + 1))
-        return cls((PAD, *OPERATORS, CONST, *literals, *variables(MAX_VARS)))
+        return cls((PAD, HOLE, *OPERATORS, CONST, *literals, *variables(MAX_VARS)))
 
     def __len__(self) -> int:
         return len(self.tokens)
