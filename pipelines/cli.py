@@ -1,19 +1,228 @@
-"""The ``induce`` command line."""
+"""The ``induce`` command line: solve, fit/validate/test, evaluate, bench, bench-simulator.
+
+Every user error ends in one line on stderr and a non-zero exit code, never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
+import os
 import sys
+from pathlib import Path
+
+import numpy as np
+
+DEMO_TASK = "Nguyen-5"
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+class UsageError(ValueError):
+    """A bad command line or input file."""
+
+
+def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """X, y and the feature names from a CSV with a header row."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: file not found")
+    with p.open(newline="") as f:
+        rows = list(csv.reader(f))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise UsageError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise UsageError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
+    data = []
+    for k, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise UsageError(f"{path}: line {k} has {len(r)} fields, the header has {len(header)}")
+        vals = []
+        for name, cell in zip(header, r):
+            try:
+                vals.append(float(cell))
+            except ValueError:
+                raise UsageError(f"{path}: column {name!r} is not numeric (line {k}: {cell!r})") from None
+        data.append(vals)
+    arr = np.array(data)
+    j = header.index(target)
+    features = [h for i, h in enumerate(header) if i != j]
+    if not features:
+        raise UsageError(f"{path}: needs at least one feature column besides {target!r}")
+    return np.delete(arr, j, axis=1), arr[:, j], features
+
+
+def _progress_bar(total: int):
+    """A tqdm bar fed by the planner's progress callback (best loss, calls, program)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="call", file=sys.stderr, dynamic_ncols=True, disable=None, leave=False)
+
+    def update(problem, node) -> None:
+        bar.n = min(problem.calls, total)
+        text = str(node.program)
+        bar.set_postfix_str(
+            f"nmse={node.loss:.3g} {text[:50] + ('…' if len(text) > 50 else '')}", refresh=False
+        )
+        bar.refresh()
+
+    return bar, update
+
+
+def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = "") -> None:
+    """Data against the found program, and the best loss against simulator calls."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if X.shape[1] == 1:
+        grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
+        with np.errstate(all="ignore"):
+            a.plot(grid[:, 0], result.predict(grid), color="C1", label=f"found: {result.sympy()}")
+        a.scatter(X[:, 0], y, color="C0", zorder=3, label="data")
+        a.set_xlabel("x1")
+        a.set_ylabel("y")
+    else:
+        a.scatter(y, result.predict(X), color="C0")
+        lim = [float(np.min(y)), float(np.max(y))]
+        a.plot(lim, lim, color="gray", lw=1)
+        a.set_xlabel("y (data)")
+        a.set_ylabel("y (found program)")
+        a.set_title(f"found: {result.sympy()}", fontsize=9)
+    a.legend(fontsize=8)
+    if result.history:
+        calls, losses = zip(*result.history)
+        b.step(np.maximum(calls, 1), np.maximum(losses, 1e-17), where="post")
+        b.set_xscale("log")
+        b.set_yscale("log")
+    b.set_xlabel("simulator calls")
+    b.set_ylabel("best NMSE so far")
+    b.set_title("search progress")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _task_from_file(tasks: list, name: str | None):
+    """The named task of a task file (the first one when no name is given)."""
+    if name is None:
+        return tasks[0]
+    for t in tasks:
+        if t.name == name:
+            return t
+    raise UsageError(f"no task named {name!r} in the task file; it has {', '.join(t.name for t in tasks)}")
+
+
+def cmd_solve(args) -> int:
+    from pipelines.pipeline import InductionPipeline
+    from simulator.suites import get_task, load_tasks
+
+    if args.csv and args.task:
+        raise UsageError("give a task name or --csv, not both")
+    if args.csv:
+        if not args.target:
+            raise UsageError("--csv needs --target COLUMN")
+        X, y, names = read_csv(args.csv, args.target)
+        title, fs, truth = f"{args.csv}: {args.target}", args.function_set or "koza", None
+    else:
+        task = (
+            _task_from_file(load_tasks(args.tasks), args.task)
+            if args.tasks
+            else get_task(args.task or DEMO_TASK)
+        )
+        X, y = task.sample("train", seed=args.seed)
+        names = [f"x{i + 1}" for i in range(task.n_vars)]
+        title, fs, truth = task.name, args.function_set or task.function_set, task
+    pipe = (
+        InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
+    )
+    bar, update = _progress_bar(args.calls)
+    print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
+    try:
+        result = pipe.solve(
+            X, y, function_set=fs, calls=args.calls, seconds=args.seconds, seed=args.seed, progress=update
+        )
+    finally:
+        bar.close()
+    print(result)
+    out = result.to_dict()
+    out["variables"] = names
+    if truth is not None:
+        from simulator.recovery import is_recovered
+
+        out["task"] = truth.name
+        out["truth"] = str(truth.truth_sympy())
+        out["recovered"] = bool(is_recovered(result.sympy(), truth.truth_sympy(), domain=truth.domain()))
+        print(f"\ntruth:    {out['truth']}\nrecovered: {out['recovered']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        plot_result(result, X, y, args.plot, title)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("solve", help="find a program for a built-in task or a CSV file")
+    s.add_argument("task", nargs="?", help=f"built-in task name (default: {DEMO_TASK})")
+    s.add_argument("--tasks", help="a task file (YAML, see BENCHMARKS.md) to take the task from")
+    s.add_argument("--csv", help="CSV file with a header row")
+    s.add_argument("--target", help="the CSV column to explain")
+    s.add_argument("--function-set", help="e.g. Koza, CKoza, or add,mul,sin,const")
+    s.add_argument("--calls", type=int, default=200_000, help="simulator-call budget (default 200000)")
+    s.add_argument("--seconds", type=float, default=60.0, help="wall-time budget (default 60)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--pipeline", default="full", help="preset: full, uniform, no-locate, no-propose, ...")
+    s.add_argument("--config", help="pipeline preset YAML (overrides --pipeline)")
+    s.add_argument("--json", help="write the result as JSON here")
+    s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")
+    s.set_defaults(func=cmd_solve)
+
+    b = sub.add_parser("bench-simulator", help="candidate evaluations per second, incremental vs full")
+    b.add_argument("--parents", type=int, default=30)
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
+
+    for name, helptext in [
+        ("fit", "train a module"),
+        ("validate", "validate a module"),
+        ("test", "test a module"),
+    ]:
+        sub.add_parser(name, help=f"{helptext} through LightningCLI: induce {name} --config configs/X.yaml")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("fit", "validate", "test", "predict"):
-        from pipelines.train import lightning_main
+    os.environ.setdefault("WANDB_MODE", "offline")
+    try:
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            from pipelines.train import lightning_main
 
-        lightning_main(argv)
-        return 0
-    print("usage: induce {solve,fit,validate,test,evaluate,bench,bench-simulator} ...", file=sys.stderr)
-    return 2
+            lightning_main(argv)
+            return 0
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except ValueError as err:  # every project error type derives from ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - a user never sees a traceback
+        if os.environ.get("INDUCE_DEBUG"):
+            raise
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

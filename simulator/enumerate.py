@@ -103,3 +103,51 @@ def enumerate_programs(
             continue
         seen.add(sig)
         yield p, z[0]
+
+
+def enumerate_exhaustive(
+    function_set: FunctionSet, X: np.ndarray, max_size: int, max_count: int = 50_000
+) -> tuple[list[Program], np.ndarray]:
+    """Every semantically distinct program up to ``max_size`` nodes on X, smallest first.
+
+    Built bottom-up by size, keeping only the first (smallest) program for each output
+    vector, so the count stays far below the number of trees. Constants are left out:
+    their values are fitted later, so they cannot be matched by output. Returns the
+    programs and their outputs (m, n); stops at ``max_count``.
+    """
+    leaves = [t for t in function_set.leaves if t != CONST]
+    by_size: dict[int, list[tuple[tuple[str, ...], np.ndarray]]] = {}
+    programs: list[Program] = []
+    outputs: list[np.ndarray] = []
+    seen: set[bytes] = set()
+
+    def keep(tokens: tuple[str, ...], y: np.ndarray, size: int) -> bool:
+        if not np.isfinite(y).all():
+            return False
+        sig = output_signature(y)
+        if sig in seen:
+            return False
+        seen.add(sig)
+        by_size.setdefault(size, []).append((tokens, y))
+        programs.append(Program(tokens))
+        outputs.append(y)
+        return len(programs) >= max_count
+
+    from simulator.execute import NP_BINARY, NP_UNARY, leaf_value
+
+    with np.errstate(all="ignore"):
+        for t in leaves:
+            if keep((t,), leaf_value(t, X), 1):
+                return programs, np.array(outputs)
+        for size in range(2, max_size + 1):
+            for u in function_set.unary:
+                for tokens, y in by_size.get(size - 1, []):
+                    if keep((u, *tokens), NP_UNARY[u](y), size):
+                        return programs, np.array(outputs)
+            for b in function_set.binary:
+                for left in range(1, size - 1):
+                    for lt, ly in by_size.get(left, []):
+                        for rt, ry in by_size.get(size - 1 - left, []):
+                            if keep((b, *lt, *rt), NP_BINARY[b](ly, ry), size):
+                                return programs, np.array(outputs)
+    return programs, np.array(outputs).reshape(len(outputs), X.shape[0])
