@@ -50,7 +50,9 @@ class NoSubgoal:
 
     name = "none"
 
-    def candidates(self, problem: Problem, node: Node) -> list[Candidate]:
+    def candidates(
+        self, problem: Problem, node: Node, location_scores: np.ndarray | None = None
+    ) -> list[Candidate]:
         return []
 
 
@@ -125,7 +127,7 @@ class Planner:
                 if stopped:
                     break
                 _, _, node = heapq.heappop(frontier)
-                for cand in self.expand(problem, node):
+                for cand in self.expand(problem, node, seen):
                     admit(cand, node)
                 if progress is not None and best is not None:
                     progress(problem, best)
@@ -149,8 +151,8 @@ class Planner:
             history=history,
         )
 
-    def expand(self, problem: Problem, node: Node) -> list[Candidate]:
-        """Ask the stages for this node's children and verify them."""
+    def expand(self, problem: Problem, node: Node, seen: set[str] = frozenset()) -> list[Candidate]:
+        """Ask the stages for this node's children and verify them (skipping ``seen`` keys)."""
         program = node.program
         edits = legal_edits(program, problem.function_set, self.max_size)
         if not edits:
@@ -167,7 +169,8 @@ class Planner:
         kept_logp = logp[order][keep]
         reasons = [f"{self.propose.name} log-score {lp:.2f}, {self.locate.name} location" for lp in kept_logp]
         children = self.verify.edits(problem, program, chosen, "propose", reasons)
-        children += self.verify.programs(problem, self.subgoal.candidates(problem, node))
+        wholes = [c for c in self.subgoal.candidates(problem, node, loc) if c.program.key not in seen]
+        children += self.verify.programs(problem, wholes)
         return children
 
     def _choose(self, front: dict[int, Node], best: Node) -> Node:

@@ -1,0 +1,274 @@
+"""Sub-goal: at a node, find the value it must produce, then a subtree that produces it.
+
+Memory mapping and recursion (the seed's section 2.1 and 5.1): the exact inverse of the
+operators above a node (or samples of the reverse flow where there is none) gives the
+output z* that the node must have for the whole program to output y. A library of small
+programs, enumerated once per solve on the task's x, is then searched for z*: directly
+(nearest output), and as ``A op B`` with A and B both from the library (meet in the
+middle), which reaches subtrees twice the library's size in one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from pipelines.problem import Problem
+from pipelines.verify import Candidate
+from simulator.edits import edit_path
+from simulator.enumerate import enumerate_exhaustive
+from simulator.execute import NP_BINARY, node_values
+from simulator.language import CONST
+from simulator.program import Program
+
+Inverse = Callable[[Program, int, np.ndarray, np.ndarray], "np.ndarray | None"]
+
+# z = op(A, B): the B that each A needs, with the unknown on the right or on the left.
+_SOLVE_RIGHT = {  # op(A, B) = z  ->  B
+    "add": lambda z, a: z - a,
+    "sub": lambda z, a: a - z,
+    "mul": lambda z, a: z / a,
+    "div": lambda z, a: a / z,
+}
+_SOLVE_LEFT = {  # op(B, A) = z  ->  B  (only where op is not commutative)
+    "sub": lambda z, a: a + z,
+    "div": lambda z, a: a * z,
+}
+# u(B) = z  ->  B, on the principal branch (NaN outside the range of u)
+UNARY_INVERSE = {
+    "exp": np.log,
+    "log": np.exp,
+    "sqrt": lambda z: np.where(z >= 0, z * z, np.nan),
+    "neg": np.negative,
+    "inv": np.reciprocal,
+    "square": np.sqrt,
+    "cube": np.cbrt,
+    "sin": np.arcsin,
+    "cos": np.arccos,
+    "tan": np.arctan,
+    "tanh": np.arctanh,
+}
+
+
+class Library:
+    """Small programs enumerated on the task's X, with their outputs, for lookup by value.
+
+    Exact lookups project each output on a fixed random direction and binary-search the
+    sorted projections, so thousands of targets are matched in a few vectorised calls.
+    """
+
+    def __init__(self, programs: list[Program], outputs: np.ndarray, X: np.ndarray, tol: float = 1e-9):
+        with np.errstate(all="ignore"):
+            small = np.abs(outputs).max(axis=1) < 1e6 if len(programs) else np.zeros(0, bool)
+        self.programs = [p for p, s in zip(programs, small) if s]
+        self.outputs = outputs[small]
+        self.position = {p.tokens: j for j, p in enumerate(self.programs)}
+        self.X = X
+        self.tol = tol
+        n = outputs.shape[1] if outputs.ndim == 2 else 0
+        self.direction = np.random.default_rng(12345).normal(size=n)
+        keys = self.outputs @ self.direction
+        self.order = np.argsort(keys)
+        self.keys = keys[self.order]
+
+    def __len__(self) -> int:
+        return len(self.programs)
+
+    def lookup(self, targets: np.ndarray) -> np.ndarray:
+        """For each row of ``targets`` (m, n), the index of a library entry equal to it, or -1."""
+        out = np.full(len(targets), -1)
+        if len(self.programs) < 2 or not len(targets):
+            return out
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(targets).all(axis=1)
+            s = targets @ self.direction
+            pos = np.clip(np.searchsorted(self.keys, s), 1, len(self.keys) - 1)
+            for shift in (-1, 0):
+                j = self.order[pos + shift]
+                cand = self.outputs[j]
+                err = np.mean((cand - targets) ** 2, axis=1) / (np.mean(targets**2, axis=1) + 1e-12)
+                hit = ok & (err < self.tol) & (out < 0)
+                out[hit] = j[hit]
+        return out
+
+    def nearest(self, target: np.ndarray, k: int) -> list[int]:
+        """The ``k`` entries closest to ``target`` in relative squared error."""
+        with np.errstate(all="ignore"):
+            err = np.mean((self.outputs - target) ** 2, axis=1) / (np.mean(target**2) + 1e-12)
+        err[~np.isfinite(err)] = np.inf
+        k = min(k, len(err))
+        best = np.argpartition(err, k - 1)[:k]
+        return [int(j) for j in sorted(best, key=lambda j: err[j]) if np.isfinite(err[j])]
+
+    def match(self, targets: np.ndarray, unary: tuple[str, ...]) -> list[tuple[int, Program]]:
+        """Rows of ``targets`` that equal a library entry L or ``u(L)``: (row, program) pairs."""
+        hits = self.lookup(targets)
+        found = [(int(r), self.programs[hits[r]]) for r in np.flatnonzero(hits >= 0)]
+        with np.errstate(all="ignore"):
+            for u in unary:
+                if u in UNARY_INVERSE:
+                    hits = self.lookup(UNARY_INVERSE[u](targets))
+                    found += [
+                        (int(r), Program((u, *self.programs[hits[r]].tokens)))
+                        for r in np.flatnonzero(hits >= 0)
+                    ]
+        return found
+
+    def split(
+        self, target: np.ndarray, binary: tuple[str, ...], unary: tuple[str, ...], left: int
+    ) -> list[Program]:
+        """Programs ``op(A, B)`` / ``op(B, A)`` equal to ``target``: A among the first ``left``
+        entries, B a library entry or a unary operator of one.
+
+        Each match is checked forwards, since solving for B can lose all precision (z - A
+        when A is huge): only programs whose output equals the target are returned.
+        """
+        found: list[Program] = []
+        A = self.outputs[:left]
+        scale = np.mean(target**2) + 1e-12
+        with np.errstate(all="ignore"):
+            for op in binary:
+                for solve, a_left in ((_SOLVE_RIGHT.get(op), True), (_SOLVE_LEFT.get(op), False)):
+                    if solve is None:
+                        continue
+                    for row, b in self.match(solve(target[None, :], A), unary):
+                        bv = (
+                            node_values(b, self.X)[0] if len(b) > 1 and b.tokens[0] in UNARY_INVERSE else None
+                        )
+                        bv = self.outputs[self.position[b.tokens]] if bv is None else bv
+                        out = NP_BINARY[op](A[row], bv) if a_left else NP_BINARY[op](bv, A[row])
+                        if np.mean((out - target) ** 2) / scale < self.tol:
+                            a = self.programs[row].tokens
+                            found.append(Program((op, *a, *b.tokens) if a_left else (op, *b.tokens, *a)))
+        return found
+
+
+class LibrarySubgoal:
+    """Sub-goal stage: inverse targets at each location, matched against a small library.
+
+    ``max_size`` and ``max_entries`` bound the library; building it counts one simulator
+    call per entry. ``max_locations`` caps how many nodes of a program are tried.
+    """
+
+    name = "library"
+
+    def __init__(
+        self,
+        max_size: int = 7,
+        max_entries: int = 20_000,
+        max_locations: int = 4,
+        nearest: int = 2,
+        split_left: int = 3_000,
+        local_split_left: int = 1_000,
+        split_limit: int = 32,
+        depth: int = 1,
+        recurse_left: int = 12,
+        recurse_split_left: int = 600,
+        inverse: Inverse | None = None,
+        reverse_flow=None,
+    ):
+        self.max_size = max_size
+        self.max_entries = max_entries
+        self.max_locations = max_locations
+        self.nearest = nearest
+        self.split_left = split_left
+        self.local_split_left = local_split_left
+        self.split_limit = split_limit
+        self.depth = depth
+        self.recurse_left = recurse_left
+        self.recurse_split_left = recurse_split_left
+        self.inverse = inverse
+        self.reverse_flow = reverse_flow
+        self._library: Library | None = None
+        self._problem_id: int | None = None
+        self._root: list[Program] | None = None
+
+    def library(self, problem: Problem) -> Library:
+        if self._library is None or self._problem_id != id(problem):
+            budget = max(min(self.max_entries, problem.max_calls // 4), 1)
+            programs, outputs = enumerate_exhaustive(problem.function_set, problem.X, self.max_size, budget)
+            problem.calls += len(programs)
+            self._library, self._problem_id = Library(programs, outputs, problem.X), id(problem)
+            self._root: list[Program] | None = None
+        return self._library
+
+    def _inverse(self) -> Inverse:
+        if self.inverse is None:
+            from flows.inverse import exact_inverse
+
+            self.inverse = exact_inverse
+        return self.inverse
+
+    def targets(self, problem: Problem, program: Program, loc: int) -> list[tuple[np.ndarray, str]]:
+        """Values node ``loc`` must produce: the exact inverse, else reverse-flow samples."""
+        if loc == 0:
+            return [(problem.y, "the data")]
+        z = self._inverse()(program, loc, problem.X, problem.y)
+        if z is not None and np.isfinite(z).all():
+            return [(z, "exact inverse")]
+        if self.reverse_flow is not None:
+            samples = self.reverse_flow.sample_hole(program, loc, problem.X, problem.y, 4)
+            return [(s, "reverse-flow sample") for s in samples if np.isfinite(s).all()]
+        return []
+
+    def solve_target(self, problem: Problem, target: np.ndarray, depth: int) -> list[Program]:
+        """Programs whose output equals ``target``: lookups, splits, and (``depth`` > 0) one
+        more level of splitting with a small left operand."""
+        lib = self.library(problem)
+        fs = problem.function_set
+        found = [p for _, p in lib.match(target[None, :], fs.unary)]
+        found += [lib.programs[j] for j in lib.nearest(target, self.nearest)]
+        left = self.split_left if depth > 0 else self.local_split_left
+        found += lib.split(target, fs.binary, fs.unary, left)[: self.split_limit]
+        if depth > 0:  # the outer operator inverted first: u(op(A, B)) = target
+            with np.errstate(all="ignore"):
+                for u in fs.unary:
+                    if u in UNARY_INVERSE:
+                        inner = UNARY_INVERSE[u](target)
+                        if np.isfinite(inner).all():
+                            found += [
+                                Program((u, *p.tokens)) for p in lib.split(inner, fs.binary, (), left)[:4]
+                            ]
+        if len(found) > self.nearest and depth == self.depth:
+            return found  # exact matches at the top: no need to recurse
+        if depth > 0:
+            with np.errstate(all="ignore"):
+                for a in range(min(self.recurse_left, len(lib))):
+                    for op in fs.binary:
+                        for solve, a_left in ((_SOLVE_RIGHT.get(op), True), (_SOLVE_LEFT.get(op), False)):
+                            if solve is None:
+                                continue
+                            need = solve(target, lib.outputs[a])
+                            if not np.isfinite(need).all():
+                                continue
+                            A = lib.programs[a].tokens
+                            for b in lib.split(need, fs.binary, (), self.recurse_split_left)[:2]:
+                                found.append(Program((op, *A, *b.tokens) if a_left else (op, *b.tokens, *A)))
+        return found
+
+    def candidates(
+        self, problem: Problem, node, location_scores: np.ndarray | None = None
+    ) -> list[Candidate]:
+        """Whole-subtree replacements at the root and at the best-scored other locations."""
+        program: Program = node.program
+        if not len(self.library(problem)):
+            return []
+        scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
+        others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]
+        out: dict[str, Candidate] = {}
+        for loc in [0, *others[: self.max_locations]]:
+            for target, source in self.targets(problem, program, loc):
+                if loc == 0:
+                    if self._root is None:
+                        self._root = self.solve_target(problem, target, self.depth)
+                    subs = self._root
+                else:
+                    subs = self.solve_target(problem, target, 0)
+                for sub in subs:
+                    new = program.replace_subtree(loc, sub)
+                    if new.key in out or new.key == program.key:
+                        continue
+                    reason = f"z* at node {loc} from {source}, matched by {sub}"
+                    out[new.key] = Candidate(new, np.inf, tuple(edit_path(program, new)), "subgoal", reason)
+        return list(out.values())
