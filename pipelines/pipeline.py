@@ -24,7 +24,8 @@ from simulator.data import check_xy
 from simulator.language import FunctionSet
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-STAGES = ("locate", "propose", "screen", "subgoal")
+DEFAULT_WIDTH = 48
+STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
 
 
 class PipelineError(ValueError):
@@ -46,9 +47,14 @@ def _learned(stage: str) -> Callable[[], object]:
 
             return FlowScreen.from_pretrained()
         if stage == "subgoal":
+            from flows.reverse_flow import ReverseFlow
             from pipelines.subgoal import LibrarySubgoal
 
-            return LibrarySubgoal()
+            return LibrarySubgoal(reverse_flow=ReverseFlow.from_pretrained())
+        if stage == "similarity":
+            from similarity.metric import SimilarityModule
+
+            return SimilarityModule.from_pretrained()
         raise PipelineError(f"unknown stage {stage!r}")
 
     return build
@@ -59,6 +65,7 @@ _STAND_INS: dict[str, Callable[[], object]] = {
     "propose": UniformPropose,
     "screen": NoScreen,
     "subgoal": NoSubgoal,
+    "similarity": lambda: None,
 }
 
 
@@ -84,6 +91,7 @@ class InductionPipeline:
         propose=None,
         screen=None,
         subgoal=None,
+        similarity=None,
         verify: Verify | None = None,
         width: int | None = None,
         max_size: int = 30,
@@ -91,6 +99,7 @@ class InductionPipeline:
         tol: float = 1e-12,
         name: str = "custom",
     ):
+        verify = verify or Verify(similarity=similarity)
         self.planner = Planner(locate, propose, screen, subgoal, verify, width, max_size, parsimony, tol)
         self.name = name
 
@@ -99,6 +108,8 @@ class InductionPipeline:
         """A named composition: ``full``, ``uniform``, or ``no-<stage>``."""
         kinds = preset_stages(name)
         stages = {s: (_learned(s) if k == "learned" else _STAND_INS[s])() for s, k in kinds.items()}
+        if name.lower() != "uniform":  # learned proposals pick a few edits; the baseline runs them all
+            planner_kwargs.setdefault("width", DEFAULT_WIDTH)
         return cls(**stages, **planner_kwargs, name=name.lower())
 
     @classmethod

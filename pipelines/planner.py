@@ -74,6 +74,7 @@ class Planner:
         max_size: int = 30,
         parsimony: float = 0.02,
         tol: float = 1e-12,
+        similarity_weight: float = 0.5,
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -84,10 +85,15 @@ class Planner:
         self.max_size = max_size
         self.parsimony = parsimony
         self.tol = tol
+        self.similarity_weight = similarity_weight
 
     def score(self, cand: Candidate) -> float:
-        """Lower is better: log-error plus a size penalty."""
-        return math.log10(cand.loss + 1e-16) + self.parsimony * cand.program.complexity
+        """Lower is better: log-error, the learned distance to the goal (if any), and size."""
+        return (
+            math.log10(cand.loss + 1e-16)
+            + self.similarity_weight * cand.distance
+            + self.parsimony * cand.program.complexity
+        )
 
     def search(self, problem: Problem, progress: Progress | None = None) -> Result:
         fs = problem.function_set

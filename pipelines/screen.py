@@ -21,3 +21,38 @@ class NoScreen:
     ) -> np.ndarray:
         """Indices of the edits to verify."""
         return np.arange(len(edits))
+
+
+class FlowScreen:
+    """Rank proposed edits by the forward flow's predicted post-edit loss; keep the best share.
+
+    The forward flow predicts what each edit will do without running the simulator, so
+    only ``keep`` of the proposals (at least ``min_keep``) reach it.
+    """
+
+    name = "forward-flow"
+
+    def __init__(self, model, keep: float = 0.5, min_keep: int = 8, samples: int = 8):
+        self.model = model
+        self.keep = keep
+        self.min_keep = min_keep
+        self.samples = samples
+
+    @classmethod
+    def from_pretrained(cls, path=None, **kwargs) -> FlowScreen:
+        from flows.forward_flow import ForwardFlow
+
+        return cls(ForwardFlow.from_pretrained(path), **kwargs)
+
+    def select(
+        self, problem: Problem, program: Program, edits: Sequence[Edit], log_scores: np.ndarray
+    ) -> np.ndarray:
+        n = len(edits)
+        k = max(self.min_keep, int(np.ceil(self.keep * n)))
+        if n <= k:
+            return np.arange(n)
+        predicted = self.model.predict_loss(
+            program, problem.X, problem.y, list(edits), n_samples=self.samples
+        )
+        predicted = np.nan_to_num(np.asarray(predicted, dtype=np.float64), nan=np.inf)
+        return np.sort(np.argsort(predicted, kind="stable")[:k])

@@ -24,6 +24,7 @@ class Candidate:
     edits: tuple[Edit, ...]
     stage: str
     reason: str
+    distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set
 
 
 class Verify:
@@ -34,9 +35,16 @@ class Verify:
     tens of forward passes.
     """
 
-    def __init__(self, fit_top: int = 4, fit_steps: int = 30):
+    def __init__(self, fit_top: int = 4, fit_steps: int = 30, similarity=None):
         self.fit_top = fit_top
         self.fit_steps = fit_steps
+        self.similarity = similarity
+
+    def _distances(self, problem: Problem, Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """M(ŷ, y) for the given rows of Y (zeros without a similarity model)."""
+        if self.similarity is None or not len(rows):
+            return np.zeros(len(rows))
+        return np.asarray(self.similarity.distance(problem.X, problem.y, Y[rows]), dtype=np.float64)
 
     def edits(
         self, problem: Problem, parent: Program, edits: Sequence[Edit], stage: str, reasons: Sequence[str]
@@ -49,9 +57,11 @@ class Verify:
         problem.calls += len(edits)
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
+        rows = np.flatnonzero(np.isfinite(loss))
+        dist = self._distances(problem, Y, rows)
         out = [
-            Candidate(apply(parent, edits[j]), float(loss[j]), (edits[j],), stage, reasons[j])
-            for j in np.flatnonzero(np.isfinite(loss))
+            Candidate(apply(parent, edits[j]), float(loss[j]), (edits[j],), stage, reasons[j], float(d))
+            for j, d in zip(rows, dist)
         ]
         return self._fit_best(problem, out)
 
@@ -64,10 +74,18 @@ class Verify:
         problem.calls += len(candidates)
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
+        rows = np.flatnonzero(np.isfinite(loss))
+        dist = self._distances(problem, Y, rows)
         out = [
-            Candidate(c.program, float(loss[j]), c.edits, c.stage, c.reason)
-            for j, c in enumerate(candidates)
-            if np.isfinite(loss[j])
+            Candidate(
+                candidates[j].program,
+                float(loss[j]),
+                candidates[j].edits,
+                candidates[j].stage,
+                candidates[j].reason,
+                float(d),
+            )
+            for j, d in zip(rows, dist)
         ]
         return self._fit_best(problem, out)
 
@@ -85,5 +103,5 @@ class Verify:
             (y_hat,), ok = evaluate_many([fitted], problem.X)
             new_loss = float(problem.nmse(y_hat)[0]) if ok[0] else np.inf
             if new_loss < c.loss:
-                cands[j] = Candidate(fitted, new_loss, c.edits, c.stage, c.reason)
+                cands[j] = Candidate(fitted, new_loss, c.edits, c.stage, c.reason, c.distance)
         return cands

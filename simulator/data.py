@@ -66,7 +66,7 @@ def check_xy(X: Any, y: Any = None, *, min_points: int = 3) -> tuple[np.ndarray,
         raise DataError(f"X must be 1-D or 2-D (points x variables), got shape {x.shape}")
     _check_finite(x, "X")
     if x.shape[0] < min_points:
-        raise DataError(f"too few points: {x.shape[0]}, need at least {min_points}")
+        raise DataError(f"too few points (n_samples={x.shape[0]}), need at least {min_points}")
     if y is None:
         return x, None
     t = _as_array(y, "y")

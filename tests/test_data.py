@@ -49,7 +49,7 @@ def test_pandas_like() -> None:
         ([1, 2, np.inf], None, "X contains inf at row 2"),
         ([1, 2, 3], [1, np.nan, 3], "y contains NaN at row 1"),
         ([1, 2, 3], [1, 2], "X has 3 rows but y has 2 values"),
-        ([1, 2], [1, 2], "too few points: 2, need at least 3"),
+        ([1, 2], [1, 2], "too few points (n_samples=2), need at least 3"),
         (np.zeros((2, 2, 2)), None, "X must be 1-D or 2-D"),
     ],
 )
