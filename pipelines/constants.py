@@ -41,6 +41,6 @@ def fit_constants(program: Program, X: np.ndarray, y: np.ndarray, steps: int = 3
         values = c.detach().numpy()
         if np.isfinite(values).all():
             best = program.with_consts(values)
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, IndexError):  # LBFGS's line search can fail on a cliff
         pass
     return best, passes

@@ -19,7 +19,7 @@ from pipelines.verify import Candidate
 from simulator.edits import edit_path
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import NP_BINARY, node_values
-from simulator.language import CONST
+from simulator.language import CONST, arity
 from simulator.program import Program
 
 Inverse = Callable[[Program, int, np.ndarray, np.ndarray], "np.ndarray | None"]
@@ -64,6 +64,9 @@ class Library:
         self.programs = [p for p, s in zip(programs, small) if s]
         self.outputs = outputs[small]
         self.position = {p.tokens: j for j, p in enumerate(self.programs)}
+        arithmetic = {"add", "sub", "mul", "div"}
+        self.rational_limit = 5_000
+        self.rational = [all(t in arithmetic or arity(t) == 0 for t in p.tokens) for p in self.programs]
         self.X = X
         self.tol = tol
         n = outputs.shape[1] if outputs.ndim == 2 else 0
@@ -115,6 +118,69 @@ class Library:
                     ]
         return found
 
+    def linear_fits(
+        self, target: np.ndarray, terms: int = 3, pool: int = 30, rational: int = 40
+    ) -> list[Program]:
+        """``c1*L1 + ... + ck*Lk + c0`` fits of ``target``, for sets with fitted constants.
+
+        The library supplies the shapes, least squares the coefficients. Every subset of up
+        to ``terms`` shapes from a pool is solved at once (batched normal equations): the
+        pool holds the simplest shapes, the rational ones (arithmetic only), and those most
+        correlated with the target and with the best one-term residual. Returns, for each
+        k, the best fit, plus every fit that is exact.
+        """
+        n = len(target)
+        F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
+        norms = np.sqrt((F**2).sum(axis=1))
+        usable = norms > 1e-9 * (np.abs(self.outputs).max(axis=1) + 1e-300)
+        t = target - target.mean()
+        corr = np.where(usable, np.abs(F @ t) / (norms + 1e-300), -1)
+        best = int(np.argmax(corr))
+        r1 = t - F[best] * (F[best] @ t) / (norms[best] ** 2)
+        corr1 = np.where(usable, np.abs(F @ r1) / (norms + 1e-300), -1)
+        simple = [j for j in np.flatnonzero(usable)[:pool]]
+        rational_ids = [j for j in np.flatnonzero(usable[: self.rational_limit]) if self.rational[j]][
+            :rational
+        ]
+        chosen: list[int] = []
+        seen: set[bytes] = set()
+        for j in [*simple, *rational_ids, *np.argsort(-corr)[:pool], *np.argsort(-corr1)[:pool]]:
+            sig = np.round(F[j] / norms[j] * np.sign(F[j][np.argmax(np.abs(F[j]))]), 9).tobytes()
+            if usable[j] and sig not in seen:  # shapes equal up to scale and shift count once
+                seen.add(sig)
+                chosen.append(int(j))
+        D = F[chosen] / norms[chosen, None]
+        G, b, tt = D @ D.T, D @ t, float(t @ t) + 1e-300
+        out: list[Program] = []
+        from itertools import combinations
+
+        for k in range(1, min(terms, n - 2) + 1):
+            subsets = np.array(list(combinations(range(len(chosen)), k)))
+            Gs = G[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k)
+            bs = b[subsets]
+            try:
+                coef = np.linalg.solve(Gs, bs[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                continue
+            rss = (tt - np.sum(bs * coef, axis=1)) / tt
+            order = np.argsort(rss)
+            picks = [order[0], *[i for i in order[1:8] if rss[i] < 1e-10]]
+            for i in picks:
+                out.append(self._least_squares([chosen[j] for j in subsets[i]], target))
+        return out
+
+    def _least_squares(self, terms: list[int], target: np.ndarray) -> Program:
+        A = np.column_stack([self.outputs[terms].T, np.ones(len(target))])
+        coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+        return self._linear_program(tuple(terms), coef)
+
+    def _linear_program(self, chosen: tuple[int, ...], coef: np.ndarray) -> Program:
+        tokens: list[str] = ["add"] * len(chosen)
+        for k in chosen:
+            tokens += ["mul", "const", *self.programs[k].tokens]
+        tokens.append("const")
+        return Program(tuple(tokens), tuple(float(c) for c in (*coef[:-1], coef[-1])))
+
     def split(
         self, target: np.ndarray, binary: tuple[str, ...], unary: tuple[str, ...], left: int
     ) -> list[Program]:
@@ -148,7 +214,9 @@ class LibrarySubgoal:
     """Sub-goal stage: inverse targets at each location, matched against a small library.
 
     ``max_size`` and ``max_entries`` bound the library; building it counts one simulator
-    call per entry. ``max_locations`` caps how many nodes of a program are tried.
+    call per entry, so the stage waits until the edit search has spent ``start_after``
+    calls: easy tasks are solved by single edits before the library's cost is paid.
+    ``max_locations`` caps how many nodes of a program are tried besides the root.
     """
 
     name = "library"
@@ -165,9 +233,13 @@ class LibrarySubgoal:
         depth: int = 1,
         recurse_left: int = 12,
         recurse_split_left: int = 600,
+        start_after: int = 2_000,
+        linear_pool: int = 24,
         inverse: Inverse | None = None,
         reverse_flow=None,
     ):
+        self.start_after = start_after
+        self.linear_pool = linear_pool
         self.max_size = max_size
         self.max_entries = max_entries
         self.max_locations = max_locations
@@ -219,6 +291,17 @@ class LibrarySubgoal:
         fs = problem.function_set
         found = [p for _, p in lib.match(target[None, :], fs.unary)]
         found += [lib.programs[j] for j in lib.nearest(target, self.nearest)]
+        if fs.has_const:
+            found += lib.linear_fits(target, pool=self.linear_pool if depth > 0 else 8)
+            if depth > 0:  # constants inside an outer operator: u(c1*L1 + ... + c0)
+                with np.errstate(all="ignore"):
+                    for u in fs.unary:
+                        inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
+                        if inner is not None and np.isfinite(inner).all():
+                            found += [
+                                Program((u, *p.tokens), p.consts)
+                                for p in lib.linear_fits(inner, pool=self.linear_pool // 2)
+                            ]
         left = self.split_left if depth > 0 else self.local_split_left
         found += lib.split(target, fs.binary, fs.unary, left)[: self.split_limit]
         if depth > 0:  # the outer operator inverted first: u(op(A, B)) = target
@@ -252,7 +335,7 @@ class LibrarySubgoal:
     ) -> list[Candidate]:
         """Whole-subtree replacements at the root and at the best-scored other locations."""
         program: Program = node.program
-        if not len(self.library(problem)):
+        if problem.calls < self.start_after or not len(self.library(problem)):
             return []
         scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
         others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]

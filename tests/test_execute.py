@@ -44,8 +44,8 @@ def test_torch_gradients_match_finite_differences(p):
         p = parse("sin(1.3*x1) + exp(0.4*x2)*x1")
     c = torch.tensor(p.consts, dtype=torch.float64, requires_grad=True)
     y, _ = torch_forward(p, X, c)
-    if not torch.isfinite(y).all():
-        return
+    if not torch.isfinite(y).all() or y.abs().max() > 1e6:
+        return  # finite differences lose all precision next to huge values
     y.sum().backward()
     for k in range(len(p.consts)):
         h = 1e-6 * max(1.0, abs(p.consts[k]))

@@ -1,0 +1,480 @@
+"""Peer symbolic-regression systems run side by side with the pipeline: Operon and gplearn.
+
+Each peer gets the task's function set, the same budget of evaluations and seconds, and its
+found expression is turned into sympy so that the one recovery check of BENCHMARKS.md judges
+every method alike. The configurations, and why they give each peer a fair chance at exact
+recovery, are documented in ``benchmarks/PEERS.md``.
+
+A peer runs in a child process by default: its own limits (Operon's ``max_time``, gplearn's
+per-generation clock) stop it on time, and a hard wall-clock guard kills it when they do not,
+or when its native code hangs or crashes, so one bad run never stops a benchmark.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import multiprocessing as mp
+import re
+import time
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from simulator.language import CONST, FunctionSet, is_literal
+
+PEERS: tuple[str, ...] = ("operon", "gplearn")
+INSTALL_HINT = 'pip install -e ".[peers]"'
+_MODULES = {"operon": "pyoperon", "gplearn": "gplearn"}
+
+# Operon symbols for each operator of our vocabulary. An operator Operon lacks maps to the
+# ones that build it, so the peer can still reach every program the task allows.
+_OPERON_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "add": ("add",),
+    "sub": ("sub",),
+    "mul": ("mul",),
+    "div": ("div",),
+    "pow": ("pow",),
+    "sin": ("sin",),
+    "cos": ("cos",),
+    "tan": ("tan",),
+    "exp": ("exp",),
+    "log": ("log",),
+    "sqrt": ("sqrt",),
+    "abs": ("abs",),
+    "tanh": ("tanh",),
+    "square": ("square",),
+    "neg": ("sub",),
+    "inv": ("div",),
+    "cube": ("mul",),
+}
+
+# gplearn's built-in functions for our operators; the others are added with make_function.
+_GPLEARN_BUILTIN = {"add", "sub", "mul", "div", "sin", "cos", "tan", "log", "sqrt", "abs", "neg", "inv"}
+
+GPLEARN_POPULATION = 1000
+OPERON_POPULATION = 1000
+
+
+class PeerError(RuntimeError):
+    """A peer run that did not return a result (crashed, timed out, or died)."""
+
+
+def available(name: str) -> bool:
+    """Whether a peer's package is installed (without importing it)."""
+    module = _MODULES.get(name)
+    return module is not None and importlib.util.find_spec(module) is not None
+
+
+def _require(name: str) -> None:
+    if name not in PEERS:
+        raise ValueError(f"unknown peer {name!r}; peers: {', '.join(PEERS)}")
+    if not available(name):
+        raise ImportError(f"peer {name!r} needs the {_MODULES[name]} package: {INSTALL_HINT}")
+
+
+def run_peer(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    function_set: FunctionSet | str | list,
+    calls: int,
+    seconds: float,
+    seed: int,
+    *,
+    X_test: np.ndarray | None = None,
+    isolate: bool = True,
+    grace: float | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one peer on (X, y) within ``calls`` evaluations and ``seconds`` of wall time.
+
+    Returns ``found_sympy_str``, ``nmse_train``, ``simulator_calls``, ``seconds``,
+    ``complexity``, plus ``fit_forward_passes``, ``history`` [(calls, best NMSE)], ``config``
+    and, when ``X_test`` is given, ``y_test_pred``. With ``isolate`` the peer runs in a child
+    process killed after ``seconds + grace``; ``options`` override the peer's settings.
+    """
+    _require(name)
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
+    if fs.n_vars != X.shape[1]:
+        fs = fs.with_vars(X.shape[1])
+    if isolate:
+        importlib.import_module(_MODULES[name])  # imported once here, inherited by each forked child
+    args = (name, X, y, fs, int(calls), float(seconds), int(seed), X_test, dict(options or {}))
+    if not isolate:
+        return _run(*args)
+    grace = max(10.0, 0.5 * seconds) if grace is None else grace
+    return _in_child(args, seconds + grace)
+
+
+def _in_child(args: tuple, limit: float) -> dict[str, Any]:
+    """Run ``_run(*args)`` in a child process; kill it past ``limit`` seconds."""
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")  # fork: no re-import, instant start
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(child, args), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(limit):
+            raise PeerError(f"peer {args[0]} ran past the hard wall-clock limit of {limit:.0f} s; killed")
+        try:
+            status, payload = parent.recv()
+        except EOFError:
+            proc.join(5)
+            raise PeerError(f"peer {args[0]} process died (exit code {proc.exitcode})") from None
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+    if status == "error":
+        kind, message = payload
+        raise (ImportError if kind == "ImportError" else PeerError)(message)
+    return payload
+
+
+def _child_main(conn, args: tuple) -> None:
+    try:
+        out = ("ok", _run(*args))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back as one line
+        text = str(err).strip().splitlines()
+        out = ("error", (type(err).__name__, f"{type(err).__name__}: {text[0] if text else ''}"))
+    try:
+        conn.send(out)
+    finally:
+        conn.close()
+
+
+def _run(name, X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+    fn = _run_operon if name == "operon" else _run_gplearn
+    out = fn(X, y, fs, calls, seconds, seed, X_test, options)
+    out["nmse_train"] = nmse(y, out.pop("y_train_pred"))
+    return out
+
+
+def nmse(y: np.ndarray, pred: np.ndarray) -> float | None:
+    """Mean squared error over the variance of y, as the pipeline reports it; None when non-finite."""
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    if pred.shape != y.shape or not np.all(np.isfinite(pred)):
+        return None
+    var = float(np.var(y))
+    mse = float(np.mean((y - pred) ** 2))
+    return mse / var if var > 0 else mse
+
+
+def _list(a: np.ndarray | None) -> list[float | None] | None:
+    if a is None:
+        return None
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+# --- Operon ---------------------------------------------------------------------------------------
+
+
+def operon_config(
+    fs: FunctionSet, calls: int, seconds: float, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The documented Operon settings for a function set and budget (see benchmarks/PEERS.md)."""
+    options = dict(options or {})
+    unknown = [t for t in fs.unary + fs.binary if t not in _OPERON_SYMBOLS]
+    if unknown:
+        raise ValueError(f"operon: no mapping for operator(s) {unknown}")
+    symbols = dict.fromkeys(s for t in fs.binary + fs.unary for s in _OPERON_SYMBOLS[t])
+    exact = bool(options.get("symbolic_mode", not fs.has_const))
+    if fs.has_const:
+        symbols["constant"] = None
+    symbols["variable"] = None
+    population = min(OPERON_POPULATION, max(1, calls // 2))
+    iterations = 0 if exact else int(options.get("optimizer_iterations", 10))
+    config = {
+        "allowed_symbols": ",".join(symbols),
+        "symbolic_mode": exact,  # no fitted constants: integer coefficients, no local search
+        "optimizer": "lm",
+        "optimizer_iterations": iterations,
+        "objectives": ["r2"],
+        "population_size": population,
+        "pool_size": population,
+        # One call a candidate, its constant fit included (BENCHMARKS.md): the generations carry the
+        # budget; Operon's own evaluation counter also counts every optimizer step, so it only backs up.
+        "generations": max(1, calls // population - 1),
+        "max_evaluations": calls * (3 * iterations + 2),
+        "max_time": max(1, int(seconds)),
+        "max_length": 30,
+        "max_depth": 10,
+        "epsilon": 1e-12,
+        "n_threads": 1,
+    }
+    return {**config, **options}
+
+
+def _run_operon(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+    from pyoperon.sklearn import SymbolicRegressor
+
+    config = operon_config(fs, calls, seconds, options)
+    start = time.perf_counter()
+    model = SymbolicRegressor(random_state=int(seed), **config)
+    model.fit(X, y)
+    elapsed = time.perf_counter() - start
+    columns = {h: i for i, h in enumerate(model.variables_)}
+    expr = operon_to_sympy(model.model_.Nodes, columns)
+    stats = model.stats_
+    n_calls = int(stats["evaluation_count"]) or int(config["population_size"]) + int(
+        stats["generations"]
+    ) * int(config["pool_size"])
+    passes = int(stats["residual_evaluations"]) + int(stats["jacobian_evaluations"])
+    fit_passes = max(0, passes - n_calls) if not config["symbolic_mode"] else 0
+    pred = model.predict(X)
+    return {
+        "found_sympy_str": str(expr),
+        "y_train_pred": pred,
+        "simulator_calls": n_calls,
+        "fit_forward_passes": fit_passes,
+        "seconds": elapsed,
+        "complexity": int(stats["model_length"]),
+        "history": [(n_calls, nmse(y, pred))],
+        "y_test_pred": _list(model.predict(X_test)) if X_test is not None else None,
+        "config": {k: v for k, v in config.items() if k != "random_state"},
+    }
+
+
+def _operon_number(value: float) -> sp.Expr:
+    """Integer coefficients (symbolic mode) stay exact integers; others become sympy floats."""
+    v = float(value)
+    return sp.Integer(int(v)) if v.is_integer() and abs(v) < 2**31 else sp.Float(v)
+
+
+def operon_to_sympy(nodes, columns: dict[int, int]) -> sp.Expr:
+    """A sympy expression from an Operon tree's postfix nodes; a node's first child is pushed last.
+
+    ``columns`` maps a variable hash to its column; a variable node is its weight times x<k>.
+    """
+    import pyoperon as op
+
+    T = op.NodeType
+    xs = sp.symbols(f"x1:{max(columns.values(), default=0) + 2}", real=True)
+    unary = {
+        T.Sin: sp.sin,
+        T.Cos: sp.cos,
+        T.Tan: sp.tan,
+        T.Exp: sp.exp,
+        T.Log: sp.log,
+        T.Sqrt: sp.sqrt,
+        T.Abs: sp.Abs,
+        T.Tanh: sp.tanh,
+        T.Square: lambda a: a**2,
+        T.Logabs: lambda a: sp.log(sp.Abs(a)),
+        T.Sqrtabs: lambda a: sp.sqrt(sp.Abs(a)),
+        T.Cbrt: sp.cbrt,
+    }
+    stack: list[sp.Expr] = []
+    for node in nodes:
+        kids = [stack.pop() for _ in range(node.Arity)]  # first popped is the first child
+        t = node.Type
+        if node.IsVariable:
+            stack.append(_operon_number(node.Value) * xs[columns[node.HashValue]])
+        elif node.IsConstant:
+            stack.append(_operon_number(node.Value))
+        elif t == T.Add:
+            stack.append(sp.Add(*kids))
+        elif t == T.Mul:
+            stack.append(sp.Mul(*kids))
+        elif t == T.Sub:
+            stack.append(-kids[0] if len(kids) == 1 else kids[0] - sp.Add(*kids[1:]))
+        elif t == T.Div:
+            stack.append(1 / kids[0] if len(kids) == 1 else kids[0] / sp.Mul(*kids[1:]))
+        elif t == T.Pow:
+            stack.append(kids[0] ** kids[1])
+        elif t == T.Aq:
+            stack.append(kids[0] / sp.sqrt(1 + kids[1] ** 2))
+        elif t in unary and len(kids) == 1:
+            stack.append(unary[t](kids[0]))
+        else:
+            raise ValueError(f"operon: cannot convert node {t} to sympy")
+    if len(stack) != 1:
+        raise ValueError("operon: malformed tree")
+    return stack[0]
+
+
+# --- gplearn --------------------------------------------------------------------------------------
+
+
+def _gplearn_extra() -> dict[str, Any]:
+    """Protected versions of the operators gplearn lacks: finite everywhere, as gplearn requires."""
+    from gplearn.functions import make_function
+
+    def _exp(a):
+        return np.exp(np.minimum(a, 100.0))
+
+    def _square(a):
+        return np.square(np.clip(a, -1e100, 1e100))
+
+    def _cube(a):
+        return np.clip(a, -1e60, 1e60) ** 3
+
+    def _pow(a, b):
+        with np.errstate(all="ignore"):
+            out = np.power(np.abs(a), np.clip(b, -100.0, 100.0))
+        return np.where(np.isfinite(out), out, 0.0)
+
+    return {
+        "exp": make_function(function=_exp, name="exp", arity=1),
+        "square": make_function(function=_square, name="square", arity=1),
+        "cube": make_function(function=_cube, name="cube", arity=1),
+        "tanh": make_function(function=np.tanh, name="tanh", arity=1),
+        "pow": make_function(function=_pow, name="pow", arity=2),
+    }
+
+
+def gplearn_config(fs: FunctionSet, calls: int, seconds: float, seed: int) -> dict[str, Any]:
+    """The documented gplearn settings for a function set and budget (see benchmarks/PEERS.md)."""
+    population = min(GPLEARN_POPULATION, max(1, calls))
+    return {
+        "function_set": [t for t in fs.binary + fs.unary],
+        "population_size": population,
+        "generations": max(1, calls // population),  # population x generations = the call budget
+        "const_range": (-5.0, 5.0) if fs.has_const else None,
+        "init_depth": (2, 6),
+        "tournament_size": 20,
+        "parsimony_coefficient": 0.001,
+        "metric": "mse",
+        "p_crossover": 0.9,
+        "p_subtree_mutation": 0.01,
+        "p_hoist_mutation": 0.01,
+        "p_point_mutation": 0.01,
+        "n_jobs": 1,
+    }
+
+
+def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+    from gplearn.genetic import SymbolicRegressor
+
+    config = {**gplearn_config(fs, calls, seconds, seed), **options}
+    extra = _gplearn_extra()
+    functions = tuple(extra[t] if t in extra else t for t in config["function_set"])
+    generations = int(config.pop("generations"))
+    population = int(config["population_size"])
+    var = float(np.var(y)) or 1.0
+    feature_names = [f"x{i + 1}" for i in range(X.shape[1])]
+    # A RandomState object (not an int) keeps one random stream across the warm-started fits.
+    model = SymbolicRegressor(
+        **{**config, "function_set": functions},
+        generations=1,
+        warm_start=True,
+        stopping_criteria=1e-12 * var,
+        feature_names=feature_names,
+        random_state=np.random.RandomState(seed),
+        verbose=0,
+    )
+    start = time.perf_counter()
+    history: list[tuple[int, float]] = []
+    done, last = 0, 0.0
+    with np.errstate(all="ignore"):
+        while done < generations:  # one generation a fit, so the clock is read between generations
+            elapsed = time.perf_counter() - start
+            if done and elapsed + last > seconds:
+                break
+            t0 = time.perf_counter()
+            model.set_params(generations=done + 1)
+            model.fit(X, y)
+            last = time.perf_counter() - t0
+            done += 1
+            best = float(model.run_details_["best_fitness"][-1])
+            history.append((done * population, best / var))
+            if best <= 1e-12 * var:
+                break
+        elapsed = time.perf_counter() - start
+        pred = model.predict(X)
+        test = model.predict(X_test) if X_test is not None else None
+    program = model._program
+    expr = gplearn_to_sympy(str(program), X.shape[1])
+    return {
+        "found_sympy_str": str(expr),
+        "y_train_pred": pred,
+        "simulator_calls": done * population,
+        "fit_forward_passes": 0,
+        "seconds": elapsed,
+        "complexity": int(program.length_),
+        "history": history,
+        "y_test_pred": _list(test),
+        "config": {**config, "generations": generations, "stopping_criteria": 1e-12 * var},
+    }
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sym>[(),]))")
+
+# gplearn's protected operators as the functions they compute (away from their guard bands).
+_GPLEARN_SYMPY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: sp.Abs(a) ** b,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "tanh": sp.tanh,
+    "exp": sp.exp,
+    "log": lambda a: sp.log(sp.Abs(a)),
+    "sqrt": lambda a: sp.sqrt(sp.Abs(a)),
+    "abs": sp.Abs,
+    "neg": lambda a: -a,
+    "inv": lambda a: 1 / a,
+    "square": lambda a: a**2,
+    "cube": lambda a: a**3,
+    "max": sp.Max,
+    "min": sp.Min,
+}
+
+
+def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
+    """A sympy expression from a gplearn program string such as ``add(mul(x1, x1), 0.5)``."""
+    xs = {f"x{i + 1}": sp.Symbol(f"x{i + 1}", real=True) for i in range(n_vars)}
+    xs.update({f"X{i}": xs[f"x{i + 1}"] for i in range(n_vars)})  # gplearn's default names
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"gplearn: cannot read program {text!r} at {pos}")
+        kind = m.lastgroup
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    i = 0
+
+    def expr() -> sp.Expr:
+        nonlocal i
+        kind, value = tokens[i]
+        i += 1
+        if kind == "num":
+            return sp.Float(value) if any(c in value for c in ".eE") else sp.Integer(value)
+        if kind == "name" and (i >= len(tokens) or tokens[i][1] != "("):
+            if value not in xs:
+                raise ValueError(f"gplearn: unknown variable {value!r}")
+            return xs[value]
+        if kind != "name" or value not in _GPLEARN_SYMPY:
+            raise ValueError(f"gplearn: unknown function {value!r}")
+        i += 1  # "("
+        args = [expr()]
+        while tokens[i][1] == ",":
+            i += 1
+            args.append(expr())
+        if tokens[i][1] != ")":
+            raise ValueError(f"gplearn: expected ')' in {text!r}")
+        i += 1
+        return _GPLEARN_SYMPY[value](*args)
+
+    out = expr()
+    if i != len(tokens):
+        raise ValueError(f"gplearn: trailing text in {text!r}")
+    return out
+
+
+def has_literals(fs: FunctionSet) -> bool:
+    """Integer literal leaves, which neither peer has as tokens (both reach them as x/x etc.)."""
+    return any(is_literal(t) for t in fs.leaves if t != CONST)
