@@ -45,11 +45,13 @@ def csv_files(tmp_path):
     text.write_text("x,y\n1,a\n2,3\n")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("x,y\n1,2\n3\n")
+    few = tmp_path / "few.csv"
+    few.write_text("x,y\n1,2\n2,3\n")
     bad_task = tmp_path / "tasks.yaml"
     bad_task.write_text(
         "tasks:\n  - name: T\n    expression: 'x1 +'\n    train: {low: 0, high: 1, points: 5}\n"
     )
-    return {"good": good, "nan": nan, "text": text, "ragged": ragged, "bad_task": bad_task}
+    return {"good": good, "nan": nan, "text": text, "ragged": ragged, "few": few, "bad_task": bad_task}
 
 
 @pytest.mark.parametrize(
@@ -63,6 +65,7 @@ def csv_files(tmp_path):
         (["solve", "--csv", "{text}", "--target", "y"], "not numeric"),
         (["solve", "--csv", "{ragged}", "--target", "y"], "fields"),
         (["solve", "--csv", "{good}", "--target", "z"], "no column named 'z'"),
+        (["solve", "--csv", "{few}", "--target", "y"], "too few points"),
         (["solve", "--csv", "{good}"], "--csv needs --target"),
         (["solve", "--csv", "missing.csv", "--target", "y"], "file not found"),
         (["solve", "--pipeline", "nonsense"], "unknown pipeline preset"),
