@@ -27,6 +27,8 @@ class UniformLocate:
 class GradientLocate:
     """A prior over locations from |∂L/∂z| and the linearised gain.
 
+    L is the normalised squared error, plus M(ŷ, y) when a similarity model is given.
+
     For node i with output z_i and gradient g_i = ∂L/∂z_i, a step of size ε·|z_i| along
     −g_i lowers L by about ε·|z_i|·|g_i| (the linearised gain). That gain, normalised and
     mixed with a uniform floor (``floor``) so that no location is ruled out, is the prior.
@@ -34,8 +36,9 @@ class GradientLocate:
 
     name = "gradient"
 
-    def __init__(self, floor: float = 0.3):
+    def __init__(self, floor: float = 0.3, similarity=None):
         self.floor = floor
+        self.similarity = similarity
 
     def scores(self, problem: Problem, program: Program) -> np.ndarray:
         n = len(program)
@@ -48,6 +51,8 @@ class GradientLocate:
                 v.retain_grad()
         y = torch.as_tensor(problem.y, dtype=torch.float64)
         loss = torch.mean((y_hat - y) ** 2) / problem.y_var
+        if self.similarity is not None:  # the learned distance to the goal, M(ŷ, y)
+            loss = loss + self.similarity.distance_torch(X.detach(), y_hat, y)
         if not loss.requires_grad or not torch.isfinite(loss):
             return uniform
         loss.backward()

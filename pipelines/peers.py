@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from simulator.language import CONST, FunctionSet, is_literal
+from simulator.language import FunctionSet
 
 PEERS: tuple[str, ...] = ("operon", "gplearn")
 INSTALL_HINT = 'pip install -e ".[peers]"'
@@ -330,10 +330,13 @@ def _gplearn_extra() -> dict[str, Any]:
     }
 
 
-def gplearn_config(fs: FunctionSet, calls: int, seconds: float, seed: int) -> dict[str, Any]:
+def gplearn_config(
+    fs: FunctionSet, calls: int, seconds: float, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The documented gplearn settings for a function set and budget (see benchmarks/PEERS.md)."""
-    population = min(GPLEARN_POPULATION, max(1, calls))
-    return {
+    options = dict(options or {})
+    population = int(options.get("population_size", min(GPLEARN_POPULATION, max(1, calls))))
+    config = {
         "function_set": [t for t in fs.binary + fs.unary],
         "population_size": population,
         "generations": max(1, calls // population),  # population x generations = the call budget
@@ -348,12 +351,13 @@ def gplearn_config(fs: FunctionSet, calls: int, seconds: float, seed: int) -> di
         "p_point_mutation": 0.01,
         "n_jobs": 1,
     }
+    return {**config, **options}
 
 
 def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
     from gplearn.genetic import SymbolicRegressor
 
-    config = {**gplearn_config(fs, calls, seconds, seed), **options}
+    config = gplearn_config(fs, calls, seconds, options)
     extra = _gplearn_extra()
     functions = tuple(extra[t] if t in extra else t for t in config["function_set"])
     generations = int(config.pop("generations"))
@@ -474,7 +478,3 @@ def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
         raise ValueError(f"gplearn: trailing text in {text!r}")
     return out
 
-
-def has_literals(fs: FunctionSet) -> bool:
-    """Integer literal leaves, which neither peer has as tokens (both reach them as x/x etc.)."""
-    return any(is_literal(t) for t in fs.leaves if t != CONST)

@@ -7,7 +7,6 @@ benchmark compares: ``full`` uses every learned part, ``uniform`` none, and each
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,41 +31,40 @@ class PipelineError(ValueError):
     """A bad argument to a solve: budget, function set, preset or data."""
 
 
-def _learned(stage: str) -> Callable[[], object]:
-    """Factories for the learned (or reasoning) version of each stage."""
+def build_stages(kinds: dict[str, str]) -> dict[str, object]:
+    """The stage objects for a preset: learned parts from the shipped checkpoints, or stand-ins.
 
-    def build():
-        if stage == "locate":
-            return GradientLocate()
-        if stage == "propose":
-            from pipelines.propose import FlowPropose
+    The similarity model is loaded once and shared: the planner's distance-to-goal and the
+    locate stage's loss (backpropagated through M) both use it.
+    """
+    learned = {s for s, k in kinds.items() if k == "learned"}
+    similarity = None
+    if "similarity" in learned:
+        from similarity.metric import SimilarityModule
 
-            return FlowPropose.from_pretrained()
-        if stage == "screen":
-            from pipelines.screen import FlowScreen
+        similarity = SimilarityModule.from_pretrained()
+    stages: dict[str, object] = {"similarity": similarity}
+    stages["locate"] = GradientLocate(similarity=similarity) if "locate" in learned else UniformLocate()
+    if "propose" in learned:
+        from pipelines.propose import FlowPropose
 
-            return FlowScreen.from_pretrained()
-        if stage == "subgoal":
-            from flows.reverse_flow import ReverseFlow
-            from pipelines.subgoal import LibrarySubgoal
+        stages["propose"] = FlowPropose.from_pretrained()
+    else:
+        stages["propose"] = UniformPropose()
+    if "screen" in learned:
+        from pipelines.screen import FlowScreen
 
-            return LibrarySubgoal(reverse_flow=ReverseFlow.from_pretrained())
-        if stage == "similarity":
-            from similarity.metric import SimilarityModule
+        stages["screen"] = FlowScreen.from_pretrained()
+    else:
+        stages["screen"] = NoScreen()
+    if "subgoal" in learned:
+        from flows.reverse_flow import ReverseFlow
+        from pipelines.subgoal import LibrarySubgoal
 
-            return SimilarityModule.from_pretrained()
-        raise PipelineError(f"unknown stage {stage!r}")
-
-    return build
-
-
-_STAND_INS: dict[str, Callable[[], object]] = {
-    "locate": UniformLocate,
-    "propose": UniformPropose,
-    "screen": NoScreen,
-    "subgoal": NoSubgoal,
-    "similarity": lambda: None,
-}
+        stages["subgoal"] = LibrarySubgoal(reverse_flow=ReverseFlow.from_pretrained())
+    else:
+        stages["subgoal"] = NoSubgoal()
+    return stages
 
 
 def preset_stages(name: str) -> dict[str, str]:
@@ -106,8 +104,7 @@ class InductionPipeline:
     @classmethod
     def preset(cls, name: str = "full", **planner_kwargs) -> InductionPipeline:
         """A named composition: ``full``, ``uniform``, or ``no-<stage>``."""
-        kinds = preset_stages(name)
-        stages = {s: (_learned(s) if k == "learned" else _STAND_INS[s])() for s, k in kinds.items()}
+        stages = build_stages(preset_stages(name))
         if name.lower() != "uniform":  # learned proposals pick a few edits; the baseline runs them all
             planner_kwargs.setdefault("width", DEFAULT_WIDTH)
         return cls(**stages, **planner_kwargs, name=name.lower())
