@@ -84,7 +84,9 @@ class Pretrained:
     default_checkpoint: str = ""
 
     def export(self, path: str | Path, metrics: dict | None = None) -> Path:
-        return save_checkpoint(self, path, dict(self.hparams), metrics)  # type: ignore[attr-defined]
+        # LightningCLI adds private entries (``_class_path``) that are not constructor arguments
+        hparams = {k: v for k, v in dict(self.hparams).items() if not k.startswith("_")}  # type: ignore[attr-defined]
+        return save_checkpoint(self, path, hparams, metrics)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None):

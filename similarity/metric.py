@@ -1,0 +1,338 @@
+"""The similarity metric M(y, ŷ) = ‖E(x, y) − E(x, ŷ)‖, learned from the simulator's topology.
+
+NMSE says how far two outputs are in value; a planner needs to know how many edits separate
+the programs behind them. E is a DeepSets encoder of the point set (x, y), trained with a
+pairwise logistic ranking loss: for any two pairs in a batch, the one whose programs are
+fewer edits apart must get the smaller M. Pairs are ranked within a group (same anchor,
+same X) and, with a smaller weight, across groups, so that M is comparable between tasks.
+
+Features are computed in torch (the same numbers as :func:`flows.encoders.point_features`),
+so M is differentiable in ŷ: the planner can backpropagate M into a program's node outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from scipy.stats import spearmanr
+
+from flows.checkpoint import Pretrained
+from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder
+from similarity.pair_data import PairDataModule, PairGroup, collate_groups, run_ok
+from simulator.datasets import SimulatorStream
+from simulator.edits import corrupt, edit_distance
+
+TEST_SEED_OFFSET = 2_000_003  # held-out metric stream; training uses seed, validation seed + 1_000_003
+
+
+def _slog(v: torch.Tensor) -> torch.Tensor:
+    return torch.sign(v) * torch.log1p(v.abs())
+
+
+def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Features of many outputs on shared inputs, differentiable in Y.
+
+    ``X`` (..., n, d) with d <= MAX_VARS and ``Y`` (..., m, n) -> (..., m, n, POINT_CHANNELS),
+    equal to ``point_features(X, y)`` row by row: slog(x) per variable, slog(y), z-scored y.
+    """
+    *lead, n, d = X.shape
+    if d > MAX_VARS:
+        raise ValueError(f"the similarity model handles at most {MAX_VARS} variables, got {d}")
+    m = Y.shape[-2]
+    xs = _slog(X.to(Y.dtype))
+    if d < MAX_VARS:
+        xs = torch.cat([xs, xs.new_zeros(*lead, n, MAX_VARS - d)], -1)
+    xs = xs.unsqueeze(-3).expand(*lead, m, n, MAX_VARS)
+    mu = Y.mean(-1, keepdim=True)
+    sd = Y.std(-1, unbiased=False, keepdim=True)
+    z = ((Y - mu) / (sd + 1e-8)).clamp(-10, 10)
+    return torch.cat([xs, _slog(Y).unsqueeze(-1), z.unsqueeze(-1)], -1)
+
+
+def nmse(y_target: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The plain baseline: mean squared error of each row of Y, over the target's variance."""
+    with np.errstate(over="ignore", invalid="ignore"):  # huge outputs give inf, which still ranks last
+        return np.mean((Y - y_target) ** 2, axis=-1) / (np.var(y_target) + 1e-12)
+
+
+class SimilarityModule(Pretrained, pl.LightningModule):
+    """Contrastive encoder E(x, y); ``distance`` is the metric M the planner uses.
+
+    ``normalize`` puts embeddings on the unit sphere, so M lies in [0, 2] and the ranking
+    loss has a fixed scale; ``temperature`` sets how sharply it separates pairs.
+    """
+
+    default_checkpoint = "similarity.pt"
+
+    def __init__(
+        self,
+        hidden: int = 128,
+        embed_dim: int = 32,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-5,
+        temperature: float = 0.05,
+        cross_weight: float = 0.5,
+        normalize: bool = True,
+        table_rows: int = 12,
+        test_pairs: int = 300,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = SetEncoder(POINT_CHANNELS, hidden, embed_dim)
+        self._val: list[dict[str, np.ndarray]] = []
+
+    # ----- embedding and distances -----------------------------------------------------------
+    def _embed_features(self, feats: torch.Tensor) -> torch.Tensor:
+        e = self.encoder(feats)
+        return torch.nn.functional.normalize(e, dim=-1) if self.hparams.normalize else e
+
+    def embed_torch(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """E(x, y) for ``Y`` (..., m, n) on ``X`` (..., n, d); non-finite rows must be removed first."""
+        p = next(self.parameters())
+        feats = torch_point_features(X.to(p.device, torch.float64), Y.to(p.device, torch.float64))
+        return self._embed_features(feats.to(p.dtype))
+
+    def embed(
+        self, X: np.ndarray | torch.Tensor, Y: np.ndarray | torch.Tensor, chunk: int = 4096
+    ) -> torch.Tensor:
+        """E(x, y) of many outputs ``Y`` (m, n) on one ``X`` (n, d), without gradients: (m, D)."""
+        X = torch.as_tensor(np.asarray(X, dtype=np.float64) if not torch.is_tensor(X) else X)
+        Y = torch.as_tensor(np.asarray(Y, dtype=np.float64) if not torch.is_tensor(Y) else Y)
+        X = X.reshape(X.shape[0], -1)
+        Y = Y.reshape(-1, X.shape[0])
+        with torch.no_grad():
+            return torch.cat([self.embed_torch(X, Y[i : i + chunk]) for i in range(0, len(Y), chunk)])
+
+    def distance_torch(self, X: torch.Tensor, y_hat: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
+        """M(ŷ, y) with gradients into ``y_hat``: (m, n) or (n,) candidates -> (m,) or ().
+
+        Rows of ``y_hat`` that are not finite get M = inf and a zero gradient.
+        """
+        X = torch.as_tensor(X)
+        X = X.reshape(X.shape[0], -1)
+        single = y_hat.dim() == 1
+        Yh = y_hat.reshape(1, -1) if single else y_hat
+        ok = torch.isfinite(Yh).all(-1)
+        Yh = torch.where(ok.unsqueeze(-1), Yh, torch.zeros_like(Yh))
+        yt = torch.as_tensor(y_target).reshape(1, -1).to(Yh.dtype).detach()
+        e = self.embed_torch(X, torch.cat([yt, Yh]))
+        d = torch.linalg.vector_norm(e[1:] - e[:1], dim=-1).to(Yh.dtype)  # its gradient at 0 is 0, not NaN
+        d = torch.where(ok, d, torch.full_like(d, float("inf")))
+        return d[0] if single else d
+
+    def distance(
+        self, X: np.ndarray, y: np.ndarray, Y_candidates: np.ndarray, chunk: int = 4096
+    ) -> np.ndarray:
+        """M(y, ŷ) for every row of ``Y_candidates`` (m, n): (m,) float64, inf where ŷ is not finite."""
+        X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+        Yc = np.asarray(Y_candidates, dtype=np.float64).reshape(-1, len(y))
+        out = np.full(len(Yc), np.inf)
+        ok = np.isfinite(Yc).all(-1)
+        if ok.any():
+            e = self.embed(X, np.concatenate([np.asarray(y, dtype=np.float64)[None], Yc[ok]]), chunk)
+            out[ok] = torch.linalg.vector_norm(e[1:] - e[:1], dim=-1).double().cpu().numpy()
+        return out
+
+    # ----- training ----------------------------------------------------------------------------
+    def _group_distances(self, batch: dict) -> torch.Tensor:
+        """M between each group's anchor (row 0) and every member: (B, m - 1)."""
+        X, Y = batch["X"], batch["Y"]
+        e = self.embed_torch(X, Y)  # (B, m, D)
+        return torch.linalg.vector_norm(e[:, 1:] - e[:, :1], dim=-1)
+
+    def ranking_loss(self, M: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """Pairwise logistic loss: a pair fewer edits apart must get the smaller M.
+
+        ``M`` and ``dist`` are (B, P). Pairs inside a group weigh 1, pairs across groups
+        ``cross_weight``; ties in distance carry no loss.
+        """
+        B, P = M.shape
+        m, d = M.reshape(-1), dist.reshape(-1).to(M.dtype)
+        g = torch.arange(B, device=M.device).repeat_interleave(P)
+        closer = d.unsqueeze(1) < d.unsqueeze(0)  # [p, q]: p's programs are fewer edits apart
+        w = torch.where(g.unsqueeze(1) == g.unsqueeze(0), 1.0, self.hparams.cross_weight) * closer
+        margin = (m.unsqueeze(1) - m.unsqueeze(0)) / self.hparams.temperature
+        return (torch.nn.functional.softplus(margin) * w).sum() / w.sum().clamp_min(1)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        M = self._group_distances(batch)
+        loss = self.ranking_loss(M, batch["dist"][:, 1:])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(M))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        M = self._group_distances(batch)
+        loss = self.ranking_loss(M, batch["dist"][:, 1:])
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(M))
+        Y = batch["Y"].cpu().numpy()
+        self._val.append(
+            {
+                "M": M.double().cpu().numpy(),
+                "nmse": np.stack([nmse(y[0], y[1:]) for y in Y]),
+                "dist": batch["dist"][:, 1:].cpu().numpy(),
+                "k": batch["k"][:, 1:].cpu().numpy(),
+                "programs": batch["programs"],
+            }
+        )
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        cat = {k: np.concatenate([v[k] for v in self._val]) for k in ("M", "nmse", "dist", "k")}
+        stats = rank_stats(cat["M"], cat["nmse"], cat["dist"], cat["k"])
+        for key, value in stats.items():
+            self.log(f"val/{key}", value, sync_dist=True)
+        if self.hparams.test_pairs > 0 and not self.trainer.sanity_checking:
+            # the held-out figure that the shipped checkpoint records and its test checks again
+            held = similarity_metrics(self, n=self.hparams.test_pairs, seed=0)
+            self.train()
+            for key, value in held.items():
+                self.log(f"test/{key}", float(value), sync_dist=True)
+        self._log_table(self._val[0])
+        self._val = []
+
+    def _log_table(self, first: dict) -> None:
+        """A few (anchor, member, edits, M, NMSE) rows, when the logger is W&B."""
+        from pytorch_lightning.loggers import WandbLogger
+
+        if not isinstance(self.logger, WandbLogger) or self.global_rank != 0:
+            return
+        rows = []
+        for b, progs in enumerate(first["programs"]):
+            for j in range(len(progs) - 1):
+                if len(rows) < self.hparams.table_rows and (j in (0, 2, len(progs) - 2)):
+                    rows.append(
+                        [
+                            progs[0],
+                            progs[j + 1],
+                            int(first["dist"][b, j]),
+                            float(first["M"][b, j]),
+                            float(first["nmse"][b, j]),
+                        ]
+                    )
+        cols = ["anchor", "member", "edit_distance", "M", "nmse"]
+        try:
+            self.logger.log_table(key="val/pairs", columns=cols, data=rows, step=self.global_step)
+        except Exception as err:  # a logging hiccup must not stop training
+            print(f"similarity: could not log the W&B table ({type(err).__name__}: {err})")
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1000
+        warm = max(1, total // 20)
+
+        def shape(step: int) -> float:  # linear warm-up, then cosine decay to 5% of lr
+            if step < warm:
+                return (step + 1) / warm
+            t = min(1.0, (step - warm) / max(1, total - warm))
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, shape)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+# ----- quality metrics ------------------------------------------------------------------------
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def rank_stats(M: np.ndarray, base: np.ndarray, dist: np.ndarray, k: np.ndarray) -> dict[str, float]:
+    """Spearman of M and of NMSE against edit distance, arrays (groups, members).
+
+    ``spearman``: pooled over every variant pair (k >= 1), across groups, the headline figure;
+    ``spearman_within``: the mean over groups of the per-group correlation, which is what a
+    planner ranking candidates for one target sees; ``neg_auc``: how often an unrelated
+    program gets a larger M than the one-edit variant of the same anchor.
+    """
+    var = k >= 1
+    out = {
+        "spearman": _spearman(M[var], dist[var]),
+        "spearman_nmse": _spearman(base[var], dist[var]),
+    }
+    within, within_base = [], []
+    for g in range(len(M)):
+        s = var[g]
+        if len(np.unique(dist[g, s])) >= 3:
+            within.append(_spearman(M[g, s], dist[g, s]))
+            within_base.append(_spearman(base[g, s], dist[g, s]))
+    out["spearman_within"] = float(np.nanmean(within)) if within else float("nan")
+    out["spearman_within_nmse"] = float(np.nanmean(within_base)) if within_base else float("nan")
+    neg, one = k == -1, k == 1
+    if neg.any() and one.any():
+        first = np.nanmax(np.where(one, M, np.nan), 1, keepdims=True)
+        first_b = np.nanmax(np.where(one, base, np.nan), 1, keepdims=True)
+        out["neg_auc"] = float(np.mean((M > first)[neg]))
+        out["neg_auc_nmse"] = float(np.mean((base > first_b)[neg]))
+    return out
+
+
+def held_out_groups(n: int = 300, seed: int = 0, data: PairDataModule | None = None) -> list[PairGroup]:
+    """Groups from a stream no training or validation run draws, holding at least ``n`` variant pairs."""
+    data = data or PairDataModule()
+    per = data.max_k
+    stream = SimulatorStream(data.make_example, TEST_SEED_OFFSET + seed, 0, -(-n // per))
+    return list(stream)
+
+
+def nguyen_groups(seed: int = 0, chains: int = 4, max_k: int = 6) -> list[PairGroup]:
+    """Evaluation only: the built-in benchmark formulas, each corrupted along a few random chains.
+
+    The benchmarks are out of distribution for a model trained on random programs; this is
+    the figure that says whether M still tracks edit distance there. Never used in training.
+    """
+    from simulator.suites import TASKS
+
+    rng = np.random.default_rng([seed, 0x5EED])
+    out: list[PairGroup] = []
+    for task in TASKS.values():
+        X, y0 = task.sample("train", seed)
+        anchor = task.program()
+        for _ in range(chains):
+            progs, ys, cur = [anchor], [y0], anchor
+            for _ in range(max_k):
+                for _ in range(8):
+                    nxt, _ = corrupt(cur, task.function_set, 1, rng, max_size=40)
+                    y = run_ok(nxt, X)
+                    if y is not None:
+                        break
+                else:
+                    break
+                cur = nxt
+                progs.append(cur)
+                ys.append(y)
+            if len(progs) == max_k + 1:
+                k = np.arange(max_k + 1)
+                dist = np.array([edit_distance(p, anchor) for p in progs])
+                out.append(PairGroup(X, np.stack(ys), k, dist, [str(p) for p in progs], task.name))
+    return out
+
+
+def _score_groups(model: SimilarityModule, groups: list[PairGroup]) -> dict[str, float]:
+    """rank_stats of M and of NMSE on the same groups (one X per group, padded to one batch)."""
+    batch = collate_groups(groups)
+    model.eval()
+    with torch.no_grad():
+        M = model._group_distances(batch).double().cpu().numpy()
+    base = np.stack([nmse(g.Y[0], g.Y[1:]) for g in groups])
+    return rank_stats(M, base, batch["dist"][:, 1:].numpy(), batch["k"][:, 1:].numpy())
+
+
+def similarity_metrics(
+    model: SimilarityModule, n: int = 300, seed: int = 0, data: PairDataModule | None = None
+) -> dict[str, float]:
+    """M's rank correlation with edit distance on held-out pairs, beside NMSE's on the same pairs.
+
+    The ``nguyen_*`` figures repeat the test on corrupted benchmark formulas (evaluation only).
+    """
+    groups = held_out_groups(n, seed, data)
+    stats = _score_groups(model, groups)
+    stats["n_pairs"] = int(sum(int((g.k >= 1).sum()) for g in groups))
+    nguyen = _score_groups(model, nguyen_groups(seed))
+    stats.update({f"nguyen_{k}": v for k, v in nguyen.items() if not k.startswith("neg")})
+    return stats

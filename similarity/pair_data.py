@@ -1,0 +1,174 @@
+"""Pairs of outputs on shared inputs, labelled with the edit distance between their programs.
+
+The similarity metric must learn "the topology created by the simulator" (the seed, section
+3): outputs of programs a few edits apart should sit close, unrelated programs far. One
+example is a *group* on one random X: an anchor φ, a chain of variants each one random edit
+further away (k = 1..K), and unrelated negatives. Each member records ``k`` and the edit
+distance back to the anchor (:func:`simulator.edits.edit_distance`), the number of edits a
+planner standing on that member would still need. Benchmark formulas never appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from flows.encoders import MAX_VARS
+from simulator.datasets import StreamDataModule
+from simulator.edits import corrupt, edit_distance
+from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
+from simulator.execute import is_finite, node_values
+from simulator.language import BINARY, CONST, UNARY, FunctionSet
+from simulator.program import Program
+
+# input ranges per variable: the benchmarks use [-1, 1], [0, 1], [0, 2], [0, 4] and [0, 10]
+RANGES: tuple[tuple[float, float], ...] = ((-5.0, 5.0), (-5.0, 5.0), (0.0, 10.0), (-2.0, 2.0))
+
+
+@lru_cache(maxsize=1)
+def benchmark_keys() -> frozenset[str]:
+    """Canonical keys of every built-in task program: training must never meet them."""
+    from simulator.suites import TASKS
+
+    return frozenset(task.program().key for task in TASKS.values())
+
+
+def random_function_set(rng: np.random.Generator, n_vars: int) -> FunctionSet:
+    """Koza-like sets most of the time (the benchmarks' sets), otherwise a random subset."""
+    r = rng.random()
+    if r < 0.6:
+        name = ("koza", "ckoza", "arith", "full")[int(rng.choice(4, p=[0.45, 0.3, 0.1, 0.15]))]
+        return FunctionSet.from_names(name, n_vars)
+    binary = [b for b in BINARY if rng.random() < (0.8 if b != "pow" else 0.15)] or ["add", "mul"]
+    unary = [u for u in UNARY if rng.random() < 0.3]
+    leaves = [CONST] if rng.random() < 0.5 else []
+    leaves += [lit for lit in ("1", "2") if rng.random() < 0.2]
+    return FunctionSet.from_names(binary + unary + leaves, n_vars)
+
+
+@dataclass
+class PairGroup:
+    """One anchor with its variants and negatives, all run on the same X.
+
+    Row 0 of ``Y`` is the anchor (k = 0, distance 0); rows 1..K are the variants, each one
+    random edit beyond the previous; the last rows are negatives (k = -1).
+    """
+
+    X: np.ndarray  # (n, d)
+    Y: np.ndarray  # (m, n)
+    k: np.ndarray  # (m,) edits applied to the anchor; -1 for a negative
+    dist: np.ndarray  # (m,) edit_distance(member, anchor)
+    programs: list[str]
+    function_set: str
+
+
+def run_ok(program: Program, X: np.ndarray) -> np.ndarray | None:
+    """y on X, or None when any node is non-finite or y is near-constant (rejected draws)."""
+    z = node_values(program, X)
+    with np.errstate(over="ignore", invalid="ignore"):  # output_ok's std of huge values overflows
+        return z[0] if is_finite(z) and output_ok(z[0]) else None
+
+
+def make_group(
+    rng: np.random.Generator,
+    n_points: int = 20,
+    max_vars: int = 3,
+    max_k: int = 6,
+    n_negatives: int = 2,
+    prior: ProgramPrior | None = None,
+    max_size: int = 30,
+    tries: int = 6,
+) -> PairGroup | None:
+    """One group, or ``None`` when a draw is rejected (invalid, constant, or a benchmark)."""
+    prior = prior or ProgramPrior(min_size=2, max_size=15, max_depth=6)
+    banned = benchmark_keys()
+    n_vars = int(rng.integers(1, max_vars + 1))
+    fs = random_function_set(rng, n_vars)
+    low, high = RANGES[int(rng.integers(len(RANGES)))]
+    X = sample_inputs(n_vars, n_points, rng, low, high)
+    anchor = prior.sample(fs, rng)
+    if anchor.key in banned:
+        return None
+    y0 = run_ok(anchor, X)
+    if y0 is None:
+        return None
+    programs, outputs = [anchor], [y0]
+    cur = anchor
+    for _ in range(max_k):
+        for _ in range(tries):
+            nxt, _ = corrupt(cur, fs, 1, rng, max_size=max_size)
+            y = run_ok(nxt, X) if nxt.key not in banned else None
+            if y is not None:
+                break
+        else:
+            return None
+        cur = nxt
+        programs.append(cur)
+        outputs.append(y)
+    negatives = 0
+    for _ in range(tries * n_negatives):
+        if negatives == n_negatives:
+            break
+        p = prior.sample(fs, rng)
+        y = run_ok(p, X) if p.key not in banned and p.key != anchor.key else None
+        if y is not None:
+            programs.append(p)
+            outputs.append(y)
+            negatives += 1
+    if negatives < n_negatives:
+        return None
+    k = np.array(list(range(max_k + 1)) + [-1] * n_negatives, dtype=np.int64)
+    dist = np.array([edit_distance(p, anchor) for p in programs], dtype=np.int64)
+    return PairGroup(X, np.stack(outputs), k, dist, [str(p) for p in programs], fs.name or "custom")
+
+
+def collate_groups(groups: list[PairGroup]) -> dict:
+    """Stack groups; X is zero-padded to MAX_VARS columns (the features treat both alike)."""
+    B = len(groups)
+    n = groups[0].X.shape[0]
+    X = np.zeros((B, n, MAX_VARS))
+    for b, g in enumerate(groups):
+        X[b, :, : g.X.shape[1]] = g.X
+    return {
+        "X": torch.from_numpy(X),
+        "Y": torch.from_numpy(np.stack([g.Y for g in groups])),
+        "k": torch.from_numpy(np.stack([g.k for g in groups])),
+        "dist": torch.from_numpy(np.stack([g.dist for g in groups])),
+        "n_vars": torch.tensor([g.X.shape[1] for g in groups]),
+        "programs": [g.programs for g in groups],
+    }
+
+
+class PairDataModule(StreamDataModule):
+    """Groups of outputs k edits apart (plus negatives) on shared X, made on the fly."""
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_size: int = 128,
+        n_points: int = 20,
+        max_vars: int = 3,
+        max_k: int = 6,
+        n_negatives: int = 2,
+        min_size: int = 2,
+        max_size: int = 15,
+    ):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_size=val_size)
+        self.n_points = n_points
+        self.max_vars = max_vars
+        self.max_k = max_k
+        self.n_negatives = n_negatives
+        self.prior = ProgramPrior(min_size=min_size, max_size=max_size, max_depth=6)
+
+    def make_example(self, rng: np.random.Generator) -> PairGroup | None:
+        return make_group(
+            rng, self.n_points, self.max_vars, self.max_k, self.n_negatives, self.prior, max_size=30
+        )
+
+    def collate(self, examples: list[PairGroup]) -> dict:
+        return collate_groups(examples)
