@@ -28,6 +28,7 @@ from simulator.language import FunctionSet
 PEERS: tuple[str, ...] = ("operon", "gplearn")
 INSTALL_HINT = 'pip install -e ".[peers]"'
 _MODULES = {"operon": "pyoperon", "gplearn": "gplearn"}
+_PRELOAD = {"operon": ("pyoperon.sklearn",), "gplearn": ("gplearn.genetic", "gplearn.functions")}
 
 # Operon symbols for each operator of our vocabulary. An operator Operon lacks maps to the
 # ones that build it, so the peer can still reach every program the task allows.
@@ -56,6 +57,8 @@ _GPLEARN_BUILTIN = {"add", "sub", "mul", "div", "sin", "cos", "tan", "log", "sqr
 
 GPLEARN_POPULATION = 1000
 OPERON_POPULATION = 1000
+OPERON_CHUNK = 10  # generations per warm-started Operon fit
+EXACT_NMSE = 1e-12  # a peer stops once its training NMSE is this low (the planner's tolerance)
 
 
 class PeerError(RuntimeError):
@@ -75,6 +78,13 @@ def _require(name: str) -> None:
         raise ImportError(f"peer {name!r} needs the {_MODULES[name]} package: {INSTALL_HINT}")
 
 
+def preload(name: str) -> None:
+    """Import a peer's modules in this process, so that forked runs start at once."""
+    _require(name)
+    for module in _PRELOAD[name]:
+        importlib.import_module(module)
+
+
 def run_peer(
     name: str,
     X: np.ndarray,
@@ -92,9 +102,10 @@ def run_peer(
     """Run one peer on (X, y) within ``calls`` evaluations and ``seconds`` of wall time.
 
     Returns ``found_sympy_str``, ``nmse_train``, ``simulator_calls``, ``seconds``,
-    ``complexity``, plus ``fit_forward_passes``, ``history`` [(calls, best NMSE)], ``config``
-    and, when ``X_test`` is given, ``y_test_pred``. With ``isolate`` the peer runs in a child
-    process killed after ``seconds + grace``; ``options`` override the peer's settings.
+    ``complexity``, plus ``found_sympy`` (the expression itself), ``fit_forward_passes``,
+    ``history`` [(calls, best NMSE)], ``config`` and, when ``X_test`` is given, ``y_test_pred``.
+    With ``isolate`` the peer runs in a child process killed after ``seconds + grace``;
+    ``options`` override the peer's documented settings.
     """
     _require(name)
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
@@ -103,7 +114,7 @@ def run_peer(
     if fs.n_vars != X.shape[1]:
         fs = fs.with_vars(X.shape[1])
     if isolate:
-        importlib.import_module(_MODULES[name])  # imported once here, inherited by each forked child
+        preload(name)  # imported once here, inherited by every forked child
     args = (name, X, y, fs, int(calls), float(seconds), int(seed), X_test, dict(options or {}))
     if not isolate:
         return _run(*args)
@@ -213,32 +224,59 @@ def operon_config(
 
 
 def _run_operon(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+    """Operon in warm-started chunks of generations: a best-so-far history, and a stop once exact.
+
+    Operon's own ``epsilon`` does not end a run at an exact fit, so without chunks every run
+    would spend its whole budget and its calls to recovery would be overstated.
+    """
     from pyoperon.sklearn import SymbolicRegressor
 
     config = operon_config(fs, calls, seconds, options)
+    total, pool, chunk = int(config["generations"]), int(config["pool_size"]), OPERON_CHUNK
+    model = SymbolicRegressor(
+        **{**config, "generations": min(chunk, total)},
+        warm_start=True,
+        random_state=np.random.default_rng(seed),  # a Generator: each chunk draws the next seed
+    )
     start = time.perf_counter()
-    model = SymbolicRegressor(random_state=int(seed), **config)
-    model.fit(X, y)
+    history: list[tuple[int, float | None]] = []
+    used = passes = done = 0
+    while done < total:
+        remaining = seconds - (time.perf_counter() - start)
+        if done and remaining < 0.5:
+            break
+        g = min(chunk, total - done)
+        per_call = 3 * int(config["optimizer_iterations"]) + 1  # Operon's counter: fit steps included
+        model.set_params(
+            generations=g, max_time=max(1, int(remaining)), max_evaluations=(calls - used) * per_call
+        )
+        model.fit(X, y)
+        stats = model.stats_
+        first = config["population_size"] if not done else 0
+        n = int(stats["evaluation_count"]) or first + int(stats["generations"]) * pool
+        used += n
+        passes += int(stats["residual_evaluations"]) + int(stats["jacobian_evaluations"]) - n
+        done += g
+        if used >= calls:
+            break
+        loss = nmse(y, model.predict(X))
+        history.append((used, loss))
+        if loss is not None and loss <= EXACT_NMSE:
+            break
     elapsed = time.perf_counter() - start
     columns = {h: i for i, h in enumerate(model.variables_)}
     expr = operon_to_sympy(model.model_.Nodes, columns)
-    stats = model.stats_
-    n_calls = int(stats["evaluation_count"]) or int(config["population_size"]) + int(
-        stats["generations"]
-    ) * int(config["pool_size"])
-    passes = int(stats["residual_evaluations"]) + int(stats["jacobian_evaluations"])
-    fit_passes = max(0, passes - n_calls) if not config["symbolic_mode"] else 0
-    pred = model.predict(X)
     return {
         "found_sympy_str": str(expr),
-        "y_train_pred": pred,
-        "simulator_calls": n_calls,
-        "fit_forward_passes": fit_passes,
+        "found_sympy": expr,
+        "y_train_pred": model.predict(X),
+        "simulator_calls": used,
+        "fit_forward_passes": 0 if config["symbolic_mode"] else max(0, passes),
         "seconds": elapsed,
-        "complexity": int(stats["model_length"]),
-        "history": [(n_calls, nmse(y, pred))],
+        "complexity": int(model.stats_["model_length"]),
+        "history": history,
         "y_test_pred": _list(model.predict(X_test)) if X_test is not None else None,
-        "config": {k: v for k, v in config.items() if k != "random_state"},
+        "config": {**config, "generations_per_chunk": chunk},
     }
 
 
@@ -369,7 +407,7 @@ def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, A
         **{**config, "function_set": functions},
         generations=1,
         warm_start=True,
-        stopping_criteria=1e-12 * var,
+        stopping_criteria=EXACT_NMSE * var,
         feature_names=feature_names,
         random_state=np.random.RandomState(seed),
         verbose=0,
@@ -389,7 +427,7 @@ def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, A
             done += 1
             best = float(model.run_details_["best_fitness"][-1])
             history.append((done * population, best / var))
-            if best <= 1e-12 * var:
+            if best <= EXACT_NMSE * var:
                 break
         elapsed = time.perf_counter() - start
         pred = model.predict(X)
@@ -398,6 +436,7 @@ def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, A
     expr = gplearn_to_sympy(str(program), X.shape[1])
     return {
         "found_sympy_str": str(expr),
+        "found_sympy": expr,
         "y_train_pred": pred,
         "simulator_calls": done * population,
         "fit_forward_passes": 0,
@@ -405,7 +444,7 @@ def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, A
         "complexity": int(program.length_),
         "history": history,
         "y_test_pred": _list(test),
-        "config": {**config, "generations": generations, "stopping_criteria": 1e-12 * var},
+        "config": {**config, "generations": generations, "stopping_criteria": EXACT_NMSE * var},
     }
 
 
@@ -449,15 +488,18 @@ def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
         kind = m.lastgroup
         tokens.append((kind, m.group(kind)))
         pos = m.end()
+    tokens.append(("end", ""))  # reading past the end meets this and fails with a clear message
     i = 0
 
     def expr() -> sp.Expr:
         nonlocal i
         kind, value = tokens[i]
+        if kind == "end":
+            raise ValueError(f"gplearn: program {text!r} ends too early")
         i += 1
         if kind == "num":
             return sp.Float(value) if any(c in value for c in ".eE") else sp.Integer(value)
-        if kind == "name" and (i >= len(tokens) or tokens[i][1] != "("):
+        if kind == "name" and tokens[i][1] != "(":
             if value not in xs:
                 raise ValueError(f"gplearn: unknown variable {value!r}")
             return xs[value]
@@ -474,7 +516,6 @@ def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
         return _GPLEARN_SYMPY[value](*args)
 
     out = expr()
-    if i != len(tokens):
+    if i != len(tokens) - 1:
         raise ValueError(f"gplearn: trailing text in {text!r}")
     return out
-

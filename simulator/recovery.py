@@ -88,8 +88,11 @@ def is_recovered(
     ``timeout`` bounds the symbolic work in seconds; running out counts as not recovered.
     """
     try:
-        a = round_floats(to_sympy(found), decimals)
-        b = round_floats(to_sympy(truth), decimals)
+        a, b = to_sympy(found), to_sympy(truth)
+        if a.atoms(sp.Float) or b.atoms(sp.Float):
+            # fold numeric sub-expressions (2.38*sin(1)) into one float before rounding
+            a, b = sp.nfloat(a, exponent=False), sp.nfloat(b, exponent=False)
+        a, b = round_floats(a, decimals), round_floats(b, decimals)
     except Exception:  # an unparsable or non-symbolic candidate recovers nothing
         return False
     if a.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or b.has(sp.nan, sp.zoo, sp.oo, -sp.oo):

@@ -26,6 +26,8 @@ EQUIVALENT = [
     ("x1/x1", "1"),
     ("exp(log(x1))", "x1"),
     ("sin(x1**2)*cos(x1) - 0.7499", "sin(x1**2)*cos(x1) - 0.75"),
+    ("2.37679*sin(1)*sin(x1)*cos(x2)", "2*sin(x1)*cos(x2)"),
+    ("exp(0.5*log(x1) + 0.10354)", "sqrt(1.23*x1)"),
 ]
 
 DIFFERENT = [
