@@ -27,12 +27,13 @@ class FlowScreen:
     """Rank proposed edits by the forward flow's predicted post-edit loss; keep the best share.
 
     The forward flow predicts what each edit will do without running the simulator, so
-    only ``keep`` of the proposals (at least ``min_keep``) reach it.
+    only ``keep`` of the proposals (at least ``min_keep``) reach it. ``samples=0`` ranks by
+    each point's predicted median, which ranked better than Monte-Carlo samples.
     """
 
     name = "forward-flow"
 
-    def __init__(self, model, keep: float = 0.5, min_keep: int = 8, samples: int = 8):
+    def __init__(self, model, keep: float = 0.5, min_keep: int = 8, samples: int = 0):
         self.model = model
         self.keep = keep
         self.min_keep = min_keep

@@ -280,7 +280,10 @@ class LibrarySubgoal:
         if z is not None and np.isfinite(z).all():
             return [(z, "exact inverse")]
         if self.reverse_flow is not None:
-            samples = self.reverse_flow.sample_hole(program, loc, problem.X, problem.y, 4)
+            try:
+                samples = self.reverse_flow.sample_hole(program, loc, problem.X, problem.y, 4)
+            except (AssertionError, RuntimeError, ValueError):  # the flow cannot sample here
+                return []
             return [(s, "reverse-flow sample") for s in samples if np.isfinite(s).all()]
         return []
 

@@ -352,5 +352,21 @@ def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Ex
 
 
 def from_sympy(expr: sympy.Expr) -> Program:
-    """A program from a sympy expression, through its text form and the same parser."""
-    return parse(sympy.sstr(expr, full_prec=True))
+    """A program from a sympy expression, through its text form and the same parser.
+
+    Numeric sub-expressions that are not plain rationals (``cosh(2)``, ``log(3)``) become one
+    fitted constant holding their value, since sympy may write them with functions that are
+    not in the language.
+    """
+
+    def fold(e: sympy.Expr) -> sympy.Expr:
+        if e.is_number and not e.is_Rational:
+            try:
+                value = complex(e.evalf())
+            except (TypeError, ValueError):  # zoo, nan: left for the parser to reject
+                return e
+            if value.imag == 0:
+                return sympy.Float(value.real)
+        return e.func(*[fold(a) for a in e.args]) if e.args else e
+
+    return parse(sympy.sstr(fold(sympy.sympify(expr)), full_prec=True))
