@@ -11,7 +11,6 @@ planner standing on that member would still need. Benchmark formulas never appea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -23,17 +22,10 @@ from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values
 from simulator.language import BINARY, CONST, UNARY, FunctionSet
 from simulator.program import Program
+from simulator.suites import benchmark_keys
 
 # input ranges per variable: the benchmarks use [-1, 1], [0, 1], [0, 2], [0, 4] and [0, 10]
 RANGES: tuple[tuple[float, float], ...] = ((-5.0, 5.0), (-5.0, 5.0), (0.0, 10.0), (-2.0, 2.0))
-
-
-@lru_cache(maxsize=1)
-def benchmark_keys() -> frozenset[str]:
-    """Canonical keys of every built-in task program: training must never meet them."""
-    from simulator.suites import TASKS
-
-    return frozenset(task.program().key for task in TASKS.values())
 
 
 def random_function_set(rng: np.random.Generator, n_vars: int) -> FunctionSet:

@@ -27,10 +27,17 @@ class ProgramPrior:
     p_const: float = 0.25  # share of leaves that are constants when the set has them
 
     def sample(self, function_set: FunctionSet, rng: np.random.Generator) -> Program:
-        target = int(rng.integers(self.min_size, self.max_size + 1))
-        tokens: list[str] = []
-        self._grow(function_set, rng, target, 1, tokens)
-        return Program(tuple(tokens), tuple(float(rng.uniform(-3, 3)) for t in tokens if t == CONST))
+        """A random program; never one of the built-in benchmark formulas (they are test data)."""
+        from simulator.suites import benchmark_keys
+
+        banned = benchmark_keys()
+        while True:
+            target = int(rng.integers(self.min_size, self.max_size + 1))
+            tokens: list[str] = []
+            self._grow(function_set, rng, target, 1, tokens)
+            p = Program(tuple(tokens), tuple(float(rng.uniform(-3, 3)) for t in tokens if t == CONST))
+            if p.key not in banned:
+                return p
 
     def _grow(
         self, fs: FunctionSet, rng: np.random.Generator, budget: int, depth: int, out: list[str]

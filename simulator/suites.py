@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -430,3 +431,9 @@ def _sampling(spec: Any, n_vars: int, where: str) -> Sampling:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+@lru_cache(maxsize=1)
+def benchmark_keys() -> frozenset[str]:
+    """Canonical keys of every built-in task's formula: training data must never contain them."""
+    return frozenset(task.program().key for task in TASKS.values())
