@@ -21,12 +21,18 @@ class UniformPropose:
 
 
 class FlowPropose:
-    """The edit flow's log-density over the legal edits (the seed's learned prior)."""
+    """The edit flow's log-density over the legal edits (the seed's learned prior).
+
+    Scores are z-scored across the candidates and scaled by ``sharpness`` before the planner
+    samples its top-k with Gumbel noise: the flow is trusted as a preference, not as an
+    oracle, since every benchmark is out of its training distribution.
+    """
 
     name = "edit-flow"
 
-    def __init__(self, model):
+    def __init__(self, model, sharpness: float = 1.5):
         self.model = model
+        self.sharpness = sharpness
 
     @classmethod
     def from_pretrained(cls, path=None) -> FlowPropose:
@@ -35,5 +41,10 @@ class FlowPropose:
         return cls(EditFlow.from_pretrained(path))
 
     def log_scores(self, problem: Problem, program: Program, edits: Sequence[Edit]) -> np.ndarray:
-        scores = self.model.score_edits(program, problem.X, problem.y, edits)
-        return np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-1e9, neginf=-1e9)
+        scores = np.asarray(self.model.score_edits(program, problem.X, problem.y, edits), dtype=np.float64)
+        finite = np.isfinite(scores)
+        if not finite.any():
+            return np.zeros(len(edits))
+        mu, sd = scores[finite].mean(), scores[finite].std() + 1e-9
+        z = np.where(finite, (scores - mu) / sd, -10.0)
+        return self.sharpness * z

@@ -28,6 +28,7 @@ class FlowScreen:
 
     The forward flow predicts what each edit will do without running the simulator, so
     only ``keep`` of the proposals (at least ``min_keep``) reach it. ``samples=0`` ranks by
+    each point's predicted median, which ranked better than Monte-Carlo samples. ``samples=0`` ranks by
     each point's predicted median, which ranked better than Monte-Carlo samples.
     """
 
@@ -52,8 +53,11 @@ class FlowScreen:
         k = max(self.min_keep, int(np.ceil(self.keep * n)))
         if n <= k:
             return np.arange(n)
-        predicted = self.model.predict_loss(
-            program, problem.X, problem.y, list(edits), n_samples=self.samples
-        )
+        try:
+            predicted = self.model.predict_loss(
+                program, problem.X, problem.y, list(edits), n_samples=self.samples
+            )
+        except (AssertionError, RuntimeError, ValueError):  # the flow cannot invert here: keep proposal order
+            return np.sort(np.argsort(-np.asarray(log_scores), kind="stable")[:k])
         predicted = np.nan_to_num(np.asarray(predicted, dtype=np.float64), nan=np.inf)
         return np.sort(np.argsort(predicted, kind="stable")[:k])
