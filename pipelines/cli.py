@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
+    from pipelines import bench, evaluate
+
+    bench.add_parser(sub)
+    evaluate.add_parser(sub)
     for name, helptext in [
         ("fit", "train a module"),
         ("validate", "validate a module"),

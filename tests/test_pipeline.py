@@ -106,3 +106,28 @@ def test_check_estimator():
         results = check_estimator(ProgramRegressor(calls=300, seconds=1, pipeline="uniform"), on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:120]) for r in results if r["status"] == "failed"]
     assert not failed, failed
+
+
+@pytest.fixture(scope="module")
+def full_pipeline():
+    return InductionPipeline.from_pretrained()
+
+
+@pytest.mark.parametrize("name", ["Nguyen-1", "Nguyen-5", "Nguyen-8"])
+def test_default_pipeline_recovers(full_pipeline, name):
+    from simulator.recovery import is_recovered
+
+    task = get_task(name)
+    X, y = task.sample("train", seed=0)
+    res = full_pipeline.solve(X, y, function_set=task.function_set, calls=60_000, seconds=40, seed=0)
+    assert is_recovered(res.sympy(), task.truth_sympy(), domain=task.domain()), str(res.program)
+
+
+@pytest.mark.parametrize("preset", ["no-locate", "no-propose", "no-screen", "no-subgoal", "no-similarity"])
+def test_each_stand_in_swaps_in(preset):
+    task = get_task("Nguyen-6")
+    X, y = task.sample("train", seed=1)
+    pipe = InductionPipeline.preset(preset)
+    res = pipe.solve(X, y, function_set=task.function_set, calls=1500, seconds=10, seed=0)
+    assert res.calls <= 1500 and np.isfinite(res.loss)
+    assert res.replay().tokens == res.program.tokens
