@@ -192,8 +192,8 @@ class Library:
         """
         found: list[Program] = []
         A = self.outputs[:left]
-        scale = np.mean(target**2) + 1e-12
         with np.errstate(all="ignore"):
+            scale = np.mean(target**2) + 1e-12
             for op in binary:
                 for solve, a_left in ((_SOLVE_RIGHT.get(op), True), (_SOLVE_LEFT.get(op), False)):
                     if solve is None:
