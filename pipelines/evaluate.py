@@ -22,7 +22,7 @@ def _modules():
 
     return [
         ("edit_flow", EditFlow, edit_flow_metrics),
-        ("forward_flow", ForwardFlow, forward_flow_metrics),
+        ("forward_flow", ForwardFlow, lambda m, seed: forward_flow_metrics(m, n_states=200, seed=seed)),
         ("reverse_flow", ReverseFlow, reverse_flow_metrics),
         ("similarity", SimilarityModule, similarity_metrics),
     ]

@@ -365,8 +365,9 @@ def from_sympy(expr: sympy.Expr) -> Program:
                 value = complex(e.evalf())
             except (TypeError, ValueError):  # zoo, nan: left for the parser to reject
                 return e
-            if value.imag == 0:
-                return sympy.Float(value.real)
+            if value.imag != 0:
+                raise ParseError(f"{e} is complex-valued; programs are real")
+            return sympy.Float(value.real)
         return e.func(*[fold(a) for a in e.args]) if e.args else e
 
     return parse(sympy.sstr(fold(sympy.sympify(expr)), full_prec=True))
