@@ -10,7 +10,7 @@ distribution. Held-out examples also list every correct next edit, for top-k met
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values
 from simulator.language import BINARY, CONST, KOZA, UNARY, FunctionSet, arity, is_variable, variables
 from simulator.program import Program
+from simulator.suites import benchmark_keys
 
 
 @dataclass
@@ -38,14 +39,6 @@ class EditExample:
     state: EncodedState
     k: int  # corruption depth
     correct: tuple[Edit, ...] | None = None
-
-
-@lru_cache(maxsize=1)
-def benchmark_keys() -> frozenset[str]:
-    """Canonical keys of every built-in suite formula: these are never training targets."""
-    from simulator.suites import TASKS
-
-    return frozenset(task.program().key for task in TASKS.values())
 
 
 def function_set_mask(function_set: FunctionSet) -> np.ndarray:
