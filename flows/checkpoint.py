@@ -34,6 +34,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def is_fixed_mask(key: str) -> bool:
+    """nflows' MADE masks: constants of the architecture that ``__init__`` rebuilds, so they
+    are left out of the file (as float buffers they were a quarter of it)."""
+    return key.endswith(".mask")
+
+
 def save_checkpoint(
     module: torch.nn.Module, path: str | Path, hparams: dict, metrics: dict | None = None
 ) -> Path:
@@ -45,7 +51,9 @@ def save_checkpoint(
         "hparams": _plain(dict(hparams)),
         "vocab": list(VOCAB.tokens),
         "metrics": _plain(metrics or {}),
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+        "state_dict": {
+            k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if not is_fixed_mask(k)
+        },
     }
     torch.save(payload, path)
     return path
@@ -94,7 +102,8 @@ class Pretrained:
         payload = load_checkpoint(path, cls)
         try:
             model = cls(**payload["hparams"])
-            model.load_state_dict(payload["state_dict"])
+            masks = {k: v for k, v in model.state_dict().items() if is_fixed_mask(k)}
+            model.load_state_dict({**masks, **payload["state_dict"]})
         except (TypeError, RuntimeError) as err:
             first = str(err).splitlines()[0][:160]
             raise CheckpointError(f"{path}: weights do not fit {cls.__name__} ({first})") from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from flows.checkpoint import Pretrained, save_checkpoint
+from flows.checkpoint import Pretrained
 from flows.density import ConditionalDensity
 from flows.edit_data import (
     EditDataModule,
@@ -34,6 +33,7 @@ from flows.edit_data import (
     nguyen_edit_examples,
 )
 from flows.encoders import POINT_CHANNELS, VOCAB, ProgramEncoder, SetEncoder, collate_states, encode_state
+from flows.schedule import warmup_cosine
 from simulator.datasets import VALIDATION_SEED_OFFSET, SimulatorStream
 from simulator.edits import KINDS, Edit, legal_edits
 from simulator.program import Program
@@ -75,10 +75,6 @@ def infer_function_set_mask(program: Program, edits: Sequence[Edit]) -> np.ndarr
             if t:
                 m[VOCAB.index(t)] = 1.0
     return m
-
-
-def _is_mask(key: str) -> bool:
-    return key.startswith("flow.flow.") and key.endswith(".mask")
 
 
 def _mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -130,26 +126,6 @@ class EditFlow(Pretrained, pl.LightningModule):
         self.flow.scale.fill_(0.5)
         self._nguyen: list[EditExample] | None = None
         self._table: list[list[Any]] = []
-
-    def export(self, path: str | Path, metrics: dict | None = None) -> Path:
-        """Save in the shippable format, without LightningCLI's private ``_class_path`` entry
-        (it is not an ``__init__`` argument, so ``from_pretrained`` could not rebuild from it)
-        and without the flow's MADE masks: they are constants of the architecture, rebuilt
-        by ``__init__``, and as float buffers they were a quarter of the file."""
-        hparams = {k: v for k, v in dict(self.hparams).items() if not k.startswith("_")}
-        path = save_checkpoint(self, path, hparams, metrics)
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not _is_mask(k)}
-        torch.save(payload, path)
-        return path
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
-        """Fill in the MADE masks that :meth:`export` leaves out (they never change)."""
-        state_dict = dict(state_dict)
-        for key, value in super().state_dict().items():
-            if _is_mask(key) and key not in state_dict:
-                state_dict[key] = value
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ----- the density --------------------------------------------------------------------
     def encode(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -289,13 +265,7 @@ class EditFlow(Pretrained, pl.LightningModule):
         total = self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 10_000
         warm = max(1, min(self.hparams.warmup_steps, total // 10))
 
-        def schedule(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            t = min(1.0, (step - warm) / max(1, total - warm))
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warm, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

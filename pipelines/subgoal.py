@@ -11,6 +11,7 @@ middle), which reaches subtrees twice the library's size in one step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import combinations
 
 import numpy as np
 
@@ -152,8 +153,6 @@ class Library:
         D = F[chosen] / norms[chosen, None]
         G, b, tt = D @ D.T, D @ t, float(t @ t) + 1e-300
         out: list[Program] = []
-        from itertools import combinations
-
         for k in range(1, min(terms, n - 2) + 1):
             subsets = np.array(list(combinations(range(len(chosen)), k)))
             Gs = G[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k)
@@ -179,7 +178,7 @@ class Library:
         for k in chosen:
             tokens += ["mul", "const", *self.programs[k].tokens]
         tokens.append("const")
-        return Program(tuple(tokens), tuple(float(c) for c in (*coef[:-1], coef[-1])))
+        return Program(tuple(tokens), tuple(float(c) for c in coef))
 
     def split(
         self, target: np.ndarray, binary: tuple[str, ...], unary: tuple[str, ...], left: int

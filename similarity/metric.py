@@ -12,7 +12,6 @@ so M is differentiable in ŷ: the planner can backpropagate M into a program's n
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from scipy.stats import spearmanr
 
 from flows.checkpoint import Pretrained
 from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder
+from flows.schedule import warmup_cosine
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups, run_ok
 from simulator.datasets import SimulatorStream
 from simulator.edits import corrupt, edit_distance
@@ -225,13 +225,7 @@ class SimilarityModule(Pretrained, pl.LightningModule):
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1000
         warm = max(1, total // 20)
 
-        def shape(step: int) -> float:  # linear warm-up, then cosine decay to 5% of lr
-            if step < warm:
-                return (step + 1) / warm
-            t = min(1.0, (step - warm) / max(1, total - warm))
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, shape)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warm, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
