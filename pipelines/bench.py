@@ -373,6 +373,7 @@ def _run(job: Job) -> dict:
             "complexity": result.program.complexity,
             "fit_forward_passes": result.fit_passes,
             "history": [list(h) for h in result.history],
+            "found_at": result.found_at,
         }
     recovered = bool(is_recovered(found, truth, domain=task.domain()))
     rec.update(
@@ -417,6 +418,8 @@ def _calls_to_recovery(rec: dict, recovered: bool) -> int | None:
     """Calls spent when the found program's loss was first reached (the search may go on a little)."""
     if not recovered:
         return None
+    if rec.get("found_at"):
+        return int(rec["found_at"])
     loss = rec.get("nmse_train")
     for calls, best in rec.get("history") or []:
         if loss is not None and best is not None and best <= loss * (1 + 1e-6) + 1e-300:

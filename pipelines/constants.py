@@ -21,7 +21,14 @@ def fit_constants(program: Program, X: np.ndarray, y: np.ndarray, steps: int = 3
     yt = torch.as_tensor(y, dtype=torch.float64)
     scale = float(np.var(y)) + 1e-12
     c = torch.tensor(program.consts, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([c], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [c],
+        lr=1.0,
+        max_iter=steps,
+        tolerance_grad=1e-15,
+        tolerance_change=1e-24,
+        line_search_fn="strong_wolfe",
+    )
     passes = 0
 
     def closure() -> torch.Tensor:

@@ -95,10 +95,13 @@ class InductionPipeline:
         max_size: int = 30,
         parsimony: float = 0.02,
         tol: float = 1e-12,
+        const_tol: float = 1e-20,
         name: str = "custom",
     ):
         verify = verify or Verify(similarity=similarity)
-        self.planner = Planner(locate, propose, screen, subgoal, verify, width, max_size, parsimony, tol)
+        self.planner = Planner(
+            locate, propose, screen, subgoal, verify, width, max_size, parsimony, tol, const_tol=const_tol
+        )
         self.name = name
 
     @classmethod
@@ -126,7 +129,7 @@ class InductionPipeline:
             raise PipelineError(f"{path}: cannot read pipeline config ({type(err).__name__})") from None
         if not isinstance(cfg, dict):
             raise PipelineError(f"{path}: a pipeline config must be a mapping")
-        allowed = {"preset", "width", "max_size", "parsimony", "tol"}
+        allowed = {"preset", "width", "max_size", "parsimony", "tol", "const_tol"}
         unknown = set(cfg) - allowed
         if unknown:
             raise PipelineError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")

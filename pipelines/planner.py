@@ -21,6 +21,7 @@ from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
+from pipelines.tidy import constant_digits, shorter_forms
 from pipelines.verify import Candidate, Verify
 from simulator.edits import legal_edits
 from simulator.program import Program
@@ -35,6 +36,7 @@ class Node:
     cand: Candidate
     parent: Node | None
     score: float
+    calls: int = 0  # simulator calls spent when it was found
 
     @property
     def program(self) -> Program:
@@ -61,6 +63,12 @@ class Planner:
 
     ``width`` caps how many proposed edits of one parent are verified (None: all of them);
     ``parsimony`` weighs complexity against log-error in the search score.
+
+    The search stops once a program's loss is within ``tol``. Fitted constants make
+    near-misses cheap (many-term least-squares fits, or cos(x) written as sin(x + 1.5708)
+    both reach 1e-13), so with constants the bar is ``const_tol``; after the first hit the
+    search spends up to ``polish_calls`` (and ``polish_seconds``) more looking for a smaller
+    program that also meets it, and the result has its redundant constants dropped.
     """
 
     def __init__(
@@ -75,6 +83,9 @@ class Planner:
         parsimony: float = 0.02,
         tol: float = 1e-12,
         similarity_weight: float = 0.5,
+        const_tol: float = 1e-20,
+        polish_calls: int = 1_000,
+        polish_seconds: float = 5.0,
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -86,6 +97,9 @@ class Planner:
         self.parsimony = parsimony
         self.tol = tol
         self.similarity_weight = similarity_weight
+        self.const_tol = const_tol
+        self.polish_calls = polish_calls
+        self.polish_seconds = polish_seconds
 
     def score(self, cand: Candidate) -> float:
         """Lower is better: log-error, the learned distance to the goal (if any), and size."""
@@ -97,6 +111,7 @@ class Planner:
 
     def search(self, problem: Problem, progress: Progress | None = None) -> Result:
         fs = problem.function_set
+        tol = self.const_tol if fs.has_const else self.tol
         tie = itertools.count()
         frontier: list[tuple[float, int, Node]] = []
         seen: set[str] = set()
@@ -111,12 +126,12 @@ class Planner:
             if key in seen:
                 return None
             seen.add(key)
-            node = Node(cand, parent, self.score(cand))
+            node = Node(cand, parent, self.score(cand), problem.calls)
             heapq.heappush(frontier, (node.score, next(tie), node))
             c = cand.program.complexity
             if c not in front or cand.loss < front[c].loss:
                 front[c] = node
-            if best is None or node.score < best.score or (cand.loss <= self.tol and best.loss > self.tol):
+            if best is None or node.score < best.score or (cand.loss <= tol and best.loss > tol):
                 best = node
                 history.append((problem.calls, cand.loss))
             return node
@@ -125,25 +140,43 @@ class Planner:
         for cand in self.verify.programs(problem, starts):
             admit(cand, None)
         try:
+            polish_until: tuple[int, float] | None = None  # (calls, seconds)
             while frontier and not stopped:
-                if best is not None and best.loss <= self.tol:
-                    stopped = "recovered"
-                    break
+                if best is not None and best.loss <= tol:
+                    if polish_until is None and fs.has_const:
+                        polish_until = (
+                            problem.calls + self.polish_calls,
+                            problem.elapsed + self.polish_seconds,
+                        )
+                    if (
+                        polish_until is None
+                        or problem.calls >= polish_until[0]
+                        or problem.elapsed >= polish_until[1]
+                    ):
+                        stopped = "recovered"
+                        break
                 stopped = problem.exhausted() or ""
                 if stopped:
                     break
                 _, _, node = heapq.heappop(frontier)
-                for cand in self.expand(problem, node, seen):
+                if polish_until is not None:
+                    smallest = min(n.program.complexity for n in front.values() if n.loss <= tol)
+                    c = node.program.complexity
+                    if c > smallest or (c == smallest and node.loss > tol):
+                        continue  # polishing looks only for smaller exact programs
+                for cand in self.expand(problem, node, seen, subgoals=polish_until is None):
                     admit(cand, node)
                 if progress is not None and best is not None:
                     progress(problem, best)
             if not stopped:
-                stopped = "recovered" if best is not None and best.loss <= self.tol else "exhausted search"
+                stopped = "recovered" if best is not None and best.loss <= tol else "exhausted search"
         except KeyboardInterrupt:
             stopped = "interrupted"
         if best is None:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
-        chosen = self._choose(front, best)
+        if fs.has_const and best.loss <= tol:
+            self._tidy(problem, front, tol)
+        chosen = self._choose(front, best, tol)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
@@ -155,10 +188,16 @@ class Planner:
             seconds=problem.elapsed,
             stopped=stopped,
             history=history,
+            found_at=chosen.calls,
         )
 
-    def expand(self, problem: Problem, node: Node, seen: set[str] = frozenset()) -> list[Candidate]:
-        """Ask the stages for this node's children and verify them (skipping ``seen`` keys)."""
+    def expand(
+        self, problem: Problem, node: Node, seen: set[str] = frozenset(), subgoals: bool = True
+    ) -> list[Candidate]:
+        """Ask the stages for this node's children and verify them (skipping ``seen`` keys).
+
+        ``subgoals=False`` leaves out the sub-goal stage, whose library costs thousands of calls.
+        """
         program = node.program
         edits = legal_edits(program, problem.function_set, self.max_size)
         if not edits:
@@ -175,13 +214,28 @@ class Planner:
         kept_logp = logp[order][keep]
         reasons = [f"{self.propose.name} log-score {lp:.2f}, {self.locate.name} location" for lp in kept_logp]
         children = self.verify.edits(problem, program, chosen, "propose", reasons)
-        wholes = [c for c in self.subgoal.candidates(problem, node, loc) if c.program.key not in seen]
-        children += self.verify.programs(problem, wholes)
+        if subgoals:
+            wholes = [c for c in self.subgoal.candidates(problem, node, loc) if c.program.key not in seen]
+            children += self.verify.programs(problem, wholes)
         return children
 
-    def _choose(self, front: dict[int, Node], best: Node) -> Node:
+    def _tidy(self, problem: Problem, front: dict[int, Node], tol: float) -> None:
+        """Drop redundant constants from the smallest exact program while it stays exact."""
+        while problem.calls < problem.max_calls:
+            node = min((n for n in front.values() if n.loss <= tol), key=lambda n: n.program.complexity)
+            shorter = [
+                Candidate(p, math.inf, (), "tidy", "a redundant constant dropped")
+                for p in shorter_forms(node.program)
+            ]
+            exact = [c for c in self.verify.programs(problem, shorter) if c.loss <= tol]
+            if not exact:
+                return
+            cand = min(exact, key=lambda c: (c.program.complexity, constant_digits(c.program)))
+            front[cand.program.complexity] = Node(cand, node, self.score(cand), problem.calls)
+
+    def _choose(self, front: dict[int, Node], best: Node, tol: float) -> Node:
         """The smallest program within tolerance, else the best-scoring one."""
-        exact = [n for n in front.values() if n.loss <= self.tol]
+        exact = [n for n in front.values() if n.loss <= tol]
         if exact:
             return min(exact, key=lambda n: n.program.complexity)
         return best

@@ -71,6 +71,7 @@ class Result:
     seconds: float
     stopped: str
     history: list[tuple[int, float]] = field(default_factory=list)  # (calls, best loss so far)
+    found_at: int = 0  # simulator calls spent when ``program`` was found
 
     def sympy(self) -> sympy.Expr:
         return self.program.to_sympy()
@@ -117,6 +118,7 @@ class Result:
             "start": str(self.start),
             "trace": [s.to_dict() for s in self.trace],
             "history": self.history,
+            "found_at": self.found_at,
         }
 
     def __str__(self) -> str:

@@ -120,7 +120,7 @@ class Library:
         return found
 
     def linear_fits(
-        self, target: np.ndarray, terms: int = 3, pool: int = 30, rational: int = 40
+        self, target: np.ndarray, terms: int = 3, pool: int = 30, rational: int = 40, exact_only: bool = False
     ) -> list[Program]:
         """``c1*L1 + ... + ck*Lk + c0`` fits of ``target``, for sets with fitted constants.
 
@@ -128,7 +128,7 @@ class Library:
         to ``terms`` shapes from a pool is solved at once (batched normal equations): the
         pool holds the simplest shapes, the rational ones (arithmetic only), and those most
         correlated with the target and with the best one-term residual. Returns, for each
-        k, the best fit, plus every fit that is exact.
+        k, every fit that is exact, and (unless ``exact_only``) the best one-term fit.
         """
         n = len(target)
         F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
@@ -161,17 +161,29 @@ class Library:
                 coef = np.linalg.solve(Gs, bs[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 continue
-            rss = (tt - np.sum(bs * coef, axis=1)) / tt
+            rss = (tt - np.sum(bs * coef, axis=1)) / tt  # normal equations: ~1e-14 at best
             order = np.argsort(rss)
-            picks = [order[0], *[i for i in order[1:8] if rss[i] < 1e-10]]
-            for i in picks:
-                out.append(self._least_squares([chosen[j] for j in subsets[i]], target))
+            # The best one-term fit seeds the search; longer sums only when exact (checked
+            # again by lstsq), since inexact many-term fits of smooth data reach 1e-14 and
+            # crowd the search out.
+            fits = [
+                self._least_squares([chosen[j] for j in subsets[i]], target)
+                for i in order[:8]
+                if rss[i] < 1e-10
+            ]
+            exact = [p for p, res in fits if res < 1e-20]
+            if exact or k > 1 or exact_only:
+                out += exact
+            else:
+                out.append(self._least_squares([chosen[j] for j in subsets[order[0]]], target)[0])
         return out
 
-    def _least_squares(self, terms: list[int], target: np.ndarray) -> Program:
+    def _least_squares(self, terms: list[int], target: np.ndarray) -> tuple[Program, float]:
+        """The fitted sum, and its residual relative to the target's spread."""
         A = np.column_stack([self.outputs[terms].T, np.ones(len(target))])
         coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-        return self._linear_program(tuple(terms), coef)
+        res = float(np.mean((A @ coef - target) ** 2) / (np.var(target) + 1e-300))
+        return self._linear_program(tuple(terms), coef), res
 
     def _linear_program(self, chosen: tuple[int, ...], coef: np.ndarray) -> Program:
         tokens: list[str] = ["add"] * len(chosen)
@@ -213,8 +225,10 @@ class LibrarySubgoal:
     """Sub-goal stage: inverse targets at each location, matched against a small library.
 
     ``max_size`` and ``max_entries`` bound the library; building it counts one simulator
-    call per entry, so the stage waits until the edit search has spent ``start_after``
-    calls: easy tasks are solved by single edits before the library's cost is paid.
+    call per entry, so it grows in two steps: programs up to ``first_size`` nodes (a few
+    hundred calls) once the edit search has spent ``first_after`` calls, and up to
+    ``max_size`` (about ten thousand) after ``start_after``. Easy tasks are solved by edits
+    or by the small library before the large one's cost is paid.
     ``max_locations`` caps how many nodes of a program are tried besides the root.
     """
 
@@ -233,11 +247,15 @@ class LibrarySubgoal:
         recurse_left: int = 12,
         recurse_split_left: int = 600,
         start_after: int = 2_000,
+        first_size: int = 5,
+        first_after: int = 300,
         linear_pool: int = 24,
         inverse: Inverse | None = None,
         reverse_flow=None,
     ):
         self.start_after = start_after
+        self.first_size = first_size
+        self.first_after = first_after
         self.linear_pool = linear_pool
         self.max_size = max_size
         self.max_entries = max_entries
@@ -253,15 +271,30 @@ class LibrarySubgoal:
         self.reverse_flow = reverse_flow
         self._library: Library | None = None
         self._problem_id: int | None = None
+        self._size = 0  # the library's current size bound
+        self._enumerated = 0  # programs evaluated for it so far (calls already counted)
         self._root: list[Program] | None = None
 
-    def library(self, problem: Problem) -> Library:
-        if self._library is None or self._problem_id != id(problem):
+    def library(self, problem: Problem) -> Library | None:
+        """The library for this problem at the size its call count allows (None: not yet)."""
+        if self._problem_id != id(problem):
+            self._library, self._problem_id, self._size, self._enumerated = None, id(problem), 0, 0
+        if problem.calls >= self.start_after:
+            size = self.max_size
+        elif problem.calls >= self.first_after:
+            size = min(self.first_size, self.max_size)
+        else:
+            return None
+        if size > self._size:
             budget = max(min(self.max_entries, problem.max_calls // 4), 1)
-            programs, outputs = enumerate_exhaustive(problem.function_set, problem.X, self.max_size, budget)
-            problem.calls += len(programs)
-            self._library, self._problem_id = Library(programs, outputs, problem.X), id(problem)
-            self._root: list[Program] | None = None
+            programs, outputs = enumerate_exhaustive(problem.function_set, problem.X, size, budget)
+            problem.calls += max(len(programs) - self._enumerated, 0)  # smaller ones were run already
+            self._library, self._size, self._enumerated = (
+                Library(programs, outputs, problem.X),
+                size,
+                len(programs),
+            )
+            self._root = None
         return self._library
 
     def _inverse(self) -> Inverse:
@@ -286,24 +319,27 @@ class LibrarySubgoal:
             return [(s, "reverse-flow sample") for s in samples if np.isfinite(s).all()]
         return []
 
-    def solve_target(self, problem: Problem, target: np.ndarray, depth: int) -> list[Program]:
+    def solve_target(
+        self, problem: Problem, lib: Library, target: np.ndarray, depth: int, exact_only: bool = False
+    ) -> list[Program]:
         """Programs whose output equals ``target``: lookups, splits, and (``depth`` > 0) one
-        more level of splitting with a small left operand."""
-        lib = self.library(problem)
+        more level of splitting with a small left operand. Unless ``exact_only``, the
+        nearest entries and the best one-term fit come too, as approximate footholds."""
         fs = problem.function_set
+        nearest = 0 if exact_only else self.nearest
         found = [p for _, p in lib.match(target[None, :], fs.unary)]
-        found += [lib.programs[j] for j in lib.nearest(target, self.nearest)]
+        found += [lib.programs[j] for j in lib.nearest(target, nearest)] if nearest else []
         if fs.has_const:
-            found += lib.linear_fits(target, pool=self.linear_pool if depth > 0 else 8)
-            if depth > 0:  # constants inside an outer operator: u(c1*L1 + ... + c0)
-                with np.errstate(all="ignore"):
-                    for u in fs.unary:
-                        inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
-                        if inner is not None and np.isfinite(inner).all():
-                            found += [
-                                Program((u, *p.tokens), p.consts)
-                                for p in lib.linear_fits(inner, pool=self.linear_pool // 2)
-                            ]
+            pool = self.linear_pool if depth > 0 else 8
+            found += lib.linear_fits(target, pool=pool, exact_only=exact_only)
+            with np.errstate(all="ignore"):  # constants inside an outer operator: u(c1*L1 + ... + c0)
+                for u in fs.unary:
+                    inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
+                    if inner is not None and np.isfinite(inner).all():
+                        found += [
+                            Program((u, *p.tokens), p.consts)
+                            for p in lib.linear_fits(inner, pool=pool // 2, exact_only=exact_only)
+                        ]
         left = self.split_left if depth > 0 else self.local_split_left
         found += lib.split(target, fs.binary, fs.unary, left)[: self.split_limit]
         if depth > 0:  # the outer operator inverted first: u(op(A, B)) = target
@@ -315,7 +351,7 @@ class LibrarySubgoal:
                             found += [
                                 Program((u, *p.tokens)) for p in lib.split(inner, fs.binary, (), left)[:4]
                             ]
-        if len(found) > self.nearest and depth == self.depth:
+        if len(found) > nearest and depth == self.depth:
             return found  # exact matches at the top: no need to recurse
         if depth > 0:
             with np.errstate(all="ignore"):
@@ -335,21 +371,27 @@ class LibrarySubgoal:
     def candidates(
         self, problem: Problem, node, location_scores: np.ndarray | None = None
     ) -> list[Candidate]:
-        """Whole-subtree replacements at the root and at the best-scored other locations."""
+        """Whole-subtree replacements at the root and at the best-scored other locations.
+
+        While the library is still the small one, only exact whole programs are offered:
+        approximate footholds from it would pull the edit search off its path.
+        """
         program: Program = node.program
-        if problem.calls < self.start_after or not len(self.library(problem)):
+        lib = self.library(problem)
+        if lib is None or not len(lib):
             return []
+        small = self._size < self.max_size
         scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
         others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]
         out: dict[str, Candidate] = {}
-        for loc in [0, *others[: self.max_locations]]:
+        for loc in [0] if small else [0, *others[: self.max_locations]]:
             for target, source in self.targets(problem, program, loc):
                 if loc == 0:
                     if self._root is None:
-                        self._root = self.solve_target(problem, target, self.depth)
+                        self._root = self.solve_target(problem, lib, target, self.depth, exact_only=small)
                     subs = self._root
                 else:
-                    subs = self.solve_target(problem, target, 0)
+                    subs = self.solve_target(problem, lib, target, 0)
                 for sub in subs:
                     new = program.replace_subtree(loc, sub)
                     if new.key in out or new.key == program.key:

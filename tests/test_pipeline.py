@@ -113,7 +113,7 @@ def full_pipeline():
     return InductionPipeline.from_pretrained()
 
 
-@pytest.mark.parametrize("name", ["Nguyen-1", "Nguyen-5", "Nguyen-8"])
+@pytest.mark.parametrize("name", ["Nguyen-1", "Nguyen-5", "Nguyen-8", "Nguyen-1c"])
 def test_default_pipeline_recovers(full_pipeline, name):
     from simulator.recovery import is_recovered
 
