@@ -333,7 +333,7 @@ class LibrarySubgoal:
             pool = self.linear_pool if depth > 0 else 8
             found += lib.linear_fits(target, pool=pool, exact_only=exact_only)
             with np.errstate(all="ignore"):  # constants inside an outer operator: u(c1*L1 + ... + c0)
-                for u in fs.unary:
+                for u in fs.unary if depth > 0 else ():
                     inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
                     if inner is not None and np.isfinite(inner).all():
                         found += [
