@@ -159,3 +159,17 @@ def test_a_pool_of_workers_records_every_run(tmp_path, monkeypatch):
     runs = {r["method"]: r for r in records(out)}
     assert runs.keys() == {"uniform", "no-such-method"}
     assert runs["uniform"]["recovered"] and runs["no-such-method"]["error"]
+
+
+def test_censored_call_ratio_counts_failed_runs_as_never():
+    def rec(seed, method, calls):
+        return {"task": "A", "method": method, "seed": seed, "recovered": calls is not None,
+                "calls_to_recovery": calls}  # fmt: skip
+
+    # uniform recovers A once in three seeds, cheaply; full every time
+    runs = [rec(0, "uniform", 100), rec(1, "uniform", None), rec(2, "uniform", None)]
+    runs += [rec(s, "full", 200) for s in range(3)]
+    assert bench.task_call_ratios(runs, ["A"], "uniform", "full") == {"A": 0.5}
+    assert bench.task_call_ratios(runs, ["A"], "uniform", "full", censored=True) == {}
+    runs[1] = rec(1, "uniform", 4000)  # now two of three: the median is finite
+    assert bench.task_call_ratios(runs, ["A"], "uniform", "full", censored=True) == {"A": 20.0}
