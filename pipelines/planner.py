@@ -21,7 +21,7 @@ from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
-from pipelines.tidy import constant_digits, shorter_forms
+from pipelines.tidy import description_length, shorter_forms
 from pipelines.verify import Candidate, Verify
 from simulator.edits import legal_edits
 from simulator.program import Program
@@ -220,24 +220,33 @@ class Planner:
         return children
 
     def _tidy(self, problem: Problem, front: dict[int, Node], tol: float) -> None:
-        """Drop redundant constants from the smallest exact program while it stays exact."""
+        """Rewrite the chosen exact program while its description length drops and it stays exact."""
+        node = self._choose(front, front[min(front)], tol)
         while problem.calls < problem.max_calls:
-            node = min((n for n in front.values() if n.loss <= tol), key=lambda n: n.program.complexity)
-            shorter = [
-                Candidate(p, math.inf, (), "tidy", "a redundant constant dropped")
-                for p in shorter_forms(node.program)
+            forms = [
+                Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
+                for p in shorter_forms(node.program, problem.function_set)
             ]
-            exact = [c for c in self.verify.programs(problem, shorter) if c.loss <= tol]
-            if not exact:
+            exact = [c for c in self.verify.programs(problem, forms) if c.loss <= tol]
+            better = [c for c in exact if description_length(c.program) < description_length(node.program)]
+            if not better:
                 return
-            cand = min(exact, key=lambda c: (c.program.complexity, constant_digits(c.program)))
-            front[cand.program.complexity] = Node(cand, node, self.score(cand), problem.calls)
+            cand = min(better, key=lambda c: description_length(c.program))
+            node = Node(cand, node, self.score(cand), problem.calls)
+            c = cand.program.complexity
+            if (
+                c not in front
+                or front[c].loss > tol
+                or description_length(front[c].program) > description_length(cand.program)
+            ):
+                front[c] = node
 
     def _choose(self, front: dict[int, Node], best: Node, tol: float) -> Node:
-        """The smallest program within tolerance, else the best-scoring one."""
+        """The exact program with the shortest description (size plus constant digits), else
+        the best-scoring one."""
         exact = [n for n in front.values() if n.loss <= tol]
         if exact:
-            return min(exact, key=lambda n: n.program.complexity)
+            return min(exact, key=lambda n: description_length(n.program))
         return best
 
 

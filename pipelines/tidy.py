@@ -3,15 +3,19 @@
 A search with fitted constants often ends at ``x/c1 * (c2*x + c3)``: exact, but with one
 constant too many, and then each constant rounded to 3 decimals no longer matches the law
 (``c2/c1`` is not ``round(c2)/round(c1)``). Removing ``op(c, A)`` -> ``A`` and refitting
-finds the shorter exact form in a handful of simulator calls; among exact forms of one
-size, the one whose constants need the fewest digits is kept. A phase constant inside sin
-or cos (``sin(c*(1.5708 - x))``) is absorbed the same way by swapping sin and cos.
+finds the shorter exact form in a handful of simulator calls. Forms are compared by
+description length: size plus the significant digits the constants need. A phase constant inside sin
+or cos (``sin(c*(1.5708 - x))``) is absorbed the same way by swapping sin and cos, and a
+factored form (``3.39*x*(x**2 + 0.6254*x + 0.5251)``) is also offered expanded, where its
+constants are the law's coefficients.
 """
 
 from __future__ import annotations
 
-from simulator.language import CONST
-from simulator.program import Program
+import sympy
+
+from simulator.language import CONST, FunctionSet
+from simulator.program import ParseError, Program, parse
 
 _ABSORBABLE = {"add", "sub", "mul", "div"}
 _PHASE_SWAP = {"sin": "cos", "cos": "sin"}
@@ -30,9 +34,13 @@ def without_one_constant(program: Program) -> list[Program]:
     return out
 
 
-def shorter_forms(program: Program) -> list[Program]:
-    """``without_one_constant``, plus sin/cos swapped with one constant of its argument dropped."""
+def shorter_forms(program: Program, function_set: FunctionSet) -> list[Program]:
+    """``without_one_constant``, sin/cos swapped with one constant of its argument dropped,
+    and the expanded form: those whose operators are all in ``function_set``."""
     out = without_one_constant(program)
+    expanded = _expanded(program)
+    if expanded is not None and expanded.key != program.key:
+        out.append(expanded)
     for i, token in enumerate(program.tokens):
         if token in _PHASE_SWAP:
             arg = program.subtree(i + 1)
@@ -40,12 +48,29 @@ def shorter_forms(program: Program) -> list[Program]:
                 out.append(
                     program.replace_subtree(i, Program((_PHASE_SWAP[token], *inner.tokens), inner.consts))
                 )
-    return out
+    allowed = set(function_set.tokens)
+    return [p for p in out if allowed.issuperset(p.tokens)]
+
+
+def _expanded(program: Program) -> Program | None:
+    """The program with products of sums multiplied out, powers written as products."""
+    try:
+        return parse(sympy.sstr(_unpow(sympy.expand(program.to_sympy())), full_prec=True))
+    except (ParseError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def _unpow(e: sympy.Expr) -> sympy.Expr:
+    if e.is_Pow and e.exp.is_Integer and 1 < int(e.exp) <= 8:
+        return sympy.Mul(*[_unpow(e.base)] * int(e.exp), evaluate=False)
+    if e.is_Pow and e.exp.is_Integer and -8 <= int(e.exp) < 0:
+        return sympy.Pow(_unpow(sympy.Pow(e.base, -e.exp)), -1, evaluate=False)
+    return e.func(*[_unpow(a) for a in e.args], evaluate=False) if e.args else e
 
 
 def constant_digits(program: Program) -> int:
-    """Significant digits needed to write the constants (to 1e-9): the tie-break between
-    exact programs of one size, so that ``x*(2.12*x + 1.78)`` wins over ``x/0.47*(x + 0.84)``."""
+    """Significant digits needed to write the constants (to 1e-9), so that
+    ``x*(2.12*x + 1.78)`` is shorter to write than ``x/0.4717*(x + 0.8396)``."""
     total = 0
     for c in program.consts:
         for d in range(1, 16):
@@ -53,3 +78,8 @@ def constant_digits(program: Program) -> int:
                 break
         total += d
     return total
+
+
+def description_length(program: Program) -> int:
+    """Size plus the digits its constants need: what is shortest to write down wins."""
+    return program.complexity + constant_digits(program)

@@ -55,5 +55,14 @@ def test_without_one_constant_and_constant_digits():
 
 
 def test_shorter_forms_absorb_a_phase_by_swapping_sin_and_cos():
-    forms = {str(v) for v in shorter_forms(parse("sin(0.5*(1.5 - x2))*x1"))}
+    ckoza = FunctionSet.from_names("CKoza", n_vars=2)
+    forms = {str(v) for v in shorter_forms(parse("sin(0.5*(1.5 - x2))*x1"), ckoza)}
     assert "cos(0.5*x2)*x1" in forms
+
+
+def test_shorter_forms_offer_the_expanded_polynomial():
+    forms = [
+        v for v in shorter_forms(parse("3.39*x1*(x1*(x1 + 0.625) + 0.525)"), FunctionSet.from_names("CKoza"))
+    ]
+    expanded = [v for v in forms if v.tokens.count("const") == 3 and "pow" not in v.tokens]
+    assert any(abs(sorted(v.consts)[-1] - 3.39) < 1e-12 for v in expanded), [str(v) for v in forms]
