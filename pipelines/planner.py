@@ -143,16 +143,15 @@ class Planner:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             while frontier and not stopped:
                 if best is not None and best.loss <= tol:
-                    if polish_until is None and fs.has_const:
+                    if not fs.has_const:
+                        stopped = "recovered"
+                        break
+                    if polish_until is None:
                         polish_until = (
                             problem.calls + self.polish_calls,
                             problem.elapsed + self.polish_seconds,
                         )
-                    if (
-                        polish_until is None
-                        or problem.calls >= polish_until[0]
-                        or problem.elapsed >= polish_until[1]
-                    ):
+                    if problem.calls >= polish_until[0] or problem.elapsed >= polish_until[1]:
                         stopped = "recovered"
                         break
                 stopped = problem.exhausted() or ""
@@ -174,9 +173,9 @@ class Planner:
             stopped = "interrupted"
         if best is None:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
-        if fs.has_const and best.loss <= tol:
-            self._tidy(problem, front, tol)
         chosen = self._choose(front, best, tol)
+        if fs.has_const and chosen.loss <= tol:
+            chosen = self._tidy(problem, front, tol, chosen)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
@@ -219,9 +218,9 @@ class Planner:
             children += self.verify.programs(problem, wholes)
         return children
 
-    def _tidy(self, problem: Problem, front: dict[int, Node], tol: float) -> None:
-        """Rewrite the chosen exact program while its description length drops and it stays exact."""
-        node = self._choose(front, front[min(front)], tol)
+    def _tidy(self, problem: Problem, front: dict[int, Node], tol: float, node: Node) -> Node:
+        """Rewrite the chosen exact program while its description length drops and it stays
+        exact; each rewrite also takes its size's place on the Pareto front."""
         while problem.calls < problem.max_calls:
             forms = [
                 Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
@@ -230,16 +229,11 @@ class Planner:
             exact = [c for c in self.verify.programs(problem, forms) if c.loss <= tol]
             better = [c for c in exact if description_length(c.program) < description_length(node.program)]
             if not better:
-                return
+                break
             cand = min(better, key=lambda c: description_length(c.program))
             node = Node(cand, node, self.score(cand), problem.calls)
-            c = cand.program.complexity
-            if (
-                c not in front
-                or front[c].loss > tol
-                or description_length(front[c].program) > description_length(cand.program)
-            ):
-                front[c] = node
+            front[cand.program.complexity] = node  # shorter to write than any exact one there
+        return node
 
     def _choose(self, front: dict[int, Node], best: Node, tol: float) -> Node:
         """The exact program with the shortest description (size plus constant digits), else

@@ -172,9 +172,8 @@ class Library:
                 if rss[i] < 1e-10
             ]
             exact = [p for p, res in fits if res < 1e-20]
-            if exact or k > 1 or exact_only:
-                out += exact
-            else:
+            out += exact
+            if k == 1 and not exact and not exact_only:
                 out.append(self._least_squares([chosen[j] for j in subsets[order[0]]], target)[0])
         return out
 
@@ -328,18 +327,20 @@ class LibrarySubgoal:
         fs = problem.function_set
         nearest = 0 if exact_only else self.nearest
         found = [p for _, p in lib.match(target[None, :], fs.unary)]
-        found += [lib.programs[j] for j in lib.nearest(target, nearest)] if nearest else []
+        if nearest:
+            found += [lib.programs[j] for j in lib.nearest(target, nearest)]
         if fs.has_const:
             pool = self.linear_pool if depth > 0 else 8
             found += lib.linear_fits(target, pool=pool, exact_only=exact_only)
-            with np.errstate(all="ignore"):  # constants inside an outer operator: u(c1*L1 + ... + c0)
-                for u in fs.unary if depth > 0 else ():
-                    inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
-                    if inner is not None and np.isfinite(inner).all():
-                        found += [
-                            Program((u, *p.tokens), p.consts)
-                            for p in lib.linear_fits(inner, pool=pool // 2, exact_only=exact_only)
-                        ]
+            if depth > 0:  # constants inside an outer operator: u(c1*L1 + ... + c0)
+                with np.errstate(all="ignore"):
+                    for u in fs.unary:
+                        inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
+                        if inner is not None and np.isfinite(inner).all():
+                            found += [
+                                Program((u, *p.tokens), p.consts)
+                                for p in lib.linear_fits(inner, pool=pool // 2, exact_only=exact_only)
+                            ]
         left = self.split_left if depth > 0 else self.local_split_left
         found += lib.split(target, fs.binary, fs.unary, left)[: self.split_limit]
         if depth > 0:  # the outer operator inverted first: u(op(A, B)) = target

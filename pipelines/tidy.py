@@ -3,12 +3,11 @@
 A search with fitted constants often ends at ``x/c1 * (c2*x + c3)``: exact, but with one
 constant too many, and then each constant rounded to 3 decimals no longer matches the law
 (``c2/c1`` is not ``round(c2)/round(c1)``). Removing ``op(c, A)`` -> ``A`` and refitting
-finds the shorter exact form in a handful of simulator calls. Forms are compared by
-description length: size plus the significant digits the constants need. A phase constant inside sin
+finds the shorter exact form in a handful of simulator calls. A phase constant inside sin
 or cos (``sin(c*(1.5708 - x))``) is absorbed the same way by swapping sin and cos, and a
 factored form (``3.39*x*(x**2 + 0.6254*x + 0.5251)``) is also offered expanded, where its
-constants are the law's coefficients.
-"""
+constants are the law's coefficients. Forms are compared by description length: size plus
+the significant digits the constants need."""
 
 from __future__ import annotations
 
