@@ -8,6 +8,7 @@ mismatched or corrupt file fails with one clear line naming the file.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,27 @@ class Pretrained:
     def recorded_metrics(cls, path: str | Path | None = None) -> dict:
         path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
         return dict(load_checkpoint(path, cls).get("metrics", {}))
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint path as a user writes it: as given when it exists, else relative to the
+    repository (``checkpoints/similarity.pt`` works from any folder)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    repo_relative = CHECKPOINT_DIR.parent / path
+    return repo_relative if repo_relative.exists() else path
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(cls: type, path: Path, mtime: float):
+    return cls.from_pretrained(path)
+
+
+def load_pretrained(cls: type, path: str | Path | None = None):
+    """``cls.from_pretrained(path)``, loaded once per process and file version and then shared:
+    stages that use the same model (the similarity metric in locate and verify) hold one copy.
+    ``None`` means the shipped checkpoint."""
+    path = resolve_checkpoint(path if path is not None else CHECKPOINT_DIR / cls.default_checkpoint)
+    mtime = path.stat().st_mtime if path.is_file() else -1.0
+    return _load_cached(cls, path, mtime)

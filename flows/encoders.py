@@ -67,6 +67,13 @@ def slog(v: np.ndarray | torch.Tensor):
     return np.sign(v) * np.log1p(np.abs(v))
 
 
+def unslog(w: np.ndarray | torch.Tensor, clamp: float = 40.0):
+    """Inverse of :func:`slog`; magnitudes are clamped at ``clamp`` first so nothing overflows."""
+    if isinstance(w, torch.Tensor):
+        return torch.sign(w) * torch.expm1(w.abs().clamp_max(clamp))
+    return np.sign(w) * np.expm1(np.minimum(np.abs(w), clamp))
+
+
 def _zscore(v: np.ndarray, axis: int = -1) -> np.ndarray:
     mu = v.mean(axis=axis, keepdims=True)
     sd = v.std(axis=axis, keepdims=True)

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from flows.edit_embedding import edit_codes
-from flows.encoders import EncodedState, StateBatch, collate_states, encode_state, slog
+from flows.encoders import EncodedState, StateBatch, collate_states, encode_state, slog, unslog
 from simulator.datasets import StreamDataModule
 from simulator.edits import Edit, apply, corrupt, edit_path, legal_edits
 from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
-from simulator.execute import NP_BINARY, NP_UNARY, is_finite, leaf_value, node_values
-from simulator.incremental import IncrementalEvaluator
+from simulator.execute import is_finite, leaf_value, node_values
+from simulator.incremental import IncrementalEvaluator, edited_node_value
 from simulator.language import FunctionSet, arity
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
 FUNCTION_SET_NAMES: tuple[str, ...] = ("koza", "ckoza", "arith", "full")
@@ -53,35 +54,7 @@ def target_units(values: np.ndarray, y_target: np.ndarray) -> np.ndarray:
 
 def from_target_units(w: torch.Tensor) -> torch.Tensor:
     """Inverse of the signed log: back to the target's z-scored units."""
-    return torch.sign(w) * torch.expm1(w.abs().clamp_max(30.0))
-
-
-_DERIV_UNARY = {
-    "sin": np.cos,
-    "cos": lambda a: -np.sin(a),
-    "tan": lambda a: 1 + np.tan(a) ** 2,
-    "exp": np.exp,
-    "log": lambda a: 1 / a,
-    "sqrt": lambda a: 0.5 / np.sqrt(a),
-    "neg": lambda a: -np.ones_like(a),
-    "inv": lambda a: -1 / (a * a),
-    "square": lambda a: 2 * a,
-    "cube": lambda a: 3 * a * a,
-    "abs": np.sign,
-    "tanh": lambda a: 1 - np.tanh(a) ** 2,
-}
-
-
-def _deriv_binary(t: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if t == "add":
-        return np.ones_like(a), np.ones_like(b)
-    if t == "sub":
-        return np.ones_like(a), -np.ones_like(b)
-    if t == "mul":
-        return b, a
-    if t == "div":
-        return 1 / b, -a / (b * b)
-    return b * a ** (b - 1), np.where(a > 0, a**b * np.log(np.abs(a)), 0.0)  # pow
+    return unslog(w, clamp=30.0)
 
 
 def node_jacobians(program: Program, z: np.ndarray) -> np.ndarray:
@@ -90,43 +63,7 @@ def node_jacobians(program: Program, z: np.ndarray) -> np.ndarray:
     Each point's output depends on a node only through that point's value, so the
     Jacobian is diagonal and one (L, n) array holds it. Non-finite entries become 0.
     """
-    J = np.zeros_like(z)
-    J[0] = 1.0
-    with np.errstate(all="ignore"):
-        for i, t in enumerate(program.tokens):
-            a = arity(t)
-            if a == 1:
-                J[i + 1] = J[i] * _DERIV_UNARY[t](z[i + 1])
-            elif a == 2:
-                left, right = program.children(i)
-                da, db = _deriv_binary(t, z[left], z[right])
-                J[left], J[right] = J[i] * da, J[i] * db
-    return np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-_DERIV2_UNARY = {
-    "sin": lambda a: -np.sin(a),
-    "cos": lambda a: -np.cos(a),
-    "tan": lambda a: 2 * np.tan(a) * (1 + np.tan(a) ** 2),
-    "exp": np.exp,
-    "log": lambda a: -1 / (a * a),
-    "sqrt": lambda a: -0.25 * a**-1.5,
-    "neg": np.zeros_like,
-    "inv": lambda a: 2 / (a * a * a),
-    "square": lambda a: np.full_like(a, 2.0),
-    "cube": lambda a: 6 * a,
-    "abs": np.zeros_like,
-    "tanh": lambda a: -2 * np.tanh(a) * (1 - np.tanh(a) ** 2),
-}
-
-
-def _deriv2_binary(t: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Second derivative of the operator in each argument alone."""
-    if t in ("add", "sub", "mul"):
-        return np.zeros_like(a), np.zeros_like(b)
-    if t == "div":
-        return np.zeros_like(a), 2 * a / (b * b * b)
-    return b * (b - 1) * a ** (b - 2), np.where(a > 0, a**b * np.log(np.abs(a)) ** 2, 0.0)  # pow
+    return node_curvatures(program, z)[0]
 
 
 def node_curvatures(program: Program, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,16 +78,18 @@ def node_curvatures(program: Program, z: np.ndarray) -> tuple[np.ndarray, np.nda
     affine = np.ones(len(program), dtype=bool)
     with np.errstate(all="ignore"):
         for i, t in enumerate(program.tokens):
-            a = arity(t)
-            if a == 1:
+            op = OPERATORS.get(t)
+            if op is None:
+                continue
+            if op.arity == 1:
                 c = i + 1
-                d1, d2 = _DERIV_UNARY[t](z[c]), _DERIV2_UNARY[t](z[c])
+                d1, d2 = op.derivative(z[c]), op.second_derivative(z[c])
                 J[c], H[c] = J[i] * d1, H[i] * d1 * d1 + J[i] * d2
                 affine[c] = affine[i] and t == "neg"
-            elif a == 2:
+            else:
                 left, right = program.children(i)
-                da, db = _deriv_binary(t, z[left], z[right])
-                ha, hb = _deriv2_binary(t, z[left], z[right])
+                da, db = op.derivative(z[left], z[right])
+                ha, hb = op.second_derivative(z[left], z[right])
                 J[left], J[right] = J[i] * da, J[i] * db
                 H[left], H[right] = H[i] * da * da + J[i] * ha, H[i] * db * db + J[i] * hb
                 affine[left] = affine[i] and t in ("add", "sub", "mul", "div")
@@ -166,26 +105,11 @@ def local_values(parent: Program, z: np.ndarray, X: np.ndarray, edits: list[Edit
     the child: its effect on the output, through every ancestor, is what the flow predicts.
     """
     out = np.empty((len(edits), X.shape[0]))
+    leaves: dict[str, np.ndarray] = {}
+    leaf = lambda t: leaves[t] if t in leaves else leaves.setdefault(t, leaf_value(t, X))  # noqa: E731
     with np.errstate(all="ignore"):
         for j, e in enumerate(edits):
-            kids = parent.children(e.loc)
-            if e.kind == "replace":
-                a = arity(e.token)
-                if a == 0:
-                    out[j] = leaf_value(e.token, X)
-                elif a == 1:
-                    out[j] = NP_UNARY[e.token](z[kids[0]])
-                else:
-                    out[j] = NP_BINARY[e.token](z[kids[0]], z[kids[1]])
-            elif e.kind == "wrap_unary":
-                out[j] = NP_UNARY[e.token](z[e.loc])
-            elif e.kind == "wrap_binary":
-                leaf, f = leaf_value(e.leaf, X), NP_BINARY[e.token]
-                out[j] = f(leaf, z[e.loc]) if e.side == 0 else f(z[e.loc], leaf)
-            elif e.kind == "hoist":
-                out[j] = z[kids[e.side]]
-            else:
-                out[j] = leaf_value(e.token, X)
+            out[j] = edited_node_value(parent, z, e, leaf)
     return out
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 
 from flows.checkpoint import Pretrained
@@ -35,6 +34,7 @@ from flows.encoders import (
     StateBatch,
     collate_states,
     encode_state,
+    unslog,
 )
 from flows.forward_data import (
     CANDIDATE_CHANNELS,
@@ -53,6 +53,7 @@ from simulator.edits import Edit
 from simulator.enumerate import ProgramPrior
 from simulator.execute import node_values
 from simulator.program import Program
+from simulator.scoring import spearman
 
 # the point; the parent's y; the edited node's z and its children's; ∂y/∂z at the node; the candidate
 POINT_INPUTS = POINT_CHANNELS + 4 * NODE_CHANNELS + 2 + CANDIDATE_CHANNELS
@@ -338,12 +339,6 @@ def subtree_share_baseline(program: Program, edits: Sequence[Edit], parent_loss:
     return np.array([parent_loss + (program.ends[e.loc] - e.loc) / size for e in edits])
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(spearmanr(a, b).statistic)
-
-
 def forward_flow_metrics(
     model: ForwardFlow,
     n_states: int = 50,
@@ -380,19 +375,19 @@ def forward_flow_metrics(
         if len(edits) < 5:
             continue
         zt = (y - y.mean()) / y.std()
-        u = np.sign(w) * np.expm1(np.abs(w))
+        u = unslog(w)
         true = np.mean((u - zt) ** 2, axis=1)
         if np.ptp(true) == 0:
             continue
         pred = model.predict_loss(parent, X, y, edits, n_samples=n_samples, seed=seed)
         parent_loss = float(np.mean((ev.z[0] - y) ** 2) / np.var(y))
-        rho.append(_spearman(pred, true))
+        rho.append(spearman(pred, true, undefined=0.0))
         if table is not None and len(table) < 12:
             table.extend([str(parent), str(e), float(p), float(t)] for e, p, t in zip(edits[:4], pred, true))
-        rho_base.append(_spearman(subtree_share_baseline(parent, edits, parent_loss), true))
+        rho_base.append(spearman(subtree_share_baseline(parent, edits, parent_loss), true, undefined=0.0))
         _, linear, _ = candidate_features(parent, ev.z, X, y, edits)
-        lin_loss = np.mean((np.sign(linear) * np.expm1(np.abs(linear)) - zt) ** 2, 1)
-        rho_lin.append(_spearman(lin_loss, true))
+        lin_loss = np.mean((unslog(linear) - zt) ** 2, 1)
+        rho_lin.append(spearman(lin_loss, true, undefined=0.0))
         regret_lin.append(float(np.log10((true[np.argmin(lin_loss)] + 1e-12) / (true.min() + 1e-12))))
         regret.append(float(np.log10((true[np.argmin(pred)] + 1e-12) / (true.min() + 1e-12))))
         if with_nll:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simulator.execute import TORCH_BINARY, TORCH_UNARY, node_values
+from simulator.execute import node_values
 from simulator.language import arity
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
-NON_INJECTIVE = frozenset({"square", "abs", "sin", "cos", "tan"})
 VERIFY_RTOL = 1e-6
 
 
@@ -60,67 +60,21 @@ def hole_path(program: Program, hole_loc: int, X: np.ndarray, z: list | None = N
 
 def _undo(step: PathStep, v: np.ndarray) -> tuple[np.ndarray, bool]:
     """Preimage of ``v`` through one operator (NaN where none exists) and whether it was unique."""
-    t, s = step.token, step.sibling
-    with np.errstate(all="ignore"):
-        if t == "neg":
-            return -v, True
-        if t == "inv":
-            return np.where(v != 0, 1.0 / v, np.nan), True
-        if t == "exp":
-            return np.where(v > 0, np.log(v), np.nan), True
-        if t == "log":
-            return np.exp(v), True
-        if t == "sqrt":
-            return np.where(v >= 0, v * v, np.nan), True
-        if t == "cube":
-            return np.cbrt(v), True
-        if t == "tanh":
-            return np.where(np.abs(v) < 1, np.arctanh(v), np.nan), True
-        if t == "square":
-            return np.where(v >= 0, np.sqrt(v), np.nan), False
-        if t == "abs":
-            return np.where(v >= 0, v, np.nan), False
-        if t == "sin":
-            return np.where(np.abs(v) <= 1, np.arcsin(np.clip(v, -1, 1)), np.nan), False
-        if t == "cos":
-            return np.where(np.abs(v) <= 1, np.arccos(np.clip(v, -1, 1)), np.nan), False
-        if t == "tan":
-            return np.arctan(v), False
-        assert s is not None
-        left = step.side == 0
-        if t == "add":
-            return v - s, True
-        if t == "sub":
-            return (v + s if left else s - v), True
-        if t == "mul":
-            return np.where(s != 0, v / s, np.nan), True
-        if t == "div":
-            if left:  # z / s = v
-                return v * s, True
-            return np.where(v != 0, s / v, np.nan), True  # s / z = v
-        if t == "pow":
-            if left:  # z ** s = v
-                integer = np.isclose(s, np.round(s)) & (s != 0)
-                odd = integer & (np.round(s).astype(np.int64) % 2 == 1)
-                root = np.abs(v) ** (1.0 / np.where(s != 0, s, np.nan))
-                out = np.where(odd, np.sign(v) * root, np.where(v >= 0, root, np.nan))
-                unique = bool(np.all(odd | ~integer))
-                return out, unique
-            # s ** z = v
-            ok = (s > 0) & (s != 1) & (v > 0)
-            return np.where(ok, np.log(np.where(ok, v, 1.0)) / np.log(np.where(ok, s, 2.0)), np.nan), True
-    raise ValueError(f"no inverse rule for operator {t!r}")  # pragma: no cover - every operator has one
+    op = OPERATORS[step.token]
+    if op.arity == 1:
+        return op.inverse(v)
+    return op.inverse(v, step.sibling, step.side)
 
 
 def path_forward(steps: list[PathStep], z: torch.Tensor) -> torch.Tensor:
     """The program's output when the hole takes the values ``z`` (..., points): differentiable."""
     v = z
     for st in steps:
+        f = OPERATORS[st.token].torch
         if st.sibling is None:
-            v = TORCH_UNARY[st.token](v)
+            v = f(v)
         else:
             s = torch.as_tensor(st.sibling, dtype=v.dtype)
-            f = TORCH_BINARY[st.token]
             v = f(v, s) if st.side == 0 else f(s, v)
     return v
 

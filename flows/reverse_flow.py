@@ -18,7 +18,7 @@ from torch import nn
 
 from flows.checkpoint import Pretrained
 from flows.density import ConditionalDensity
-from flows.encoders import POINT_CHANNELS, ProgramEncoder, collate_states
+from flows.encoders import POINT_CHANNELS, ProgramEncoder, collate_states, unslog
 from flows.inverse import exact_inverse, hole_path, path_forward
 from flows.reverse_data import (
     EXTRA_CHANNELS,
@@ -35,10 +35,6 @@ from simulator.program import Program
 
 REL_TOL = 1e-3
 REVERSE_TABLE_COLUMNS = ["program", "hole", "true_z", "raw_draw", "refined_draw"]
-
-
-def _inv_slog(t: torch.Tensor) -> torch.Tensor:
-    return torch.sign(t) * torch.expm1(t.abs().clamp_max(40.0))
 
 
 class ReverseFlow(Pretrained, pl.LightningModule):
@@ -160,7 +156,7 @@ class ReverseFlow(Pretrained, pl.LightningModule):
             ctx = self.context(batch)[0]  # (points, C)
             t = self.from_flow(self.density.sample(n, ctx)[..., 0].double())  # (n, points)
         self.train(was_training)
-        values = _inv_slog(t + torch.from_numpy(anchor)).numpy()
+        values = unslog(t + torch.from_numpy(anchor)).numpy()
         if refine:
             values = newton_refine(hole_path(program, hole_loc, X, z), values, y)
         return values
@@ -275,7 +271,7 @@ def reverse_flow_metrics(
         steps = hole_path(program, loc, X, z)
         raw = model.sample_hole(program, loc, X, y, n_samples, refine=False, seed=seed + holes)
         refined = newton_refine(steps, raw, y)
-        start = _inv_slog(torch.from_numpy(start_rng.normal(0, 2, size=raw.shape))).numpy()
+        start = unslog(torch.from_numpy(start_rng.normal(0, 2, size=raw.shape))).numpy()
         prior_refined = newton_refine(steps, start, y)
         exact = exact_inverse(program, loc, X, y)
         cover += exact is not None

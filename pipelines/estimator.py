@@ -10,15 +10,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipelines.pipeline import InductionPipeline
+from pipelines.pipeline import PLANNER_SETTINGS, STAGE_KEYS, InductionPipeline
 from simulator.data import check_xy
 
 
 class ProgramRegressor(RegressorMixin, BaseEstimator):
     """Find a short program y = φ(X) and predict with it.
 
-    Parameters mirror ``InductionPipeline.solve``: the function set, the simulator-call
-    and wall-time budgets, the pipeline preset, and the seed (``random_state``).
+    ``function_set``, ``calls``, ``seconds`` and ``random_state`` mirror
+    ``InductionPipeline.solve``. ``pipeline`` is a preset name (``full``, ``uniform``,
+    ``no-<stage>``) or a pipeline YAML path. Each stage (``locate``, ``propose``, ``screen``,
+    ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
+    (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
+    ``polish_calls``, ``polish_seconds``) overridden; None keeps the pipeline's own.
     After ``fit``: ``program_`` (the law), ``result_`` (Pareto front, trace, exports),
     ``equations_`` (the front as rows), and ``n_features_in_``.
     """
@@ -30,19 +34,52 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         seconds: float = 60.0,
         pipeline: str = "full",
         random_state: int | None = None,
+        locate=None,
+        propose=None,
+        screen=None,
+        subgoal=None,
+        verify=None,
+        width: int | None = None,
+        max_size: int | None = None,
+        parsimony: float | None = None,
+        tol: float | None = None,
+        similarity_weight: float | None = None,
+        const_tol: float | None = None,
+        polish_calls: int | None = None,
+        polish_seconds: float | None = None,
     ):
         self.function_set = function_set
         self.calls = calls
         self.seconds = seconds
         self.pipeline = pipeline
         self.random_state = random_state
+        self.locate = locate
+        self.propose = propose
+        self.screen = screen
+        self.subgoal = subgoal
+        self.verify = verify
+        self.width = width
+        self.max_size = max_size
+        self.parsimony = parsimony
+        self.tol = tol
+        self.similarity_weight = similarity_weight
+        self.const_tol = const_tol
+        self.polish_calls = polish_calls
+        self.polish_seconds = polish_seconds
+
+    def _build_pipeline(self) -> InductionPipeline:
+        settings = {k: getattr(self, k) for k in PLANNER_SETTINGS if getattr(self, k) is not None}
+        pipe = InductionPipeline.load(self.pipeline, **settings)
+        for stage in STAGE_KEYS:
+            if getattr(self, stage) is not None:
+                setattr(pipe.planner, stage, getattr(self, stage))
+        return pipe
 
     def fit(self, X, y) -> ProgramRegressor:
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         check_xy(X, y)
         seed = 0 if self.random_state is None else int(self.random_state)
-        pipe = InductionPipeline.preset(self.pipeline)
-        self.result_ = pipe.solve(
+        self.result_ = self._build_pipeline().solve(
             X, y, function_set=self.function_set, calls=self.calls, seconds=self.seconds, seed=seed
         )
         self.program_ = self.result_.program

@@ -27,7 +27,7 @@ class UniformLocate:
 class GradientLocate:
     """A prior over locations from |∂L/∂z| and the linearised gain.
 
-    L is the normalised squared error, plus M(ŷ, y) when a similarity model is given.
+    L is the normalised squared error, plus M(ŷ, y) when ``similarity`` names a checkpoint.
 
     For node i with output z_i and gradient g_i = ∂L/∂z_i, a step of size ε·|z_i| along
     −g_i lowers L by about ε·|z_i|·|g_i| (the linearised gain). That gain, normalised and
@@ -36,9 +36,9 @@ class GradientLocate:
 
     name = "gradient"
 
-    def __init__(self, floor: float = 0.3, similarity=None):
+    def __init__(self, floor: float = 0.3, similarity: str | None = None):
         self.floor = floor
-        self.similarity = similarity
+        self.similarity = similarity  # a similarity checkpoint path, or None
 
     def scores(self, problem: Problem, program: Program) -> np.ndarray:
         n = len(program)
@@ -51,8 +51,11 @@ class GradientLocate:
                 v.retain_grad()
         y = torch.as_tensor(problem.y, dtype=torch.float64)
         loss = torch.mean((y_hat - y) ** 2) / problem.y_var
-        if self.similarity is not None:  # the learned distance to the goal, M(ŷ, y)
-            loss = loss + self.similarity.distance_torch(X.detach(), y_hat, y)
+        from similarity.metric import pretrained_similarity  # lazy: Lightning loads only when used
+
+        model = pretrained_similarity(self.similarity)
+        if model is not None:  # the learned distance to the goal, M(ŷ, y)
+            loss = loss + model.distance_torch(X.detach(), y_hat, y)
         if not loss.requires_grad or not torch.isfinite(loss):
             return uniform
         loss.backward()

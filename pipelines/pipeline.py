@@ -1,23 +1,33 @@
 """InductionPipeline: composable stages around the planner.
 
-A pipeline is a planner with one object per stage. Presets name the compositions the
-benchmark compares: ``full`` uses every learned part, ``uniform`` none, and each
-``no-<stage>`` swaps one stage for its uniform or plain stand-in.
+A pipeline is a planner with one object per stage. Every stage and planner setting can be
+written in a pipeline YAML, stages as LightningCLI writes modules::
+
+    name: my-pipeline
+    locate: {class_path: pipelines.locate.GradientLocate, init_args: {floor: 0.3}}
+    subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 6}}
+    planner: {width: 48, parsimony: 0.02}
+
+or start from a preset and change a few things (``preset: full`` plus the same keys).
+Presets name the compositions the benchmark compares: ``full`` uses every learned part,
+``uniform`` none, and each ``no-<stage>`` swaps one stage for its plain stand-in.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
+import inspect
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
-from pipelines.locate import GradientLocate, UniformLocate
-from pipelines.planner import NoSubgoal, Planner, Progress
+from pipelines.planner import Planner, Progress
 from pipelines.problem import Problem
-from pipelines.propose import UniformPropose
 from pipelines.result import Result
-from pipelines.screen import NoScreen
+from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
 from simulator.language import FunctionSet
@@ -25,46 +35,20 @@ from simulator.language import FunctionSet
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_WIDTH = 48
 STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
+STAGE_KEYS = ("locate", "propose", "screen", "subgoal", "verify")
+PLANNER_SETTINGS = tuple(
+    p for p in inspect.signature(Planner.__init__).parameters if p not in ("self", *STAGE_KEYS)
+)
+SHIPPED = {
+    "similarity": "checkpoints/similarity.pt",
+    "edit_flow": "checkpoints/edit_flow.pt",
+    "forward_flow": "checkpoints/forward_flow.pt",
+    "reverse_flow": "checkpoints/reverse_flow.pt",
+}
 
 
 class PipelineError(ValueError):
-    """A bad argument to a solve: budget, function set, preset or data."""
-
-
-def build_stages(kinds: dict[str, str]) -> dict[str, object]:
-    """The stage objects for a preset: learned parts from the shipped checkpoints, or stand-ins.
-
-    The similarity model is loaded once and shared: the planner's distance-to-goal and the
-    locate stage's loss (backpropagated through M) both use it.
-    """
-    learned = {s for s, k in kinds.items() if k == "learned"}
-    similarity = None
-    if "similarity" in learned:
-        from similarity.metric import SimilarityModule
-
-        similarity = SimilarityModule.from_pretrained()
-    stages: dict[str, object] = {"similarity": similarity}
-    stages["locate"] = GradientLocate(similarity=similarity) if "locate" in learned else UniformLocate()
-    if "propose" in learned:
-        from pipelines.propose import FlowPropose
-
-        stages["propose"] = FlowPropose.from_pretrained()
-    else:
-        stages["propose"] = UniformPropose()
-    if "screen" in learned:
-        from pipelines.screen import FlowScreen
-
-        stages["screen"] = FlowScreen.from_pretrained()
-    else:
-        stages["screen"] = NoScreen()
-    if "subgoal" in learned:
-        from flows.reverse_flow import ReverseFlow
-        from pipelines.subgoal import LibrarySubgoal
-
-        stages["subgoal"] = LibrarySubgoal(reverse_flow=ReverseFlow.from_pretrained())
-    else:
-        stages["subgoal"] = NoSubgoal()
-    return stages
+    """A bad argument to a solve: budget, function set, preset, config or data."""
 
 
 def preset_stages(name: str) -> dict[str, str]:
@@ -80,61 +64,181 @@ def preset_stages(name: str) -> dict[str, str]:
     raise PipelineError(f"unknown pipeline preset {name!r}; presets: {known}")
 
 
+def _spec(class_path: str, **init_args: Any) -> dict:
+    return {"class_path": class_path, "init_args": init_args}
+
+
+def preset_spec(name: str) -> dict:
+    """A named preset as the same ``class_path``/``init_args`` mapping a pipeline YAML holds.
+
+    The learned stages read the shipped checkpoints; the similarity model is one file that
+    the locate stage (its loss is backpropagated through M) and verify (the planner's
+    distance to the goal) share.
+    """
+    kinds = preset_stages(name)
+    learned = {s for s, k in kinds.items() if k == "learned"}
+    sim = SHIPPED["similarity"] if "similarity" in learned else None
+    return {
+        "name": name.lower(),
+        "locate": _spec("pipelines.locate.GradientLocate", similarity=sim)
+        if "locate" in learned
+        else _spec("pipelines.locate.UniformLocate"),
+        "propose": _spec("pipelines.propose.FlowPropose", checkpoint=SHIPPED["edit_flow"])
+        if "propose" in learned
+        else _spec("pipelines.propose.UniformPropose"),
+        "screen": _spec("pipelines.screen.FlowScreen", checkpoint=SHIPPED["forward_flow"])
+        if "screen" in learned
+        else _spec("pipelines.screen.NoScreen"),
+        "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=SHIPPED["reverse_flow"])
+        if "subgoal" in learned
+        else _spec("pipelines.subgoal.NoSubgoal"),
+        "verify": _spec("pipelines.verify.Verify", similarity=sim),
+        # learned proposals pick a few edits; the all-plain baseline runs them all
+        "planner": {} if name.lower() == "uniform" else {"width": DEFAULT_WIDTH},
+    }
+
+
+def instantiate(spec: Any, where: str) -> Any:
+    """An object from ``{class_path, init_args}`` (LightningCLI's form); other values pass through.
+
+    ``class_path`` must name a class in this project's packages, so a config file can
+    compose stages but cannot call arbitrary code.
+    """
+    if not isinstance(spec, dict):
+        return spec
+    unknown = set(spec) - {"class_path", "init_args"}
+    if "class_path" not in spec or unknown:
+        raise PipelineError(
+            f"{where}: a stage is a mapping with class_path and init_args, got keys {sorted(spec)}"
+        )
+    path = str(spec["class_path"])
+    module_name, _, class_name = path.rpartition(".")
+    if module_name.split(".")[0] not in ("pipelines", "flows", "similarity", "simulator"):
+        raise PipelineError(f"{where}: class_path {path!r} is outside this project's packages")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise PipelineError(f"{where}: no class {path!r}") from None
+    if not inspect.isclass(cls):
+        raise PipelineError(f"{where}: {path!r} is not a class")
+    args = spec.get("init_args") or {}
+    if not isinstance(args, dict):
+        raise PipelineError(f"{where}: init_args must be a mapping")
+    try:
+        inspect.signature(cls).bind(**args)
+    except TypeError as err:
+        raise PipelineError(f"{where}: {class_name}: {err}") from None
+    return cls(**{k: instantiate(v, f"{where}.{k}") for k, v in args.items()})
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``; a stage given with a new class_path replaces the old
+    one, one with the same class (or init_args only) updates its arguments."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if "class_path" in old and value.get("class_path", old["class_path"]) == old["class_path"]:
+                args = {**(old.get("init_args") or {}), **(value.get("init_args") or {})}
+                out[key] = {"class_path": old["class_path"], "init_args": args}
+            elif "class_path" in old:
+                out[key] = value
+            else:
+                out[key] = {**old, **value}
+        else:
+            out[key] = value
+    return out
+
+
 class InductionPipeline:
-    """Stages plus planner settings. ``solve`` validates input and runs the planner."""
+    """Stages plus planner settings. ``solve`` validates input and runs the planner.
+
+    A pipeline holds no per-solve state: reuse one object for any number of solves.
+    """
 
     def __init__(
         self,
-        locate=None,
-        propose=None,
-        screen=None,
-        subgoal=None,
-        similarity=None,
+        locate: Locate | None = None,
+        propose: Propose | None = None,
+        screen: Screen | None = None,
+        subgoal: Subgoal | None = None,
         verify: Verify | None = None,
-        width: int | None = None,
-        max_size: int = 30,
-        parsimony: float = 0.02,
-        tol: float = 1e-12,
-        const_tol: float = 1e-20,
         name: str = "custom",
+        **planner_settings: Any,
     ):
-        verify = verify or Verify(similarity=similarity)
-        self.planner = Planner(
-            locate, propose, screen, subgoal, verify, width, max_size, parsimony, tol, const_tol=const_tol
-        )
+        unknown = set(planner_settings) - set(PLANNER_SETTINGS)
+        if unknown:
+            raise PipelineError(
+                f"unknown planner setting(s) {sorted(unknown)}; settings: {list(PLANNER_SETTINGS)}"
+            )
+        self.planner = Planner(locate, propose, screen, subgoal, verify, **planner_settings)
         self.name = name
 
     @classmethod
-    def preset(cls, name: str = "full", **planner_kwargs) -> InductionPipeline:
-        """A named composition: ``full``, ``uniform``, or ``no-<stage>``."""
-        stages = build_stages(preset_stages(name))
-        if name.lower() != "uniform":  # learned proposals pick a few edits; the baseline runs them all
-            planner_kwargs.setdefault("width", DEFAULT_WIDTH)
-        return cls(**stages, **planner_kwargs, name=name.lower())
+    def from_spec(cls, spec: dict, where: str = "pipeline") -> InductionPipeline:
+        """A pipeline from a mapping: stages as class_path/init_args, ``planner`` settings, ``name``,
+        optionally on top of a ``preset``."""
+        if not isinstance(spec, dict):
+            raise PipelineError(f"{where}: a pipeline config must be a mapping")
+        spec = dict(spec)
+        if "preset" in spec:
+            spec = _merge(preset_spec(str(spec.pop("preset"))), spec)
+        allowed = {"name", "planner", *STAGE_KEYS}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise PipelineError(
+                f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed | {'preset'})}"
+            )
+        planner = spec.get("planner") or {}
+        if not isinstance(planner, dict):
+            raise PipelineError(f"{where}: planner must be a mapping of settings")
+        stages = {k: instantiate(spec[k], f"{where}.{k}") for k in STAGE_KEYS if spec.get(k) is not None}
+        try:
+            return cls(**stages, name=str(spec.get("name", "custom")), **planner)
+        except PipelineError as err:
+            raise PipelineError(f"{where}: {err}") from None
 
     @classmethod
-    def from_pretrained(cls, **planner_kwargs) -> InductionPipeline:
+    def preset(cls, name: str = "full", **planner_settings: Any) -> InductionPipeline:
+        """A named composition: ``full``, ``uniform``, or ``no-<stage>``; keyword arguments
+        override its planner settings."""
+        return cls.from_spec({"preset": name, "planner": planner_settings})
+
+    @classmethod
+    def from_pretrained(cls, **planner_settings: Any) -> InductionPipeline:
         """The default pipeline, built from the checkpoints that ship in ``checkpoints/``."""
-        return cls.preset("full", **planner_kwargs)
+        return cls.preset("full", **planner_settings)
 
     @classmethod
     def from_config(cls, path: str | Path) -> InductionPipeline:
-        """A pipeline preset described in YAML: ``preset: NAME`` plus planner settings."""
+        """A pipeline described in YAML (see the module docstring); a bare name is looked up in
+        ``configs/pipelines/``."""
         path = Path(path)
-        if not path.exists() and (CONFIG_DIR / path).exists():
-            path = CONFIG_DIR / path
+        for candidate in (CONFIG_DIR / "pipelines" / path, CONFIG_DIR / "pipelines" / f"{path}.yaml"):
+            if not path.exists() and candidate.exists():
+                path = candidate
         try:
             cfg = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise PipelineError(f"{path}: cannot read pipeline config ({type(err).__name__})") from None
-        if not isinstance(cfg, dict):
-            raise PipelineError(f"{path}: a pipeline config must be a mapping")
-        allowed = {"preset", "width", "max_size", "parsimony", "tol", "const_tol"}
-        unknown = set(cfg) - allowed
-        if unknown:
-            raise PipelineError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        preset = cfg.pop("preset", "full")
-        return cls.preset(preset, **cfg)
+        if isinstance(cfg, dict) and "preset" in cfg:  # the short form: preset plus planner settings
+            settings = {k: cfg.pop(k) for k in list(cfg) if k in PLANNER_SETTINGS}
+            if settings:
+                cfg["planner"] = {**(cfg.get("planner") or {}), **settings}
+        return cls.from_spec(cfg, where=str(path))
+
+    @classmethod
+    def load(cls, pipeline: str | Path, **planner_settings: Any) -> InductionPipeline:
+        """A preset name or a pipeline YAML path, with planner settings overridden."""
+        text = str(pipeline)
+        if text.endswith((".yaml", ".yml")) or Path(text).exists():
+            pipe = cls.from_config(text)
+            for key, value in planner_settings.items():
+                if key not in PLANNER_SETTINGS:
+                    raise PipelineError(f"unknown planner setting {key!r}")
+                setattr(pipe.planner, key, value)
+            return pipe
+        return cls.preset(text, **planner_settings)
 
     def solve(
         self,
@@ -155,5 +259,4 @@ class InductionPipeline:
         fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
         if fs.n_vars != X.shape[1]:
             fs = fs.with_vars(X.shape[1])
-        problem = Problem(X, y, fs, np.random.default_rng(seed), int(calls), float(seconds))
-        return self.planner.search(problem, progress)
+        return self.planner.search(Problem(X, y, fs), int(calls), float(seconds), int(seed), progress)

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.budget import Budget
 from pipelines.locate import UniformLocate
 from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
+from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
+from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms
-from pipelines.verify import Candidate, Verify
+from pipelines.verify import Candidate, Verified, Verify
 from simulator.edits import legal_edits
 from simulator.program import Program
 
-Progress = Callable[[Problem, "Node"], None]
+Progress = Callable[[Budget, "Node"], None]
 
 
 @dataclass(eq=False)
@@ -47,15 +50,23 @@ class Node:
         return self.cand.loss
 
 
-class NoSubgoal:
-    """Stand-in: no whole-subtree candidates."""
+@dataclass
+class SolveState:
+    """Everything one solve owns: the budget, the random stream, and the stages' sessions.
 
-    name = "none"
+    The planner makes a fresh one per ``search``, so a planner (and its pipeline) can be
+    reused for any number of solves, in any order.
+    """
 
-    def candidates(
-        self, problem: Problem, node: Node, location_scores: np.ndarray | None = None
-    ) -> list[Candidate]:
-        return []
+    problem: Problem
+    budget: Budget
+    rng: np.random.Generator
+    subgoal: SubgoalSession
+
+    def run(self, verified: Verified) -> list[Candidate]:
+        """Charge what a verification spent; its candidates."""
+        self.budget.charge(verified.calls, verified.fit_passes)
+        return verified.candidates
 
 
 class Planner:
@@ -73,10 +84,10 @@ class Planner:
 
     def __init__(
         self,
-        locate=None,
-        propose=None,
-        screen=None,
-        subgoal=None,
+        locate: Locate | None = None,
+        propose: Propose | None = None,
+        screen: Screen | None = None,
+        subgoal: Subgoal | None = None,
         verify: Verify | None = None,
         width: int | None = None,
         max_size: int = 30,
@@ -109,7 +120,19 @@ class Planner:
             + self.parsimony * cand.program.complexity
         )
 
-    def search(self, problem: Problem, progress: Progress | None = None) -> Result:
+    def search(
+        self,
+        problem: Problem,
+        max_calls: int = 200_000,
+        max_seconds: float = 60.0,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Search for a program that fits ``problem`` within the budget; a fresh state per call."""
+        state = SolveState(
+            problem, Budget(max_calls, max_seconds), np.random.default_rng(seed), self.subgoal.start(problem)
+        )
+        budget = state.budget
         fs = problem.function_set
         tol = self.const_tol if fs.has_const else self.tol
         tie = itertools.count()
@@ -126,18 +149,18 @@ class Planner:
             if key in seen:
                 return None
             seen.add(key)
-            node = Node(cand, parent, self.score(cand), problem.calls)
+            node = Node(cand, parent, self.score(cand), budget.calls)
             heapq.heappush(frontier, (node.score, next(tie), node))
             c = cand.program.complexity
             if c not in front or cand.loss < front[c].loss:
                 front[c] = node
             if best is None or node.score < best.score or (cand.loss <= tol and best.loss > tol):
                 best = node
-                history.append((problem.calls, cand.loss))
+                history.append((budget.calls, cand.loss))
             return node
 
         starts = [Candidate(Program((leaf,)), math.inf, (), "start", "a leaf") for leaf in fs.leaves]
-        for cand in self.verify.programs(problem, starts):
+        for cand in state.run(self.verify.programs(problem, starts, budget.remaining)):
             admit(cand, None)
         try:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
@@ -148,13 +171,13 @@ class Planner:
                         break
                     if polish_until is None:
                         polish_until = (
-                            problem.calls + self.polish_calls,
-                            problem.elapsed + self.polish_seconds,
+                            budget.calls + self.polish_calls,
+                            budget.elapsed + self.polish_seconds,
                         )
-                    if problem.calls >= polish_until[0] or problem.elapsed >= polish_until[1]:
+                    if budget.calls >= polish_until[0] or budget.elapsed >= polish_until[1]:
                         stopped = "recovered"
                         break
-                stopped = problem.exhausted() or ""
+                stopped = budget.exhausted() or ""
                 if stopped:
                     break
                 _, _, node = heapq.heappop(frontier)
@@ -163,10 +186,10 @@ class Planner:
                     c = node.program.complexity
                     if c > smallest or (c == smallest and node.loss > tol):
                         continue  # polishing looks only for smaller exact programs
-                for cand in self.expand(problem, node, seen, subgoals=polish_until is None):
+                for cand in self.expand(state, node, seen, subgoals=polish_until is None):
                     admit(cand, node)
                 if progress is not None and best is not None:
-                    progress(problem, best)
+                    progress(budget, best)
             if not stopped:
                 stopped = "recovered" if best is not None and best.loss <= tol else "exhausted search"
         except KeyboardInterrupt:
@@ -175,36 +198,36 @@ class Planner:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
         chosen = self._choose(front, best, tol)
         if fs.has_const and chosen.loss <= tol:
-            chosen = self._tidy(problem, front, tol, chosen)
+            chosen = self._tidy(state, front, tol, chosen)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
             front=_pareto(front),
             start=_root(chosen).program,
             trace=_trace(chosen),
-            calls=problem.calls,
-            fit_passes=problem.fit_passes,
-            seconds=problem.elapsed,
+            calls=budget.calls,
+            fit_passes=budget.fit_passes,
+            seconds=budget.elapsed,
             stopped=stopped,
             history=history,
             found_at=chosen.calls,
         )
 
     def expand(
-        self, problem: Problem, node: Node, seen: set[str] = frozenset(), subgoals: bool = True
+        self, state: SolveState, node: Node, seen: set[str] = frozenset(), subgoals: bool = True
     ) -> list[Candidate]:
         """Ask the stages for this node's children and verify them (skipping ``seen`` keys).
 
         ``subgoals=False`` leaves out the sub-goal stage, whose library costs thousands of calls.
         """
-        program = node.program
+        problem, budget, program = state.problem, state.budget, node.program
         edits = legal_edits(program, problem.function_set, self.max_size)
         if not edits:
             return []
         loc = self.locate.scores(problem, program)
         logp = self.propose.log_scores(problem, program, edits)
         logp = logp + np.log(loc[[e.loc for e in edits]])
-        order = np.argsort(-(logp + problem.rng.gumbel(size=len(logp))))
+        order = np.argsort(-(logp + state.rng.gumbel(size=len(logp))))
         if self.width is not None:
             order = order[: self.width]
         chosen = [edits[i] for i in order]
@@ -212,26 +235,32 @@ class Planner:
         chosen = [chosen[i] for i in keep]
         kept_logp = logp[order][keep]
         reasons = [f"{self.propose.name} log-score {lp:.2f}, {self.locate.name} location" for lp in kept_logp]
-        children = self.verify.edits(problem, program, chosen, "propose", reasons)
+        children = state.run(
+            self.verify.edits(problem, program, chosen, "propose", reasons, budget.remaining)
+        )
         if subgoals:
-            wholes = [c for c in self.subgoal.candidates(problem, node, loc) if c.program.key not in seen]
-            children += self.verify.programs(problem, wholes)
+            offer = state.subgoal.candidates(program, budget, loc)
+            budget.charge(offer.calls)
+            wholes = [c for c in offer.candidates if c.program.key not in seen]
+            children += state.run(self.verify.programs(problem, wholes, budget.remaining))
         return children
 
-    def _tidy(self, problem: Problem, front: dict[int, Node], tol: float, node: Node) -> Node:
+    def _tidy(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:
         """Rewrite the chosen exact program while its description length drops and it stays
         exact; each rewrite also takes its size's place on the Pareto front."""
-        while problem.calls < problem.max_calls:
+        budget = state.budget
+        while budget.remaining > 0:
             forms = [
                 Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
-                for p in shorter_forms(node.program, problem.function_set)
+                for p in shorter_forms(node.program, state.problem.function_set)
             ]
-            exact = [c for c in self.verify.programs(problem, forms) if c.loss <= tol]
+            verified = state.run(self.verify.programs(state.problem, forms, budget.remaining))
+            exact = [c for c in verified if c.loss <= tol]
             better = [c for c in exact if description_length(c.program) < description_length(node.program)]
             if not better:
                 break
             cand = min(better, key=lambda c: description_length(c.program))
-            node = Node(cand, node, self.score(cand), problem.calls)
+            node = Node(cand, node, self.score(cand), budget.calls)
             front[cand.program.complexity] = node  # shorter to write than any exact one there
         return node
 

@@ -30,15 +30,16 @@ class FlowPropose:
 
     name = "edit-flow"
 
-    def __init__(self, model, sharpness: float = 1.5):
-        self.model = model
+    def __init__(self, checkpoint: str | None = None, sharpness: float = 1.5):
+        self.checkpoint = checkpoint  # None: the shipped edit flow
         self.sharpness = sharpness
 
-    @classmethod
-    def from_pretrained(cls, path=None) -> FlowPropose:
+    @property
+    def model(self):
+        from flows.checkpoint import load_pretrained
         from flows.edit_flow import EditFlow
 
-        return cls(EditFlow.from_pretrained(path))
+        return load_pretrained(EditFlow, self.checkpoint)
 
     def log_scores(self, problem: Problem, program: Program, edits: Sequence[Edit]) -> np.ndarray:
         scores = np.asarray(self.model.score_edits(program, problem.X, problem.y, edits), dtype=np.float64)

@@ -28,23 +28,23 @@ class FlowScreen:
 
     The forward flow predicts what each edit will do without running the simulator, so
     only ``keep`` of the proposals (at least ``min_keep``) reach it. ``samples=0`` ranks by
-    each point's predicted median, which ranked better than Monte-Carlo samples. ``samples=0`` ranks by
     each point's predicted median, which ranked better than Monte-Carlo samples.
     """
 
     name = "forward-flow"
 
-    def __init__(self, model, keep: float = 0.5, min_keep: int = 8, samples: int = 0):
-        self.model = model
+    def __init__(self, checkpoint: str | None = None, keep: float = 0.5, min_keep: int = 8, samples: int = 0):
+        self.checkpoint = checkpoint  # None: the shipped forward flow
         self.keep = keep
         self.min_keep = min_keep
         self.samples = samples
 
-    @classmethod
-    def from_pretrained(cls, path=None, **kwargs) -> FlowScreen:
+    @property
+    def model(self):
+        from flows.checkpoint import load_pretrained
         from flows.forward_flow import ForwardFlow
 
-        return cls(ForwardFlow.from_pretrained(path), **kwargs)
+        return load_pretrained(ForwardFlow, self.checkpoint)
 
     def select(
         self, problem: Problem, program: Program, edits: Sequence[Edit], log_scores: np.ndarray

@@ -15,41 +15,32 @@ from itertools import combinations
 
 import numpy as np
 
+from flows.inverse import exact_inverse
+from pipelines.budget import Budget
 from pipelines.problem import Problem
+from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
 from simulator.edits import edit_path
 from simulator.enumerate import enumerate_exhaustive
-from simulator.execute import NP_BINARY, node_values
+from simulator.execute import node_values
 from simulator.language import CONST, arity
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
-Inverse = Callable[[Program, int, np.ndarray, np.ndarray], "np.ndarray | None"]
 
-# z = op(A, B): the B that each A needs, with the unknown on the right or on the left.
-_SOLVE_RIGHT = {  # op(A, B) = z  ->  B
-    "add": lambda z, a: z - a,
-    "sub": lambda z, a: a - z,
-    "mul": lambda z, a: z / a,
-    "div": lambda z, a: a / z,
-}
-_SOLVE_LEFT = {  # op(B, A) = z  ->  B  (only where op is not commutative)
-    "sub": lambda z, a: a + z,
-    "div": lambda z, a: a * z,
-}
-# u(B) = z  ->  B, on the principal branch (NaN outside the range of u)
-UNARY_INVERSE = {
-    "exp": np.log,
-    "log": np.exp,
-    "sqrt": lambda z: np.where(z >= 0, z * z, np.nan),
-    "neg": np.negative,
-    "inv": np.reciprocal,
-    "square": np.sqrt,
-    "cube": np.cbrt,
-    "sin": np.arcsin,
-    "cos": np.arccos,
-    "tan": np.arctan,
-    "tanh": np.arctanh,
-}
+def unary_preimage(u: str, z: np.ndarray) -> np.ndarray:
+    """The B with ``u(B) = z`` on u's principal branch (NaN outside u's range)."""
+    return OPERATORS[u].inverse(z)[0]
+
+
+def split_solvers(op: str) -> list[tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
+    """For ``z = op(A, B)`` and ``z = op(B, A)``: functions (z, A) -> B, each with whether A is
+    on the left. A commutative operator needs only the first."""
+    inverse = OPERATORS[op].inverse
+    right = (lambda z, a: inverse(z, a, 1)[0], True)
+    if OPERATORS[op].commutative:
+        return [right]
+    return [right, (lambda z, a: inverse(z, a, 0)[0], False)]
 
 
 class Library:
@@ -111,12 +102,10 @@ class Library:
         found = [(int(r), self.programs[hits[r]]) for r in np.flatnonzero(hits >= 0)]
         with np.errstate(all="ignore"):
             for u in unary:
-                if u in UNARY_INVERSE:
-                    hits = self.lookup(UNARY_INVERSE[u](targets))
-                    found += [
-                        (int(r), Program((u, *self.programs[hits[r]].tokens)))
-                        for r in np.flatnonzero(hits >= 0)
-                    ]
+                hits = self.lookup(unary_preimage(u, targets))
+                found += [
+                    (int(r), Program((u, *self.programs[hits[r]].tokens))) for r in np.flatnonzero(hits >= 0)
+                ]
         return found
 
     def linear_fits(
@@ -205,30 +194,45 @@ class Library:
         with np.errstate(all="ignore"):
             scale = np.mean(target**2) + 1e-12
             for op in binary:
-                for solve, a_left in ((_SOLVE_RIGHT.get(op), True), (_SOLVE_LEFT.get(op), False)):
-                    if solve is None:
-                        continue
+                f = OPERATORS[op].numpy
+                for solve, a_left in split_solvers(op):
                     for row, b in self.match(solve(target[None, :], A), unary):
-                        bv = (
-                            node_values(b, self.X)[0] if len(b) > 1 and b.tokens[0] in UNARY_INVERSE else None
-                        )
-                        bv = self.outputs[self.position[b.tokens]] if bv is None else bv
-                        out = NP_BINARY[op](A[row], bv) if a_left else NP_BINARY[op](bv, A[row])
+                        known = self.position.get(b.tokens)
+                        bv = node_values(b, self.X)[0] if known is None else self.outputs[known]
+                        out = f(A[row], bv) if a_left else f(bv, A[row])
                         if np.mean((out - target) ** 2) / scale < self.tol:
                             a = self.programs[row].tokens
                             found.append(Program((op, *a, *b.tokens) if a_left else (op, *b.tokens, *a)))
         return found
 
 
+class NoSubgoal:
+    """Stand-in: no whole-subtree candidates."""
+
+    name = "none"
+
+    def start(self, problem: Problem) -> NoSubgoal:
+        return self
+
+    def candidates(
+        self, program: Program, budget: Budget, location_scores: np.ndarray | None = None
+    ) -> SubgoalOffer:
+        return SubgoalOffer()
+
+
 class LibrarySubgoal:
     """Sub-goal stage: inverse targets at each location, matched against a small library.
 
-    ``max_size`` and ``max_entries`` bound the library; building it counts one simulator
+    ``max_size`` and ``max_entries`` bound the library; building it costs one simulator
     call per entry, so it grows in two steps: programs up to ``first_size`` nodes (a few
     hundred calls) once the edit search has spent ``first_after`` calls, and up to
     ``max_size`` (about ten thousand) after ``start_after``. Easy tasks are solved by edits
     or by the small library before the large one's cost is paid.
     ``max_locations`` caps how many nodes of a program are tried besides the root.
+    ``reverse_flow``, a checkpoint path, samples targets where no exact inverse exists.
+
+    The stage holds settings only; :meth:`start` gives each solve its own session, so a
+    library is never built on one task's X and served on another's.
     """
 
     name = "library"
@@ -249,8 +253,7 @@ class LibrarySubgoal:
         first_size: int = 5,
         first_after: int = 300,
         linear_pool: int = 24,
-        inverse: Inverse | None = None,
-        reverse_flow=None,
+        reverse_flow: str | None = None,
     ):
         self.start_after = start_after
         self.first_size = first_size
@@ -266,137 +269,139 @@ class LibrarySubgoal:
         self.depth = depth
         self.recurse_left = recurse_left
         self.recurse_split_left = recurse_split_left
-        self.inverse = inverse
         self.reverse_flow = reverse_flow
-        self._library: Library | None = None
-        self._problem_id: int | None = None
-        self._size = 0  # the library's current size bound
-        self._enumerated = 0  # programs evaluated for it so far (calls already counted)
+
+    def start(self, problem: Problem) -> LibrarySession:
+        return LibrarySession(self, problem)
+
+
+class LibrarySession:
+    """One solve's library: built on that solve's X, grown as its budget allows."""
+
+    def __init__(self, stage: LibrarySubgoal, problem: Problem):
+        self.stage = stage
+        self.problem = problem
+        self.library: Library | None = None
+        self.size = 0  # the library's current size bound
+        self.enumerated = 0  # programs evaluated for it so far (already paid)
         self._root: list[Program] | None = None
+        self._reverse = None
+        if stage.reverse_flow is not None:
+            from flows.checkpoint import load_pretrained
+            from flows.reverse_flow import ReverseFlow
 
-    def library(self, problem: Problem) -> Library | None:
-        """The library for this problem at the size its call count allows (None: not yet)."""
-        if self._problem_id != id(problem):
-            self._library, self._problem_id, self._size, self._enumerated = None, id(problem), 0, 0
-        if problem.calls >= self.start_after:
-            size = self.max_size
-        elif problem.calls >= self.first_after:
-            size = min(self.first_size, self.max_size)
+            self._reverse = load_pretrained(ReverseFlow, stage.reverse_flow)
+
+    def grow(self, budget: Budget) -> int:
+        """Build or enlarge the library to the size the calls spent so far allow; returns the
+        simulator calls this cost (programs not enumerated before)."""
+        st = self.stage
+        if budget.calls >= st.start_after:
+            size = st.max_size
+        elif budget.calls >= st.first_after:
+            size = min(st.first_size, st.max_size)
         else:
-            return None
-        if size > self._size:
-            budget = max(min(self.max_entries, problem.max_calls // 4), 1)
-            programs, outputs = enumerate_exhaustive(problem.function_set, problem.X, size, budget)
-            problem.calls += max(len(programs) - self._enumerated, 0)  # smaller ones were run already
-            self._library, self._size, self._enumerated = (
-                Library(programs, outputs, problem.X),
-                size,
-                len(programs),
-            )
-            self._root = None
-        return self._library
+            return 0
+        if size <= self.size:
+            return 0
+        cap = max(min(st.max_entries, budget.max_calls // 4), 1)
+        programs, outputs = enumerate_exhaustive(self.problem.function_set, self.problem.X, size, cap)
+        cost = max(len(programs) - self.enumerated, 0)  # smaller ones were paid already
+        self.library = Library(programs, outputs, self.problem.X)
+        self.size, self.enumerated, self._root = size, len(programs), None
+        return cost
 
-    def _inverse(self) -> Inverse:
-        if self.inverse is None:
-            from flows.inverse import exact_inverse
-
-            self.inverse = exact_inverse
-        return self.inverse
-
-    def targets(self, problem: Problem, program: Program, loc: int) -> list[tuple[np.ndarray, str]]:
+    def targets(self, program: Program, loc: int) -> list[tuple[np.ndarray, str]]:
         """Values node ``loc`` must produce: the exact inverse, else reverse-flow samples."""
+        problem = self.problem
         if loc == 0:
             return [(problem.y, "the data")]
-        z = self._inverse()(program, loc, problem.X, problem.y)
+        z = exact_inverse(program, loc, problem.X, problem.y)
         if z is not None and np.isfinite(z).all():
             return [(z, "exact inverse")]
-        if self.reverse_flow is not None:
+        if self._reverse is not None:
             try:
-                samples = self.reverse_flow.sample_hole(program, loc, problem.X, problem.y, 4)
+                samples = self._reverse.sample_hole(program, loc, problem.X, problem.y, 4)
             except (AssertionError, RuntimeError, ValueError):  # the flow cannot sample here
                 return []
             return [(s, "reverse-flow sample") for s in samples if np.isfinite(s).all()]
         return []
 
     def solve_target(
-        self, problem: Problem, lib: Library, target: np.ndarray, depth: int, exact_only: bool = False
+        self, lib: Library, target: np.ndarray, depth: int, exact_only: bool = False
     ) -> list[Program]:
         """Programs whose output equals ``target``: lookups, splits, and (``depth`` > 0) one
         more level of splitting with a small left operand. Unless ``exact_only``, the
         nearest entries and the best one-term fit come too, as approximate footholds."""
-        fs = problem.function_set
-        nearest = 0 if exact_only else self.nearest
+        st, fs = self.stage, self.problem.function_set
+        nearest = 0 if exact_only else st.nearest
         found = [p for _, p in lib.match(target[None, :], fs.unary)]
         if nearest:
             found += [lib.programs[j] for j in lib.nearest(target, nearest)]
         if fs.has_const:
-            pool = self.linear_pool if depth > 0 else 8
+            pool = st.linear_pool if depth > 0 else 8
             found += lib.linear_fits(target, pool=pool, exact_only=exact_only)
             if depth > 0:  # constants inside an outer operator: u(c1*L1 + ... + c0)
                 with np.errstate(all="ignore"):
                     for u in fs.unary:
-                        inner = UNARY_INVERSE[u](target) if u in UNARY_INVERSE else None
-                        if inner is not None and np.isfinite(inner).all():
+                        inner = unary_preimage(u, target)
+                        if np.isfinite(inner).all():
                             found += [
                                 Program((u, *p.tokens), p.consts)
                                 for p in lib.linear_fits(inner, pool=pool // 2, exact_only=exact_only)
                             ]
-        left = self.split_left if depth > 0 else self.local_split_left
-        found += lib.split(target, fs.binary, fs.unary, left)[: self.split_limit]
+        left = st.split_left if depth > 0 else st.local_split_left
+        found += lib.split(target, fs.binary, fs.unary, left)[: st.split_limit]
         if depth > 0:  # the outer operator inverted first: u(op(A, B)) = target
             with np.errstate(all="ignore"):
                 for u in fs.unary:
-                    if u in UNARY_INVERSE:
-                        inner = UNARY_INVERSE[u](target)
-                        if np.isfinite(inner).all():
-                            found += [
-                                Program((u, *p.tokens)) for p in lib.split(inner, fs.binary, (), left)[:4]
-                            ]
-        if len(found) > nearest and depth == self.depth:
+                    inner = unary_preimage(u, target)
+                    if np.isfinite(inner).all():
+                        found += [Program((u, *p.tokens)) for p in lib.split(inner, fs.binary, (), left)[:4]]
+        if len(found) > nearest and depth == st.depth:
             return found  # exact matches at the top: no need to recurse
         if depth > 0:
             with np.errstate(all="ignore"):
-                for a in range(min(self.recurse_left, len(lib))):
+                for a in range(min(st.recurse_left, len(lib))):
                     for op in fs.binary:
-                        for solve, a_left in ((_SOLVE_RIGHT.get(op), True), (_SOLVE_LEFT.get(op), False)):
-                            if solve is None:
-                                continue
+                        for solve, a_left in split_solvers(op):
                             need = solve(target, lib.outputs[a])
                             if not np.isfinite(need).all():
                                 continue
                             A = lib.programs[a].tokens
-                            for b in lib.split(need, fs.binary, (), self.recurse_split_left)[:2]:
+                            for b in lib.split(need, fs.binary, (), st.recurse_split_left)[:2]:
                                 found.append(Program((op, *A, *b.tokens) if a_left else (op, *b.tokens, *A)))
         return found
 
     def candidates(
-        self, problem: Problem, node, location_scores: np.ndarray | None = None
-    ) -> list[Candidate]:
+        self, program: Program, budget: Budget, location_scores: np.ndarray | None = None
+    ) -> SubgoalOffer:
         """Whole-subtree replacements at the root and at the best-scored other locations.
 
         While the library is still the small one, only exact whole programs are offered:
         approximate footholds from it would pull the edit search off its path.
         """
-        program: Program = node.program
-        lib = self.library(problem)
+        st = self.stage
+        cost = self.grow(budget)
+        lib = self.library
         if lib is None or not len(lib):
-            return []
-        small = self._size < self.max_size
+            return SubgoalOffer(calls=cost)
+        small = self.size < st.max_size
         scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
         others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]
         out: dict[str, Candidate] = {}
-        for loc in [0] if small else [0, *others[: self.max_locations]]:
-            for target, source in self.targets(problem, program, loc):
+        for loc in [0] if small else [0, *others[: st.max_locations]]:
+            for target, source in self.targets(program, loc):
                 if loc == 0:
                     if self._root is None:
-                        self._root = self.solve_target(problem, lib, target, self.depth, exact_only=small)
+                        self._root = self.solve_target(lib, target, st.depth, exact_only=small)
                     subs = self._root
                 else:
-                    subs = self.solve_target(problem, lib, target, 0)
+                    subs = self.solve_target(lib, target, 0)
                 for sub in subs:
                     new = program.replace_subtree(loc, sub)
                     if new.key in out or new.key == program.key:
                         continue
                     reason = f"z* at node {loc} from {source}, matched by {sub}"
                     out[new.key] = Candidate(new, np.inf, tuple(edit_path(program, new)), "subgoal", reason)
-        return list(out.values())
+        return SubgoalOffer(list(out.values()), calls=cost)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,15 +27,25 @@ class Candidate:
     distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set
 
 
+@dataclass
+class Verified:
+    """The finite candidates of one verification, and what it spent (the planner charges it)."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    calls: int = 0
+    fit_passes: int = 0
+
+
 class Verify:
-    """Runs candidates on the training data and counts every simulator call.
+    """Runs candidates on the training data and counts every simulator call it makes.
 
     One call per candidate evaluated; one more per candidate whose constants are fitted.
     Only the ``fit_top`` best children that carry constants are fitted, since a fit costs
-    tens of forward passes.
+    tens of forward passes. ``similarity``, a checkpoint path, adds the learned distance to
+    the goal M(ŷ, y) to every candidate (None: no similarity model).
     """
 
-    def __init__(self, fit_top: int = 4, fit_steps: int = 30, similarity=None):
+    def __init__(self, fit_top: int = 4, fit_steps: int = 30, similarity: str | None = None):
         self.fit_top = fit_top
         self.fit_steps = fit_steps
         self.similarity = similarity
@@ -44,64 +54,68 @@ class Verify:
         """M(ŷ, y) for the given rows of Y (zeros without a similarity model)."""
         if self.similarity is None or not len(rows):
             return np.zeros(len(rows))
-        return np.asarray(self.similarity.distance(problem.X, problem.y, Y[rows]), dtype=np.float64)
+        from similarity.metric import pretrained_similarity  # lazy: Lightning loads only when used
+
+        model = pretrained_similarity(self.similarity)
+        return np.asarray(model.distance(problem.X, problem.y, Y[rows]), dtype=np.float64)
 
     def edits(
-        self, problem: Problem, parent: Program, edits: Sequence[Edit], stage: str, reasons: Sequence[str]
-    ) -> list[Candidate]:
-        """Evaluate the one-edit children of ``parent`` on the incremental path."""
-        edits = list(edits)[: max(problem.max_calls - problem.calls, 0)]
+        self,
+        problem: Problem,
+        parent: Program,
+        edits: Sequence[Edit],
+        stage: str,
+        reasons: Sequence[str],
+        limit: int,
+    ) -> Verified:
+        """Evaluate up to ``limit`` one-edit children of ``parent`` on the incremental path."""
+        edits = list(edits)[: max(limit, 0)]
         if not edits:
-            return []
+            return Verified()
         Y, valid = IncrementalEvaluator(parent, problem.X).evaluate(edits)
-        problem.calls += len(edits)
-        loss = problem.nmse(Y)
-        loss[~valid] = np.inf
-        rows = np.flatnonzero(np.isfinite(loss))
-        dist = self._distances(problem, Y, rows)
-        out = [
-            Candidate(apply(parent, edits[j]), float(loss[j]), (edits[j],), stage, reasons[j], float(d))
-            for j, d in zip(rows, dist)
-        ]
-        return self._fit_best(problem, out)
+        build = lambda j, loss, d: Candidate(apply(parent, edits[j]), loss, (edits[j],), stage, reasons[j], d)  # noqa: E731
+        return self._score(problem, Y, valid, limit, build)
 
-    def programs(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """Evaluate whole programs (for candidates that are not one edit from a cached parent)."""
-        candidates = list(candidates)[: max(problem.max_calls - problem.calls, 0)]
+    def programs(self, problem: Problem, candidates: Sequence[Candidate], limit: int) -> Verified:
+        """Evaluate up to ``limit`` whole programs (not one edit from a cached parent)."""
+        candidates = list(candidates)[: max(limit, 0)]
         if not candidates:
-            return []
+            return Verified()
         Y, valid = evaluate_many([c.program for c in candidates], problem.X)
-        problem.calls += len(candidates)
+        build = lambda j, loss, d: replace(candidates[j], loss=loss, distance=d)  # noqa: E731
+        return self._score(problem, Y, valid, limit, build)
+
+    def _score(
+        self,
+        problem: Problem,
+        Y: np.ndarray,
+        valid: np.ndarray,
+        limit: int,
+        build: Callable[[int, float, float], Candidate],
+    ) -> Verified:
+        """Losses and distances of every row of Y; ``build(row, loss, distance)`` makes the
+        candidates of the finite rows only (applying an edit costs Python time)."""
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
         rows = np.flatnonzero(np.isfinite(loss))
         dist = self._distances(problem, Y, rows)
-        out = [
-            Candidate(
-                candidates[j].program,
-                float(loss[j]),
-                candidates[j].edits,
-                candidates[j].stage,
-                candidates[j].reason,
-                float(d),
-            )
-            for j, d in zip(rows, dist)
-        ]
-        return self._fit_best(problem, out)
+        out = Verified([build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)], calls=len(Y))
+        self._fit_best(problem, out, limit)
+        return out
 
-    def _fit_best(self, problem: Problem, cands: list[Candidate]) -> list[Candidate]:
+    def _fit_best(self, problem: Problem, out: Verified, limit: int) -> None:
+        cands = out.candidates
         with_consts = sorted(
             (j for j, c in enumerate(cands) if c.program.consts), key=lambda j: cands[j].loss
         )
         for j in with_consts[: self.fit_top]:
-            if problem.calls >= problem.max_calls:
+            if out.calls >= limit:
                 break
             c = cands[j]
             fitted, passes = fit_constants(c.program, problem.X, problem.y, self.fit_steps)
-            problem.calls += 1
-            problem.fit_passes += passes
+            out.calls += 1
+            out.fit_passes += passes
             (y_hat,), ok = evaluate_many([fitted], problem.X)
             new_loss = float(problem.nmse(y_hat)[0]) if ok[0] else np.inf
             if new_loss < c.loss:
-                cands[j] = Candidate(fitted, new_loss, c.edits, c.stage, c.reason, c.distance)
-        return cands
+                cands[j] = replace(c, program=fitted, loss=new_loss)

@@ -17,20 +17,16 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from scipy.stats import spearmanr
 
 from flows.checkpoint import Pretrained
-from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder
+from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder, slog
 from flows.schedule import warmup_cosine
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups, run_ok
 from simulator.datasets import SimulatorStream
 from simulator.edits import corrupt, edit_distance
+from simulator.scoring import nmse, spearman
 
 TEST_SEED_OFFSET = 2_000_003  # held-out metric stream; training uses seed, validation seed + 1_000_003
-
-
-def _slog(v: torch.Tensor) -> torch.Tensor:
-    return torch.sign(v) * torch.log1p(v.abs())
 
 
 def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -43,20 +39,14 @@ def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     if d > MAX_VARS:
         raise ValueError(f"the similarity model handles at most {MAX_VARS} variables, got {d}")
     m = Y.shape[-2]
-    xs = _slog(X.to(Y.dtype))
+    xs = slog(X.to(Y.dtype))
     if d < MAX_VARS:
         xs = torch.cat([xs, xs.new_zeros(*lead, n, MAX_VARS - d)], -1)
     xs = xs.unsqueeze(-3).expand(*lead, m, n, MAX_VARS)
     mu = Y.mean(-1, keepdim=True)
     sd = Y.std(-1, unbiased=False, keepdim=True)
     z = ((Y - mu) / (sd + 1e-8)).clamp(-10, 10)
-    return torch.cat([xs, _slog(Y).unsqueeze(-1), z.unsqueeze(-1)], -1)
-
-
-def nmse(y_target: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """The plain baseline: mean squared error of each row of Y, over the target's variance."""
-    with np.errstate(over="ignore", invalid="ignore"):  # huge outputs give inf, which still ranks last
-        return np.mean((Y - y_target) ** 2, axis=-1) / (np.var(y_target) + 1e-12)
+    return torch.cat([xs, slog(Y).unsqueeze(-1), z.unsqueeze(-1)], -1)
 
 
 class SimilarityModule(Pretrained, pl.LightningModule):
@@ -172,7 +162,7 @@ class SimilarityModule(Pretrained, pl.LightningModule):
         self._val.append(
             {
                 "M": M.double().cpu().numpy(),
-                "nmse": np.stack([nmse(y[0], y[1:]) for y in Y]),
+                "nmse": np.stack([nmse(y[1:], y[0]) for y in Y]),
                 "dist": batch["dist"][:, 1:].cpu().numpy(),
                 "k": batch["k"][:, 1:].cpu().numpy(),
                 "programs": batch["programs"],
@@ -230,12 +220,6 @@ class SimilarityModule(Pretrained, pl.LightningModule):
 
 
 # ----- quality metrics ------------------------------------------------------------------------
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
-
-
 def rank_stats(M: np.ndarray, base: np.ndarray, dist: np.ndarray, k: np.ndarray) -> dict[str, float]:
     """Spearman of M and of NMSE against edit distance, arrays (groups, members).
 
@@ -246,15 +230,15 @@ def rank_stats(M: np.ndarray, base: np.ndarray, dist: np.ndarray, k: np.ndarray)
     """
     var = k >= 1
     out = {
-        "spearman": _spearman(M[var], dist[var]),
-        "spearman_nmse": _spearman(base[var], dist[var]),
+        "spearman": spearman(M[var], dist[var]),
+        "spearman_nmse": spearman(base[var], dist[var]),
     }
     within, within_base = [], []
     for g in range(len(M)):
         s = var[g]
         if len(np.unique(dist[g, s])) >= 3:
-            within.append(_spearman(M[g, s], dist[g, s]))
-            within_base.append(_spearman(base[g, s], dist[g, s]))
+            within.append(spearman(M[g, s], dist[g, s]))
+            within_base.append(spearman(base[g, s], dist[g, s]))
     out["spearman_within"] = float(np.nanmean(within)) if within else float("nan")
     out["spearman_within_nmse"] = float(np.nanmean(within_base)) if within_base else float("nan")
     neg, one = k == -1, k == 1
@@ -313,7 +297,7 @@ def _score_groups(model: SimilarityModule, groups: list[PairGroup]) -> dict[str,
     model.eval()
     with torch.no_grad():
         M = model._group_distances(batch).double().cpu().numpy()
-    base = np.stack([nmse(g.Y[0], g.Y[1:]) for g in groups])
+    base = np.stack([nmse(g.Y[1:], g.Y[0]) for g in groups])
     return rank_stats(M, base, batch["dist"][:, 1:].numpy(), batch["k"][:, 1:].numpy())
 
 
@@ -330,3 +314,12 @@ def similarity_metrics(
     nguyen = _score_groups(model, nguyen_groups(seed))
     stats.update({f"nguyen_{k}": v for k, v in nguyen.items() if not k.startswith("neg")})
     return stats
+
+
+def pretrained_similarity(path: str | None) -> SimilarityModule | None:
+    """The similarity model at ``path`` (shared by every stage that names it), or None."""
+    if path is None:
+        return None
+    from flows.checkpoint import load_pretrained
+
+    return load_pretrained(SimilarityModule, path)

@@ -7,13 +7,12 @@ de-duplicated, so every kept program means something different on its inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.execute import is_finite, node_values
 from simulator.language import CONST, FunctionSet
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
 
@@ -91,30 +90,6 @@ def output_signature(y: np.ndarray, digits: int = 6) -> bytes:
     return np.round(y, digits).tobytes()
 
 
-def enumerate_programs(
-    function_set: FunctionSet,
-    X: np.ndarray,
-    rng: np.random.Generator,
-    prior: ProgramPrior | None = None,
-    max_tries: int | None = None,
-) -> Iterator[tuple[Program, np.ndarray]]:
-    """Yield ``(program, y)`` pairs on X: valid, not constant, and unique by output."""
-    prior = prior or ProgramPrior()
-    seen: set[bytes] = set()
-    tries = 0
-    while max_tries is None or tries < max_tries:
-        tries += 1
-        p = prior.sample(function_set, rng)
-        z = node_values(p, X)
-        if not is_finite(z) or not output_ok(z[0]):
-            continue
-        sig = output_signature(z[0])
-        if sig in seen:
-            continue
-        seen.add(sig)
-        yield p, z[0]
-
-
 def enumerate_exhaustive(
     function_set: FunctionSet, X: np.ndarray, max_size: int, max_count: int = 50_000
 ) -> tuple[list[Program], np.ndarray]:
@@ -143,7 +118,7 @@ def enumerate_exhaustive(
         outputs.append(y)
         return len(programs) >= max_count
 
-    from simulator.execute import NP_BINARY, NP_UNARY, leaf_value
+    from simulator.execute import leaf_value
 
     with np.errstate(all="ignore"):
         for t in leaves:
@@ -152,12 +127,12 @@ def enumerate_exhaustive(
         for size in range(2, max_size + 1):
             for u in function_set.unary:
                 for tokens, y in by_size.get(size - 1, []):
-                    if keep((u, *tokens), NP_UNARY[u](y), size):
+                    if keep((u, *tokens), OPERATORS[u].numpy(y), size):
                         return programs, np.array(outputs)
             for b in function_set.binary:
                 for left in range(1, size - 1):
                     for lt, ly in by_size.get(left, []):
                         for rt, ry in by_size.get(size - 1 - left, []):
-                            if keep((b, *lt, *rt), NP_BINARY[b](ly, ry), size):
+                            if keep((b, *lt, *rt), OPERATORS[b].numpy(ly, ry), size):
                                 return programs, np.array(outputs)
     return programs, np.array(outputs).reshape(len(outputs), X.shape[0])

@@ -12,50 +12,8 @@ import numpy as np
 import torch
 
 from simulator.language import CONST, is_literal, is_variable, variable_index
+from simulator.operators import OPERATORS
 from simulator.program import Program
-
-NP_UNARY = {
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "exp": np.exp,
-    "log": np.log,
-    "sqrt": np.sqrt,
-    "neg": np.negative,
-    "inv": np.reciprocal,
-    "square": np.square,
-    "cube": lambda a: a * a * a,
-    "abs": np.abs,
-    "tanh": np.tanh,
-}
-NP_BINARY = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": np.divide,
-    "pow": np.power,
-}
-TORCH_UNARY = {
-    "sin": torch.sin,
-    "cos": torch.cos,
-    "tan": torch.tan,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sqrt": torch.sqrt,
-    "neg": torch.neg,
-    "inv": torch.reciprocal,
-    "square": torch.square,
-    "cube": lambda a: a * a * a,
-    "abs": torch.abs,
-    "tanh": torch.tanh,
-}
-TORCH_BINARY = {
-    "add": torch.add,
-    "sub": torch.sub,
-    "mul": torch.mul,
-    "div": torch.div,
-    "pow": torch.pow,
-}
 
 
 def leaf_value(token: str, X: np.ndarray, const: float = 1.0) -> np.ndarray:
@@ -79,16 +37,14 @@ def node_values(program: Program, X: np.ndarray) -> list[np.ndarray]:
     with np.errstate(all="ignore"):
         for i in range(len(toks) - 1, -1, -1):
             t = toks[i]
-            f1 = NP_UNARY.get(t)
-            if f1 is not None:
-                v = f1(stack.pop())
+            op = OPERATORS.get(t)
+            if op is None:
+                v = leaf_value(t, X, program.consts[co[i]] if t == CONST else 1.0)
+            elif op.arity == 1:
+                v = op.numpy(stack.pop())
             else:
-                f2 = NP_BINARY.get(t)
-                if f2 is not None:
-                    a = stack.pop()
-                    v = f2(a, stack.pop())
-                else:
-                    v = leaf_value(t, X, program.consts[co[i]] if t == CONST else 1.0)
+                a = stack.pop()
+                v = op.numpy(a, stack.pop())
             z[i] = v
             stack.append(v)
     return z  # type: ignore[return-value]
@@ -134,11 +90,12 @@ def torch_forward(
     stack: list[torch.Tensor] = []
     for i in range(len(toks) - 1, -1, -1):
         t = toks[i]
-        if t in TORCH_UNARY:
-            v = TORCH_UNARY[t](stack.pop())
-        elif t in TORCH_BINARY:
+        op = OPERATORS.get(t)
+        if op is not None and op.arity == 1:
+            v = op.torch(stack.pop())
+        elif op is not None:
             a = stack.pop()
-            v = TORCH_BINARY[t](a, stack.pop())
+            v = op.torch(a, stack.pop())
         elif is_variable(t):
             v = X[:, variable_index(t)]
         elif t == CONST:

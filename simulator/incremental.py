@@ -10,14 +10,38 @@ location instead of a full tree walk per candidate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from simulator.edits import Edit
-from simulator.execute import NP_BINARY, NP_UNARY, leaf_value, node_values
+from simulator.execute import leaf_value, node_values
 from simulator.language import arity
+from simulator.operators import OPERATORS
 from simulator.program import Program
+
+
+def edited_node_value(
+    parent: Program, z: np.ndarray, edit: Edit, leaf: Callable[[str], np.ndarray]
+) -> np.ndarray:
+    """The value ``edit`` writes at its own node, from the parent's cached node values ``z``.
+
+    One operator on cached inputs: what the edit *is*, numerically. ``leaf(token)`` gives a
+    leaf's value on the data (callers cache it).
+    """
+    kids = parent.children(edit.loc)
+    kind = edit.kind
+    if kind == "hoist":
+        return z[kids[edit.side]]
+    if kind == "collapse" or (kind == "replace" and arity(edit.token) == 0):
+        return leaf(edit.token)
+    op = OPERATORS[edit.token]
+    if kind == "replace":
+        return op.numpy(*(z[k] for k in kids))
+    if kind == "wrap_unary":
+        return op.numpy(z[edit.loc])
+    new = leaf(edit.leaf)  # wrap_binary: the new leaf on the edit's side
+    return op.numpy(new, z[edit.loc]) if edit.side == 0 else op.numpy(z[edit.loc], new)
 
 
 class IncrementalEvaluator:
@@ -39,30 +63,7 @@ class IncrementalEvaluator:
 
     def _new_node_values(self, loc: int, edits: Sequence[Edit]) -> np.ndarray:
         """The edited node's output for each edit at ``loc``: shape (len(edits), n)."""
-        p, z = self.parent, self.z
-        kids = p.children(loc)
-        rows = []
-        for e in edits:
-            k = e.kind
-            if k == "replace":
-                a = arity(e.token)
-                if a == 0:
-                    rows.append(self._leaf(e.token))
-                elif a == 1:
-                    rows.append(NP_UNARY[e.token](z[kids[0]]))
-                else:
-                    rows.append(NP_BINARY[e.token](z[kids[0]], z[kids[1]]))
-            elif k == "wrap_unary":
-                rows.append(NP_UNARY[e.token](z[loc]))
-            elif k == "wrap_binary":
-                leaf = self._leaf(e.leaf)
-                f = NP_BINARY[e.token]
-                rows.append(f(leaf, z[loc]) if e.side == 0 else f(z[loc], leaf))
-            elif k == "hoist":
-                rows.append(z[kids[e.side]])
-            else:  # collapse
-                rows.append(self._leaf(e.token))
-        return np.stack(rows)
+        return np.stack([edited_node_value(self.parent, self.z, e, self._leaf) for e in edits])
 
     def _subtree_ok(self, loc: int, e: Edit) -> bool:
         """Whether the untouched nodes that the edit keeps below ``loc`` were finite."""
@@ -97,18 +98,17 @@ class IncrementalEvaluator:
                 ok &= np.array([self._subtree_ok(loc, e) for e in group])
                 child, node = loc, parents[loc]
                 while node >= 0:
-                    t = p.tokens[node]
-                    f1 = NP_UNARY.get(t)
-                    if f1 is not None:
-                        V = f1(V)
+                    op = OPERATORS[p.tokens[node]]
+                    if op.arity == 1:
+                        V = op.numpy(V)
                     else:
                         left, right = p.children(node)
                         if child == left:
                             sib = right
-                            V = NP_BINARY[t](V, z[right])
+                            V = op.numpy(V, z[right])
                         else:
                             sib = left
-                            V = NP_BINARY[t](z[left], V)
+                            V = op.numpy(z[left], V)
                         if not self.node_ok[sib : p.ends[sib]].all():
                             ok[:] = False
                     ok &= np.isfinite(V).all(axis=1)

@@ -9,23 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-UNARY: tuple[str, ...] = (
-    "sin",
-    "cos",
-    "tan",
-    "exp",
-    "log",
-    "sqrt",
-    "neg",
-    "inv",
-    "square",
-    "cube",
-    "abs",
-    "tanh",
-)
-BINARY: tuple[str, ...] = ("add", "sub", "mul", "div", "pow")
+from simulator import operators
+
+# Snapshots of the registry at import, in its order (the models' vocabulary follows it).
+UNARY: tuple[str, ...] = tuple(n for n, op in operators.OPERATORS.items() if op.arity == 1)
+BINARY: tuple[str, ...] = tuple(n for n, op in operators.OPERATORS.items() if op.arity == 2)
 OPERATORS: tuple[str, ...] = BINARY + UNARY
-COMMUTATIVE: frozenset[str] = frozenset({"add", "mul"})
+COMMUTATIVE: frozenset[str] = frozenset(n for n, op in operators.OPERATORS.items() if op.commutative)
 CONST = "const"
 MAX_LITERAL = 9
 
@@ -63,14 +53,14 @@ def is_leaf(token: str) -> bool:
 
 
 def arity(token: str) -> int:
-    if token in _ARITY:
-        return _ARITY[token]
+    op = operators.get(token)
+    if op is not None:
+        return op.arity
     if is_leaf(token):
         return 0
-    raise LanguageError(f"unknown operator or leaf {token!r}; operators are: {', '.join(OPERATORS)}")
-
-
-_ARITY: dict[str, int] = {**{t: 2 for t in BINARY}, **{t: 1 for t in UNARY}}
+    raise LanguageError(
+        f"unknown operator or leaf {token!r}; operators are: {', '.join(operators.OPERATORS)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -132,10 +122,10 @@ class FunctionSet:
                 leaves.append(CONST)
             elif is_literal(name):
                 leaves.append(name)
-            elif low in _ARITY:
-                (binary if _ARITY[low] == 2 else unary).append(low)
+            elif operators.get(low) is not None:
+                (binary if operators.get(low).arity == 2 else unary).append(low)
             else:
-                known = ", ".join(list(OPERATORS) + [CONST] + sorted(FUNCTION_SETS))
+                known = ", ".join(list(operators.OPERATORS) + [CONST] + sorted(FUNCTION_SETS))
                 raise LanguageError(f"unknown operator {name!r} in function set; known: {known}")
         if not unary and not binary:
             raise LanguageError("a function set needs at least one operator")

@@ -14,11 +14,10 @@ from functools import cached_property
 
 import sympy
 
+from simulator import operators
 from simulator.language import (
-    BINARY,
     COMMUTATIVE,
     CONST,
-    UNARY,
     LanguageError,
     arity,
     is_literal,
@@ -207,12 +206,15 @@ def to_text(program: Program) -> str:
 
 # ----- parsing --------------------------------------------------------------------------
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
-_NAMES = {
-    **{u: u for u in UNARY},
-    **{b: b for b in BINARY},
-    "Abs": "abs",
-    "ln": "log",
-}
+
+
+def _operator_name(name: str) -> str | None:
+    """The operator a function name in text means: its own name or an alias (``Abs``, ``ln``)."""
+    if operators.get(name) is not None:
+        return name
+    return next((op.name for op in operators.OPERATORS.values() if name in op.aliases), None)
+
+
 _CONSTANTS = {"pi": math.pi, "E": math.e, "e": math.e}
 
 
@@ -279,7 +281,7 @@ def parse(text: str) -> Program:
                 raise ParseError(f"unknown name {node.id!r} in {text!r}; variables are x1, x2, ...")
             return None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            name = _NAMES.get(node.func.id)
+            name = _operator_name(node.func.id)
             if name is None:
                 raise ParseError(f"unknown operator {node.func.id!r} in {text!r}")
             want = arity(name)
@@ -306,29 +308,6 @@ def symbols(n: int, **assumptions) -> list[sympy.Symbol]:
     return [sympy.Symbol(f"x{i + 1}", **assumptions) for i in range(n)]
 
 
-_SYMPY_UNARY = {
-    "sin": sympy.sin,
-    "cos": sympy.cos,
-    "tan": sympy.tan,
-    "exp": sympy.exp,
-    "log": sympy.log,
-    "sqrt": sympy.sqrt,
-    "neg": lambda a: -a,
-    "inv": lambda a: 1 / a,
-    "square": lambda a: a**2,
-    "cube": lambda a: a**3,
-    "abs": sympy.Abs,
-    "tanh": sympy.tanh,
-}
-_SYMPY_BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a**b,
-}
-
-
 def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Expr:
     """The program as a sympy expression over x1..xn (real symbols)."""
     xs = xs or symbols(max(program.n_vars, 1))
@@ -342,12 +321,10 @@ def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Ex
             stack.append(xs[variable_index(t)])
         elif is_literal(t):
             stack.append(sympy.Integer(int(t)))
-        elif t in _SYMPY_UNARY:
-            stack.append(_SYMPY_UNARY[t](stack.pop()))
         else:
-            a = stack.pop()
-            b = stack.pop()
-            stack.append(_SYMPY_BINARY[t](a, b))
+            op = operators.OPERATORS[t]
+            args = [stack.pop() for _ in range(op.arity)]
+            stack.append(op.sympy(*args))
     return stack[0]
 
 

@@ -32,18 +32,14 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from simulator.operators import sympy_functions
 from simulator.program import parse
 
 Domain = Sequence[tuple[float, float]]
 
+# sympy functions outside the language that truths may still use, besides the registry's own
 _NUMPY: dict[Any, Any] = {
-    sp.sin: np.sin,
-    sp.cos: np.cos,
-    sp.tan: np.tan,
-    sp.exp: np.exp,
-    sp.log: np.log,
-    sp.Abs: np.abs,
-    sp.tanh: np.tanh,
+    **{f: op.numpy for f, op in sympy_functions().items()},
     sp.sinh: np.sinh,
     sp.cosh: np.cosh,
     sp.asin: np.arcsin,

@@ -87,6 +87,73 @@ def test_pipeline_config_yaml(tmp_path):
         InductionPipeline.from_config(cfg)
 
 
+def test_every_stage_and_setting_from_yaml(tmp_path):
+    """class_path/init_args reach every stage's arguments, ``planner`` every planner setting."""
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "name: mine\n"
+        "locate: {class_path: pipelines.locate.GradientLocate, init_args: {floor: 0.5}}\n"
+        "propose: {class_path: pipelines.propose.UniformPropose}\n"
+        "screen: {class_path: pipelines.screen.NoScreen}\n"
+        "subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 5, first_after: 10}}\n"
+        "verify: {class_path: pipelines.verify.Verify, init_args: {fit_top: 2}}\n"
+        "planner: {width: 12, max_size: 20, parsimony: 0.1, tol: 1.0e-10, similarity_weight: 0.0,\n"
+        "          const_tol: 1.0e-18, polish_calls: 10, polish_seconds: 1.0}\n"
+    )
+    pipe = InductionPipeline.from_config(cfg)
+    p = pipe.planner
+    assert pipe.name == "mine" and p.locate.floor == 0.5 and p.subgoal.max_size == 5 and p.verify.fit_top == 2
+    assert (p.width, p.max_size, p.parsimony, p.polish_calls) == (12, 20, 0.1, 10)
+    X = np.linspace(-1, 1, 20)[:, None]
+    assert pipe.solve(X, X[:, 0] ** 2 + X[:, 0], calls=3000, seconds=60).loss < 1e-12
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("locate: {class_path: os.system}", "outside this project"),
+        ("locate: {class_path: pipelines.locate.NoSuchLocate}", "no class"),
+        ("locate: {class_path: pipelines.locate.GradientLocate, init_args: {flor: 1}}", "flor"),
+        ("planner: {widht: 3}", "widht"),
+        ("preset: full\nplanner: 3", "planner must be a mapping"),
+    ],
+)
+def test_bad_pipeline_configs_name_the_problem(tmp_path, text, fragment):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(PipelineError, match=fragment):
+        InductionPipeline.from_config(cfg)
+
+
+def test_shipped_full_config_equals_the_preset():
+    pipe, preset = InductionPipeline.from_config("full"), InductionPipeline.preset("full")
+    for stage in ("locate", "propose", "screen", "subgoal", "verify"):
+        a, b = getattr(pipe.planner, stage), getattr(preset.planner, stage)
+        assert type(a) is type(b) and vars(a) == vars(b), stage
+    assert pipe.planner.width == preset.planner.width
+
+
+def test_one_pipeline_reused_for_three_tasks():
+    """Per-solve state belongs to each solve: a reused pipeline answers each task right."""
+    pipe = InductionPipeline.preset("full")
+    for name in ("Nguyen-8", "Nguyen-1", "Nguyen-5"):
+        task = get_task(name)
+        X, y = task.sample("train", seed=0)
+        res = pipe.solve(X, y, function_set=task.function_set, calls=60_000, seconds=120, seed=0)
+        assert res.loss < 1e-12 and np.allclose(res.predict(X), y), (name, str(res.program))
+
+
+def test_estimator_reaches_every_planner_setting_and_stage():
+    from pipelines.pipeline import PLANNER_SETTINGS, STAGE_KEYS
+    from pipelines.propose import UniformPropose
+
+    params = ProgramRegressor().get_params()
+    assert set(PLANNER_SETTINGS) <= set(params) and set(STAGE_KEYS) <= set(params)
+    est = ProgramRegressor(pipeline="full", width=7, propose=UniformPropose())
+    pipe = est._build_pipeline()
+    assert pipe.planner.width == 7 and isinstance(pipe.planner.propose, UniformPropose)
+
+
 def test_program_regressor_fit_predict_score():
     X = np.random.default_rng(0).uniform(-1, 1, (20, 1))
     y = X[:, 0] ** 2 + X[:, 0]

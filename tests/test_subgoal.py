@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from pipelines.budget import Budget
 from pipelines.problem import Problem
 from pipelines.subgoal import LibrarySubgoal
 from pipelines.tidy import constant_digits, shorter_forms, without_one_constant
@@ -11,39 +12,53 @@ from simulator.language import FunctionSet
 from simulator.program import parse
 
 
-def _problem(calls: int) -> Problem:
+def _problem() -> Problem:
     X = np.random.default_rng(0).uniform(-1, 1, (20, 1))
-    fs = FunctionSet.from_names("Koza")
-    return Problem(X, X[:, 0] ** 3, fs, np.random.default_rng(0), 200_000, 60, calls=calls)
+    return Problem(X, X[:, 0] ** 3, FunctionSet.from_names("Koza"))
 
 
 def test_library_waits_then_grows_and_counts_each_program_once():
     stage = LibrarySubgoal(first_size=5, first_after=300, max_size=7, start_after=2_000)
-    problem = _problem(calls=100)
-    assert stage.library(problem) is None and problem.calls == 100
+    problem = _problem()
+    session = stage.start(problem)
+    budget = Budget(200_000, 60, calls=100)
+    assert session.grow(budget) == 0 and session.library is None
 
-    problem.calls = 300
-    small = stage.library(problem)
+    budget.calls = 300
     n5 = len(enumerate_exhaustive(problem.function_set, problem.X, 5)[0])
-    assert problem.calls == 300 + n5 and max(len(p) for p in small.programs) <= 5
+    assert session.grow(budget) == n5 and max(len(p) for p in session.library.programs) <= 5
+    assert session.grow(budget) == 0  # nothing new at the same size
 
-    problem.calls = 2_000
-    big = stage.library(problem)
+    budget.calls = 2_000
     n7 = len(enumerate_exhaustive(problem.function_set, problem.X, 7, 20_000)[0])
-    assert problem.calls == 2_000 + n7 - n5  # the small library's programs are not paid twice
-    assert max(len(p) for p in big.programs) == 7
+    assert session.grow(budget) == n7 - n5  # the small library's programs are not paid twice
+    assert max(len(p) for p in session.library.programs) == 7
+    assert budget.calls == 2_000  # the stage reports its cost; only the planner charges it
 
 
 def test_small_library_offers_only_exact_programs():
     stage = LibrarySubgoal(first_after=0, start_after=10**9)
-    problem = _problem(calls=0)
+    problem = _problem()
+    offer = stage.start(problem).candidates(parse("x1"), Budget(200_000, 60))
+    assert offer.calls > 0
+    assert any(c.program.key == parse("x1*(x1*x1)").key for c in offer.candidates)
+    assert all(np.allclose(evaluate(c.program, problem.X), problem.y) for c in offer.candidates)
 
-    class Node:
-        program = parse("x1")
 
-    cands = stage.candidates(problem, Node())
-    assert any(c.program.key == parse("x1*(x1*x1)").key for c in cands)
-    assert all(np.allclose(evaluate(c.program, problem.X), problem.y) for c in cands)
+def test_each_solve_gets_its_own_library():
+    """A session is built on its own problem's X: never served from another task's."""
+    stage = LibrarySubgoal(first_after=0, start_after=10**9)
+    X1 = np.linspace(0.1, 1, 20)[:, None]
+    X2 = np.linspace(2, 3, 20)[:, None]
+    fs = FunctionSet.from_names("Koza")
+    budget = Budget(200_000, 60)
+    first = stage.start(Problem(X1, X1[:, 0] ** 3, fs))
+    first.candidates(parse("x1"), budget)
+    second = stage.start(Problem(X2, X2[:, 0] ** 3, fs))
+    offer = second.candidates(parse("x1"), budget)
+    assert np.array_equal(second.library.X, X2) and first.library is not second.library
+    assert offer.calls > 0  # the second library is paid for too
+    assert all(np.allclose(evaluate(c.program, X2), X2[:, 0] ** 3, rtol=1e-3) for c in offer.candidates)
 
 
 def test_without_one_constant_and_constant_digits():
