@@ -20,10 +20,17 @@ import torch
 from torch import nn
 
 from simulator.execute import node_values
-from simulator.language import CONST, MAX_LITERAL, OPERATORS, variables
+from simulator.language import CONST, MAX_LITERAL, variables
 from simulator.program import Program
 
 MAX_VARS = 10
+# The operators the shipped models were trained with, in their order. An operator registered
+# later (simulator/operators.py) is unknown to them until they are retrained with it added
+# here; the learned stages then fall back to their stand-in's choice for programs using it.
+MODEL_OPERATORS: tuple[str, ...] = (
+    *("add", "sub", "mul", "div", "pow"),
+    *("sin", "cos", "tan", "exp", "log", "sqrt", "neg", "inv", "square", "cube", "abs", "tanh"),
+)
 PAD = "<pad>"
 HOLE = "<hole>"  # a node whose value the reverse flow must supply
 
@@ -37,7 +44,7 @@ class Vocabulary:
     @classmethod
     def default(cls) -> Vocabulary:
         literals = tuple(str(i) for i in range(MAX_LITERAL + 1))
-        return cls((PAD, HOLE, *OPERATORS, CONST, *literals, *variables(MAX_VARS)))
+        return cls((PAD, HOLE, *MODEL_OPERATORS, CONST, *literals, *variables(MAX_VARS)))
 
     def __len__(self) -> int:
         return len(self.tokens)

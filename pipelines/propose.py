@@ -42,7 +42,12 @@ class FlowPropose:
         return load_pretrained(EditFlow, self.checkpoint)
 
     def log_scores(self, problem: Problem, program: Program, edits: Sequence[Edit]) -> np.ndarray:
-        scores = np.asarray(self.model.score_edits(program, problem.X, problem.y, edits), dtype=np.float64)
+        try:
+            scores = np.asarray(
+                self.model.score_edits(program, problem.X, problem.y, edits), dtype=np.float64
+            )
+        except ValueError:  # a token outside the model's vocabulary (an operator added since): uniform
+            return np.zeros(len(edits))
         finite = np.isfinite(scores)
         if not finite.any():
             return np.zeros(len(edits))

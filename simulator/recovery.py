@@ -1,4 +1,4 @@
-"""Exact symbolic recovery, as BENCHMARKS.md defines it.
+"""Exact symbolic recovery, as docs/benchmarks.md defines it.
 
 A found program recovers the truth when, after rounding every float in both to 3 decimals,
 ``sympy.simplify(found - truth) == 0``. Three choices keep this both faithful and robust:

@@ -1,4 +1,4 @@
-"""Benchmark tasks: the built-in Nguyen suites and the YAML task-file format of BENCHMARKS.md.
+"""Benchmark tasks: the built-in Nguyen suites and the YAML task-file format of docs/task-files.md.
 
 A task is a ground-truth expression, a function set, and how to sample its inputs. Built-in
 suites and task files produce the same :class:`Task`, so ``induce bench`` treats them alike.
@@ -228,7 +228,7 @@ _U04 = Sampling("uniform", 0.0, 4.0, 20)
 _U01 = Sampling("uniform", 0.0, 1.0, 20)
 _U010 = Sampling("uniform", 0.0, 10.0, 20)
 
-# name, expression (x1, x2), variables, train range, function set: BENCHMARKS.md, as DSO's benchmarks.csv.
+# name, expression (x1, x2), variables, train range, function set, as in DSO's benchmarks.csv.
 _BUILTIN: list[tuple[str, str, int, Sampling, str]] = [
     ("Nguyen-1", "x1**3 + x1**2 + x1", 1, _U11, "Koza"),
     ("Nguyen-2", "x1**4 + x1**3 + x1**2 + x1", 1, _U11, "Koza"),
@@ -304,7 +304,7 @@ def get_suite(name: str) -> list[Task]:
 
 
 def load_tasks(path: str | Path) -> list[Task]:
-    """Read a YAML task file (BENCHMARKS.md format): a ``tasks:`` list, or a bare list of tasks."""
+    """Read a YAML task file (docs/task-files.md): a ``tasks:`` list, or a bare list of tasks."""
     label = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Built-in suites and the YAML task-file format of BENCHMARKS.md."""
+"""Built-in suites and the YAML task-file format of docs/task-files.md."""
 
 from __future__ import annotations
 
