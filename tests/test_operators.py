@@ -107,9 +107,7 @@ def test_a_new_operator_is_one_entry(monkeypatch):
     assert fs.unary == ("sinh",)
     from pipelines.pipeline import InductionPipeline
 
-    res = InductionPipeline.preset("uniform").solve(
-        X, np.sinh(A) + A, function_set=fs, calls=2000, seconds=60
-    )
+    res = InductionPipeline.preset("full").solve(X, np.sinh(A) + A, function_set=fs, calls=3000, seconds=600)
     assert res.loss < 1e-12 and "sinh" in str(res.program)
 
 
