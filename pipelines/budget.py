@@ -17,12 +17,15 @@ class Budget:
     ``calls`` counts simulator calls: one per candidate evaluated on the training inputs,
     one per candidate whose constants are fitted, one per library program enumerated.
     ``fit_passes`` counts the forward passes spent inside constant fits (reported apart).
+    ``scored`` counts candidates whose error became known without running them (a library
+    lookup compares a target with stored outputs): reported beside the calls, honestly.
     """
 
     max_calls: int
     max_seconds: float
     calls: int = 0
     fit_passes: int = 0
+    scored: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -34,9 +37,10 @@ class Budget:
         """Simulator calls still allowed."""
         return max(self.max_calls - self.calls, 0)
 
-    def charge(self, calls: int, fit_passes: int = 0) -> None:
+    def charge(self, calls: int, fit_passes: int = 0, scored: int = 0) -> None:
         self.calls += int(calls)
         self.fit_passes += int(fit_passes)
+        self.scored += int(scored)
 
     def exhausted(self) -> str | None:
         """Why the budget is spent ("calls" or "seconds"), or None while some is left."""

@@ -9,8 +9,10 @@ written in a pipeline YAML, stages as LightningCLI writes modules::
     planner: {width: 48, parsimony: 0.02}
 
 or start from a preset and change a few things (``preset: full`` plus the same keys).
-Presets name the compositions the benchmark compares: ``full`` uses every learned part,
-``uniform`` none, and each ``no-<stage>`` swaps one stage for its plain stand-in.
+Presets name the compositions the benchmark compares: ``full`` uses every learned part;
+``plain`` is the same machinery (library and splits included) with every learned decision
+replaced by its stand-in, the baseline a learned part must beat; ``uniform`` has no library
+and verifies every legal edit; each ``no-<stage>`` swaps one stage for its stand-in.
 """
 
 from __future__ import annotations
@@ -56,11 +58,11 @@ def preset_stages(name: str) -> dict[str, str]:
     name = name.lower()
     if name == "full":
         return {s: "learned" for s in STAGES}
-    if name == "uniform":
+    if name in ("uniform", "plain"):
         return {s: "plain" for s in STAGES}
     if name.startswith("no-") and name[3:] in STAGES:
         return {s: ("plain" if s == name[3:] else "learned") for s in STAGES}
-    known = ", ".join(["full", "uniform"] + [f"no-{s}" for s in STAGES])
+    known = ", ".join(["full", "plain", "uniform"] + [f"no-{s}" for s in STAGES])
     raise PipelineError(f"unknown pipeline preset {name!r}; presets: {known}")
 
 
@@ -76,6 +78,13 @@ def preset_spec(name: str) -> dict:
     distance to the goal) share.
     """
     kinds = preset_stages(name)
+    if name.lower() == "plain":  # full's machinery, library and splits included, nothing learned
+        return {
+            **preset_spec("uniform"),
+            "name": "plain",
+            "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None),
+            "planner": {"width": DEFAULT_WIDTH},
+        }
     learned = {s for s, k in kinds.items() if k == "learned"}
     sim = SHIPPED["similarity"] if "similarity" in learned else None
     return {

@@ -63,10 +63,12 @@ class SolveState:
     rng: np.random.Generator
     subgoal: SubgoalSession
 
-    def run(self, verified: Verified) -> list[Candidate]:
-        """Charge what a verification spent; its candidates."""
+    def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
+        """Charge what a verification spent; its candidates, each with the simulator calls
+        spent when it was known."""
+        before = self.budget.calls
         self.budget.charge(verified.calls, verified.fit_passes)
-        return verified.candidates
+        return [(c, before + stamp) for c, stamp in zip(verified.candidates, verified.stamps, strict=True)]
 
 
 class Planner:
@@ -143,25 +145,25 @@ class Planner:
         best: Node | None = None
         stopped = ""
 
-        def admit(cand: Candidate, parent: Node | None) -> Node | None:
+        def admit(cand: Candidate, parent: Node | None, stamp: int) -> Node | None:
             nonlocal best
             key = cand.program.key
             if key in seen:
                 return None
             seen.add(key)
-            node = Node(cand, parent, self.score(cand), budget.calls)
+            node = Node(cand, parent, self.score(cand), stamp)
             heapq.heappush(frontier, (node.score, next(tie), node))
             c = cand.program.complexity
             if c not in front or cand.loss < front[c].loss:
                 front[c] = node
             if best is None or node.score < best.score or (cand.loss <= tol and best.loss > tol):
                 best = node
-                history.append((budget.calls, cand.loss))
+                history.append((stamp, cand.loss))
             return node
 
         starts = [Candidate(Program((leaf,)), math.inf, (), "start", "a leaf") for leaf in fs.leaves]
-        for cand in state.run(self.verify.programs(problem, starts, budget.remaining)):
-            admit(cand, None)
+        for cand, stamp in state.run(self.verify.programs(problem, starts, budget.remaining)):
+            admit(cand, None, stamp)
         try:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             while frontier and not stopped:
@@ -186,8 +188,8 @@ class Planner:
                     c = node.program.complexity
                     if c > smallest or (c == smallest and node.loss > tol):
                         continue  # polishing looks only for smaller exact programs
-                for cand in self.expand(state, node, seen, subgoals=polish_until is None):
-                    admit(cand, node)
+                for cand, stamp in self.expand(state, node, seen, subgoals=polish_until is None):
+                    admit(cand, node, stamp)
                 if progress is not None and best is not None:
                     progress(budget, best)
             if not stopped:
@@ -207,6 +209,7 @@ class Planner:
             trace=_trace(chosen),
             calls=budget.calls,
             fit_passes=budget.fit_passes,
+            candidates_scored=budget.scored,
             seconds=budget.elapsed,
             stopped=stopped,
             history=history,
@@ -215,8 +218,9 @@ class Planner:
 
     def expand(
         self, state: SolveState, node: Node, seen: set[str] = frozenset(), subgoals: bool = True
-    ) -> list[Candidate]:
-        """Ask the stages for this node's children and verify them (skipping ``seen`` keys).
+    ) -> list[tuple[Candidate, int]]:
+        """This node's children from the stages, verified (skipping ``seen`` keys), each with the
+        simulator calls spent when it was known.
 
         ``subgoals=False`` leaves out the sub-goal stage, whose library costs thousands of calls.
         """
@@ -240,7 +244,7 @@ class Planner:
         )
         if subgoals:
             offer = state.subgoal.candidates(program, budget, loc)
-            budget.charge(offer.calls)
+            budget.charge(offer.calls, scored=offer.scored)
             wholes = [c for c in offer.candidates if c.program.key not in seen]
             children += state.run(self.verify.programs(problem, wholes, budget.remaining))
         return children
@@ -255,12 +259,15 @@ class Planner:
                 for p in shorter_forms(node.program, state.problem.function_set)
             ]
             verified = state.run(self.verify.programs(state.problem, forms, budget.remaining))
-            exact = [c for c in verified if c.loss <= tol]
-            better = [c for c in exact if description_length(c.program) < description_length(node.program)]
+            better = [
+                (c, stamp)
+                for c, stamp in verified
+                if c.loss <= tol and description_length(c.program) < description_length(node.program)
+            ]
             if not better:
                 break
-            cand = min(better, key=lambda c: description_length(c.program))
-            node = Node(cand, node, self.score(cand), budget.calls)
+            cand, stamp = min(better, key=lambda cs: description_length(cs[0].program))
+            node = Node(cand, node, self.score(cand), stamp)
             front[cand.program.complexity] = node  # shorter to write than any exact one there
         return node
 

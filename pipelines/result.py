@@ -72,6 +72,7 @@ class Result:
     stopped: str
     history: list[tuple[int, float]] = field(default_factory=list)  # (calls, best loss so far)
     found_at: int = 0  # simulator calls spent when ``program`` was found
+    candidates_scored: int = 0  # candidates judged without a simulator call (library lookups)
 
     def sympy(self) -> sympy.Expr:
         return self.program.to_sympy()
@@ -109,6 +110,7 @@ class Result:
             "complexity": self.program.complexity,
             "simulator_calls": self.calls,
             "fit_forward_passes": self.fit_passes,
+            "candidates_scored": self.candidates_scored,
             "seconds": round(self.seconds, 4),
             "stopped": self.stopped,
             "front": [
@@ -126,7 +128,7 @@ class Result:
             f"found:    {self.program}\n"
             f"sympy:    {self.sympy()}\n"
             f"nmse:     {self.loss:.4g}\n"
-            f"calls:    {self.calls}\n"
+            f"calls:    {self.calls} simulator calls, {self.candidates_scored} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"
             f"stopped:  {self.stopped}\n\n"
             f"Pareto front\n{self.front_table()}"

@@ -55,10 +55,12 @@ class Screen(Protocol):
 
 @dataclass
 class SubgoalOffer:
-    """Whole-subtree replacements for one program, and the simulator calls spent finding them."""
+    """Whole-subtree replacements for one program, the simulator calls spent finding them
+    (library programs enumerated), and the candidates scored without a call (lookups)."""
 
     candidates: list[Candidate] = field(default_factory=list)
     calls: int = 0
+    scored: int = 0
 
 
 @runtime_checkable

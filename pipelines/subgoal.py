@@ -63,6 +63,9 @@ class Library:
         self.tol = tol
         n = outputs.shape[1] if outputs.ndim == 2 else 0
         self.direction = np.random.default_rng(12345).normal(size=n)
+        # Candidates scored without a simulator call: a lookup decides, for every entry, whether
+        # it equals the target, so it scores len(self) candidates per target row.
+        self.scored = 0
         keys = self.outputs @ self.direction
         self.order = np.argsort(keys)
         self.keys = keys[self.order]
@@ -77,6 +80,7 @@ class Library:
             return out
         with np.errstate(all="ignore"):
             ok = np.isfinite(targets).all(axis=1)
+            self.scored += int(ok.sum()) * len(self.programs)
             s = targets @ self.direction
             pos = np.clip(np.searchsorted(self.keys, s), 1, len(self.keys) - 1)
             for shift in (-1, 0):
@@ -92,6 +96,7 @@ class Library:
         with np.errstate(all="ignore"):
             err = np.mean((self.outputs - target) ** 2, axis=1) / (np.mean(target**2) + 1e-12)
         err[~np.isfinite(err)] = np.inf
+        self.scored += len(err)
         k = min(k, len(err))
         best = np.argpartition(err, k - 1)[:k]
         return [int(j) for j in sorted(best, key=lambda j: err[j]) if np.isfinite(err[j])]
@@ -151,6 +156,7 @@ class Library:
             except np.linalg.LinAlgError:
                 continue
             rss = (tt - np.sum(bs * coef, axis=1)) / tt  # normal equations: ~1e-14 at best
+            self.scored += len(subsets)
             order = np.argsort(rss)
             # The best one-term fit seeds the search; longer sums only when exact (checked
             # again by lstsq), since inexact many-term fits of smooth data reach 1e-14 and
@@ -386,6 +392,7 @@ class LibrarySession:
         lib = self.library
         if lib is None or not len(lib):
             return SubgoalOffer(calls=cost)
+        scored_before = lib.scored
         small = self.size < st.max_size
         scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
         others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]
@@ -404,4 +411,4 @@ class LibrarySession:
                         continue
                     reason = f"z* at node {loc} from {source}, matched by {sub}"
                     out[new.key] = Candidate(new, np.inf, tuple(edit_path(program, new)), "subgoal", reason)
-        return SubgoalOffer(list(out.values()), calls=cost)
+        return SubgoalOffer(list(out.values()), calls=cost, scored=lib.scored - scored_before)

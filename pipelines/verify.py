@@ -29,11 +29,17 @@ class Candidate:
 
 @dataclass
 class Verified:
-    """The finite candidates of one verification, and what it spent (the planner charges it)."""
+    """The finite candidates of one verification, and what it spent (the planner charges it).
+
+    ``stamps[i]`` is how many of this verification's calls had been spent when candidate i
+    was known (its own run, or its constant fit): the planner adds it to the calls spent
+    before, so a hit is dated when it happened, not when the expansion ended.
+    """
 
     candidates: list[Candidate] = field(default_factory=list)
     calls: int = 0
     fit_passes: int = 0
+    stamps: list[int] = field(default_factory=list)
 
 
 class Verify:
@@ -99,7 +105,11 @@ class Verify:
         loss[~valid] = np.inf
         rows = np.flatnonzero(np.isfinite(loss))
         dist = self._distances(problem, Y, rows)
-        out = Verified([build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)], calls=len(Y))
+        out = Verified(
+            [build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)],
+            calls=len(Y),
+            stamps=[int(j) + 1 for j in rows],
+        )
         self._fit_best(problem, out, limit)
         return out
 
@@ -119,3 +129,4 @@ class Verify:
             new_loss = float(problem.nmse(y_hat)[0]) if ok[0] else np.inf
             if new_loss < c.loss:
                 cands[j] = replace(c, program=fitted, loss=new_loss)
+                out.stamps[j] = out.calls

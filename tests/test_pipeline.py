@@ -198,3 +198,34 @@ def test_each_stand_in_swaps_in(preset):
     res = pipe.solve(X, y, function_set=task.function_set, calls=1500, seconds=600, seed=0)
     assert res.calls <= 1500 and np.isfinite(res.loss)
     assert res.replay().tokens == res.program.tokens
+
+
+def test_verify_stamps_each_candidate_when_it_is_known():
+    from pipelines.problem import Problem
+    from pipelines.verify import Verify
+    from simulator.edits import legal_edits
+    from simulator.language import FunctionSet
+    from simulator.program import parse
+
+    X = np.linspace(0.5, 2, 20)[:, None]
+    problem = Problem(X, X[:, 0] + 1.7, FunctionSet.from_names("CKoza"))
+    parent = parse("x1")
+    edits = legal_edits(parent, problem.function_set, 30)
+    out = Verify(fit_top=2).edits(problem, parent, edits, "propose", ["r"] * len(edits), limit=100)
+    assert out.calls == len(edits) + min(2, sum(1 for c in out.candidates if c.program.consts))
+    fitted = [i for i, c in enumerate(out.candidates) if c.program.consts and c.loss < 1e-20]
+    assert fitted and all(out.stamps[i] > len(edits) for i in fitted)  # known after their fit
+    plain = [s for i, s in enumerate(out.stamps) if i not in fitted]
+    assert plain == sorted(plain) and all(1 <= s <= len(edits) for s in plain)
+
+
+def test_plain_preset_counts_lookups_and_uniform_has_none():
+    task = get_task("Nguyen-2")
+    X, y = task.sample("train", seed=0)
+    plain = InductionPipeline.preset("plain")
+    assert plain.planner.width == 48 and plain.planner.subgoal.reverse_flow is None
+    res = plain.solve(X, y, function_set=task.function_set, calls=30_000, seconds=600, seed=0)
+    assert res.loss < 1e-12 and res.candidates_scored > 0
+    assert res.to_dict()["candidates_scored"] == res.candidates_scored and res.found_at <= res.calls
+    uniform = InductionPipeline.preset("uniform").solve(X, y, calls=2_000, seconds=600)
+    assert uniform.candidates_scored == 0
