@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 
 from flows.encoders import VOCAB
@@ -103,19 +104,38 @@ class Pretrained:
         payload = load_checkpoint(path, cls)
         try:
             model = cls(**payload["hparams"])
-            masks = {k: v for k, v in model.state_dict().items() if is_fixed_mask(k)}
-            model.load_state_dict({**masks, **payload["state_dict"]})
-        except (TypeError, RuntimeError) as err:
-            first = str(err).splitlines()[0][:160]
-            raise CheckpointError(f"{path}: weights do not fit {cls.__name__} ({first})") from None
+        except TypeError as err:
+            raise CheckpointError(f"{path}: hyperparameters do not fit {cls.__name__} ({err})") from None
+        model.load_weights(path, payload)
         model.eval()
         model.checkpoint_metrics = payload.get("metrics", {})
         return model
+
+    def load_weights(self, path: str | Path, payload: dict | None = None) -> None:
+        """Copy an exported checkpoint's weights into this module (same architecture)."""
+        payload = payload if payload is not None else load_checkpoint(path, type(self))
+        try:
+            masks = {k: v for k, v in self.state_dict().items() if is_fixed_mask(k)}  # type: ignore[attr-defined]
+            self.load_state_dict({**masks, **payload["state_dict"]})  # type: ignore[attr-defined]
+        except RuntimeError as err:
+            first = str(err).splitlines()[0][:160]
+            raise CheckpointError(f"{path}: weights do not fit {type(self).__name__} ({first})") from None
 
     @classmethod
     def recorded_metrics(cls, path: str | Path | None = None) -> dict:
         path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
         return dict(load_checkpoint(path, cls).get("metrics", {}))
+
+
+class InitFromPretrained(pl.Callback):
+    """Start a fit from an exported checkpoint's weights: fine-tuning, and each round of expert
+    iteration. The model's config must describe the same architecture."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.load_weights(resolve_checkpoint(self.path))  # type: ignore[attr-defined]
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

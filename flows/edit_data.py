@@ -19,9 +19,9 @@ import torch
 from flows.encoders import VOCAB, EncodedState, collate_states, encode_state
 from simulator.datasets import VALIDATION_SEED_OFFSET, SimulatorStream, StreamDataModule
 from simulator.edits import Edit, EditError, corrupt, edit_path, next_edits
-from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
+from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values
-from simulator.language import BINARY, CONST, KOZA, UNARY, FunctionSet, arity, is_variable, variables
+from simulator.language import FunctionSet, arity, is_variable, variables
 from simulator.program import Program
 from simulator.suites import benchmark_keys
 
@@ -49,32 +49,20 @@ def function_set_mask(function_set: FunctionSet) -> np.ndarray:
     return m
 
 
-def random_function_set(rng: np.random.Generator, max_vars: int = 3) -> FunctionSet:
-    """Koza, CKoza, or a random operator subset (sometimes with pow and small literals).
-
-    Benchmarks use Koza-like sets, but the models should see many sets so that the set
-    itself is an input they read, not a constant they memorise.
-    """
-    n_vars = int(rng.choice(np.arange(1, max_vars + 1), p=_var_weights(max_vars)))
-    r = rng.random()
-    if r < 0.25:
-        names: list[str] = list(KOZA)
-    elif r < 0.4:
-        names = list(KOZA) + [CONST]
-    else:
-        binary = [b for b in BINARY if rng.random() < 0.55] or [str(rng.choice(BINARY))]
-        unary = [u for u in UNARY if rng.random() < 0.35]
-        names = binary + unary
-        if rng.random() < 0.4:
-            names.append(CONST)
-    if rng.random() < 0.3:  # small integer literals, as in x**2 or 2*sin(x)
-        names += [str(v) for v in rng.choice(np.arange(1, 7), size=int(rng.integers(1, 4)), replace=False)]
-    return FunctionSet.from_names(names, n_vars)
-
-
-def _var_weights(max_vars: int) -> np.ndarray:
-    w = np.array([0.5, 0.3, 0.2, 0.1, 0.1][:max_vars] + [0.1] * max(0, max_vars - 5))
-    return w / w.sum()
+# Koza 25%, CKoza 15%, otherwise a random operator subset; literals 1..6 on 30% of all sets.
+EDIT_FUNCTION_SETS = FunctionSetPrior(
+    named=("koza", "ckoza"),
+    named_weights=(0.625, 0.375),
+    p_named=0.4,
+    p_binary=0.55,
+    p_unary=0.35,
+    p_const=0.4,
+    literals=("1", "2", "3", "4", "5", "6"),
+    p_literals=0.3,
+    max_literals=3,
+    literals_on_named=True,
+    var_weights=(0.5, 0.3, 0.2, 0.1, 0.1),
+)
 
 
 def make_edit_example(
@@ -129,7 +117,7 @@ class EditDataModule(StreamDataModule):
         self.n_points = n_points
 
     def make_example(self, rng: np.random.Generator, with_correct: bool = False) -> EditExample | None:
-        fs = random_function_set(rng, self.max_vars)
+        fs = EDIT_FUNCTION_SETS.sample(rng, self.max_vars)
         target = self.prior.sample(fs, rng)
         if target.key in benchmark_keys():
             return None

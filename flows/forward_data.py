@@ -22,7 +22,7 @@ from flows.edit_embedding import edit_codes
 from flows.encoders import EncodedState, StateBatch, collate_states, encode_state, slog, unslog
 from simulator.datasets import StreamDataModule
 from simulator.edits import Edit, apply, corrupt, edit_path, legal_edits
-from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
+from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, leaf_value, node_values
 from simulator.incremental import IncrementalEvaluator, edited_node_value
 from simulator.language import FunctionSet, arity
@@ -32,18 +32,20 @@ from simulator.program import Program
 FUNCTION_SET_NAMES: tuple[str, ...] = ("koza", "ckoza", "arith", "full")
 
 
+# one of the named sets, uniformly; 1-3 variables, mostly one
+SETTING_FUNCTION_SETS = FunctionSetPrior(named=FUNCTION_SET_NAMES, var_weights=(0.5, 0.3, 0.2, 0.1, 0.05))
+
+
 def random_setting(
     rng: np.random.Generator,
-    names: tuple[str, ...] = FUNCTION_SET_NAMES,
+    function_sets: FunctionSetPrior = SETTING_FUNCTION_SETS,
     max_vars: int = 3,
     points: tuple[int, int] = (12, 30),
 ) -> tuple[FunctionSet, np.ndarray]:
-    """A random function set and random inputs: the settings every training stream mixes."""
-    name = names[int(rng.integers(len(names)))]
-    weights = np.array([0.5, 0.3, 0.2, 0.1, 0.05][:max_vars])
-    n_vars = 1 + int(rng.choice(max_vars, p=weights / weights.sum()))
-    X = sample_inputs(n_vars, int(rng.integers(points[0], points[1] + 1)), rng)
-    return FunctionSet.from_names(name, n_vars), X
+    """A random function set and random inputs: the settings of the forward and reverse streams."""
+    fs = function_sets.sample(rng, max_vars)
+    X = sample_inputs(fs.n_vars, int(rng.integers(points[0], points[1] + 1)), rng)
+    return fs, X
 
 
 def target_units(values: np.ndarray, y_target: np.ndarray) -> np.ndarray:

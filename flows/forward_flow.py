@@ -20,22 +20,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from flows.checkpoint import Pretrained
-from flows.density import ConditionalDensity
 from flows.edit_embedding import EDIT_CODE_DIM, edit_codes
 from flows.encoders import (
     NODE_CHANNELS,
     POINT_CHANNELS,
-    ProgramEncoder,
     StateBatch,
     collate_states,
     encode_state,
     unslog,
 )
+from flows.flow_module import PointFlow
 from flows.forward_data import (
     CANDIDATE_CHANNELS,
     ForwardBatch,
@@ -88,10 +85,13 @@ class Candidates:
     anchors: torch.Tensor  # (2, m, n)
 
 
-class ForwardFlow(Pretrained, pl.LightningModule):
+class ForwardFlow(PointFlow):
     """p(y' | x, ŷ, φ, Δφ) per point, with ``predict_loss`` for screening candidate edits."""
 
     default_checkpoint = "forward_flow.pt"
+    metric_keys = ("spearman", "spearman_linear_baseline", "spearman_subtree_baseline", "top1_regret")
+    table_key = "val/forward_examples"
+    table_columns = tuple(FORWARD_TABLE_COLUMNS)
 
     def __init__(
         self,
@@ -109,18 +109,10 @@ class ForwardFlow(Pretrained, pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = ProgramEncoder(hidden, layers, heads)
+        self.init_encoder()
         self.code_proj = nn.Linear(EDIT_CODE_DIM, hidden)
         self.edit_net = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden))
-        self.context_net = nn.Sequential(
-            nn.Linear(POINT_INPUTS + 2 * hidden, 2 * context_features),
-            nn.GELU(),
-            nn.Linear(2 * context_features, context_features),
-        )
-        self.density = ConditionalDensity(
-            1, context_features, flow_hidden, num_transforms, kind="spline", num_bins=num_bins
-        )
-        self.register_buffer("standardized", torch.zeros((), dtype=torch.bool))
+        self.init_density(POINT_INPUTS + 2 * hidden)
 
     # ----- the model ------------------------------------------------------------------------
     def edit_embedding(
@@ -194,34 +186,22 @@ class ForwardFlow(Pretrained, pl.LightningModule):
             r = r + noise * torch.randn_like(r)
         return self.density.log_prob(r.unsqueeze(-1), ctx[batch.mask])
 
-    # ----- training -------------------------------------------------------------------------
-    def training_step(self, batch: ForwardBatch, batch_idx: int) -> torch.Tensor:
-        if not bool(self.standardized):
-            r = batch.w - self.anchor(batch.anchors)
-            self.density.set_standardization(r[batch.mask].unsqueeze(-1))
-            self.standardized.fill_(True)
-        loss = -self.log_prob(batch, noise=self.hparams.dequantize).mean()
-        self.log("train/nll", loss, prog_bar=True, batch_size=len(batch.locs))
-        return loss
+    # ----- training (the loop itself is PointFlow's) --------------------------------------------
+    def flow_values(self, batch: ForwardBatch) -> torch.Tensor:
+        return (batch.w - self.anchor(batch.anchors))[batch.mask]
 
-    def validation_step(self, batch: ForwardBatch, batch_idx: int) -> None:
-        self.log("val/nll", -self.log_prob(batch).mean(), prog_bar=True, batch_size=len(batch.locs))
+    def train_log_prob(self, batch: ForwardBatch) -> torch.Tensor:
+        return self.log_prob(batch, noise=self.hparams.dequantize)
 
-    def on_validation_epoch_end(self) -> None:
-        if self.hparams.metric_states <= 0 or getattr(self.trainer, "sanity_checking", False):
-            return
-        table: list = []
-        m = forward_flow_metrics(
+    def batch_size(self, batch: ForwardBatch) -> int:
+        return len(batch.locs)
+
+    def held_out_metrics(self, table: list) -> dict | None:
+        if self.hparams.metric_states <= 0:
+            return None
+        return forward_flow_metrics(
             self, n_states=self.hparams.metric_states, seed=1, with_nll=False, table=table
         )
-        for key in ("spearman", "spearman_linear_baseline", "spearman_subtree_baseline", "top1_regret"):
-            self.log(f"val/{key}", m[key], batch_size=1)
-        log_table = getattr(self.logger, "log_table", None)
-        if log_table is not None and self.global_rank == 0:
-            log_table(key="val/forward_examples", columns=FORWARD_TABLE_COLUMNS, data=table)
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     # ----- screening ------------------------------------------------------------------------
     def screen_context(self, program: Program, X: np.ndarray, y_target: np.ndarray) -> ScreenContext:

@@ -12,13 +12,10 @@ hole's value per point): the flow chooses the branch, the simulator supplies the
 from __future__ import annotations
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch import nn
 
-from flows.checkpoint import Pretrained
-from flows.density import ConditionalDensity
-from flows.encoders import POINT_CHANNELS, ProgramEncoder, collate_states, unslog
+from flows.encoders import POINT_CHANNELS, collate_states, unslog
+from flows.flow_module import PointFlow
 from flows.inverse import exact_inverse, hole_path, path_forward
 from flows.reverse_data import (
     EXTRA_CHANNELS,
@@ -37,10 +34,13 @@ REL_TOL = 1e-3
 REVERSE_TABLE_COLUMNS = ["program", "hole", "true_z", "raw_draw", "refined_draw"]
 
 
-class ReverseFlow(Pretrained, pl.LightningModule):
+class ReverseFlow(PointFlow):
     """p(z | y, x, φ with a hole) per point, with ``sample_hole`` for the sub-goal stage."""
 
     default_checkpoint = "reverse_flow.pt"
+    metric_keys = ("hit_point", "hit_hole", "raw_hit_point", "exact_hit_point", "newton_prior_hit_point")
+    table_key = "val/reverse_examples"
+    table_columns = tuple(REVERSE_TABLE_COLUMNS)
 
     def __init__(
         self,
@@ -57,16 +57,8 @@ class ReverseFlow(Pretrained, pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = ProgramEncoder(hidden, layers, heads)
-        self.context_net = nn.Sequential(
-            nn.Linear(POINT_CHANNELS + EXTRA_CHANNELS + 2 * hidden, 2 * context_features),
-            nn.GELU(),
-            nn.Linear(2 * context_features, context_features),
-        )
-        self.density = ConditionalDensity(
-            1, context_features, flow_hidden, num_transforms, kind="spline", num_bins=num_bins
-        )
-        self.register_buffer("standardized", torch.zeros((), dtype=torch.bool))
+        self.init_encoder()
+        self.init_density(POINT_CHANNELS + EXTRA_CHANNELS + 2 * hidden)
 
     def context(self, batch: ReverseBatch) -> torch.Tensor:
         """(B, n, C): flow context per hole and point."""
@@ -94,31 +86,17 @@ class ReverseFlow(Pretrained, pl.LightningModule):
         log_jac = -0.5 * torch.log(self.hparams.zoom**2 + t.square())  # log |d to_flow / dt|
         return self.density.log_prob(self.to_flow(t).unsqueeze(-1), ctx[batch.mask]) + log_jac
 
-    # ----- training -------------------------------------------------------------------------
-    def training_step(self, batch: ReverseBatch, batch_idx: int) -> torch.Tensor:
-        if not bool(self.standardized):
-            self.density.set_standardization(self.to_flow(batch.t[batch.mask]).unsqueeze(-1))
-            self.standardized.fill_(True)
-        loss = -self.log_prob(batch).mean()
-        self.log("train/nll", loss, prog_bar=True, batch_size=len(batch.hole))
-        return loss
+    # ----- training (the loop itself is PointFlow's) --------------------------------------------
+    def flow_values(self, batch: ReverseBatch) -> torch.Tensor:
+        return self.to_flow(batch.t[batch.mask])
 
-    def validation_step(self, batch: ReverseBatch, batch_idx: int) -> None:
-        self.log("val/nll", -self.log_prob(batch).mean(), prog_bar=True, batch_size=len(batch.hole))
+    def batch_size(self, batch: ReverseBatch) -> int:
+        return len(batch.hole)
 
-    def on_validation_epoch_end(self) -> None:
-        if self.hparams.metric_holes <= 0 or getattr(self.trainer, "sanity_checking", False):
-            return
-        table: list = []
-        m = reverse_flow_metrics(self, n=self.hparams.metric_holes, seed=1, n_samples=32, table=table)
-        for key in ("hit_point", "hit_hole", "raw_hit_point", "exact_hit_point", "newton_prior_hit_point"):
-            self.log(f"val/{key}", m[key], batch_size=1)
-        log_table = getattr(self.logger, "log_table", None)
-        if log_table is not None and self.global_rank == 0:
-            log_table(key="val/reverse_examples", columns=REVERSE_TABLE_COLUMNS, data=table)
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+    def held_out_metrics(self, table: list) -> dict | None:
+        if self.hparams.metric_holes <= 0:
+            return None
+        return reverse_flow_metrics(self, n=self.hparams.metric_holes, seed=1, n_samples=32, table=table)
 
     # ----- sampling -------------------------------------------------------------------------
     def sample_hole(

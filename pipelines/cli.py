@@ -1,6 +1,8 @@
-"""The ``induce`` command line: solve, fit/validate/test, evaluate, bench, bench-simulator.
+"""The ``induce`` command line: solve, fit/validate/test, export, evaluate, bench, bench-simulator.
 
 Every user error ends in one line on stderr and a non-zero exit code, never a traceback.
+Places in a user's files are counted as an editor shows them: ``line N`` is the file's line N
+(from 1, the header included); arrays given to the Python API are indexed from 0, ``X[3, 1]``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -23,28 +26,35 @@ class UsageError(ValueError):
 
 
 def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """X, y and the feature names from a CSV with a header row."""
+    """X, y and the feature names from a CSV with a header row.
+
+    Blank lines are skipped; every error names the file's own line number.
+    """
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{path}: file not found")
     with p.open(newline="") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if any(c.strip() for c in r)]
+        reader = csv.reader(f)
+        rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise UsageError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     if target not in header:
         raise UsageError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
     data = []
-    for k, r in enumerate(rows[1:], start=2):
+    for line, r in rows[1:]:
         if len(r) != len(header):
-            raise UsageError(f"{path}: line {k} has {len(r)} fields, the header has {len(header)}")
+            raise UsageError(f"{path}: line {line} has {len(r)} fields, the header has {len(header)}")
         vals = []
         for name, cell in zip(header, r):
             try:
-                vals.append(float(cell))
+                value = float(cell)
             except ValueError:
-                raise UsageError(f"{path}: column {name!r} is not numeric (line {k}: {cell!r})") from None
+                raise UsageError(f"{path}: line {line}, column {name!r} is not numeric: {cell!r}") from None
+            if not math.isfinite(value):
+                kind = "NaN" if math.isnan(value) else "infinite"
+                raise UsageError(f"{path}: line {line}, column {name!r} is {kind} ({cell.strip()!r})")
+            vals.append(value)
         data.append(vals)
     arr = np.array(data)
     j = header.index(target)
@@ -60,8 +70,8 @@ def _progress_bar(total: int):
 
     bar = tqdm(total=total, unit="call", file=sys.stderr, dynamic_ncols=True, disable=None, leave=False)
 
-    def update(problem, node) -> None:
-        bar.n = min(problem.calls, total)
+    def update(budget, node) -> None:  # the planner's Budget and its best Node so far
+        bar.n = min(budget.calls, total)
         text = str(node.program)
         bar.set_postfix_str(
             f"nmse={node.loss:.3g} {text[:50] + ('…' if len(text) > 50 else '')}", refresh=False
@@ -86,6 +96,7 @@ def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = ""
         a.scatter(X[:, 0], y, color="C0", zorder=3, label="data")
         a.set_xlabel("x1")
         a.set_ylabel("y")
+        a.legend(fontsize=8)
     else:
         a.scatter(y, result.predict(X), color="C0")
         lim = [float(np.min(y)), float(np.max(y))]
@@ -93,7 +104,6 @@ def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = ""
         a.set_xlabel("y (data)")
         a.set_ylabel("y (found program)")
         a.set_title(f"found: {result.sympy()}", fontsize=9)
-    a.legend(fontsize=8)
     if result.history:
         calls, losses = zip(*result.history)
         b.step(np.maximum(calls, 1), np.maximum(losses, 1e-17), where="post")
@@ -124,6 +134,11 @@ def cmd_solve(args) -> int:
 
     if args.csv and args.task:
         raise UsageError("give a task name or --csv, not both")
+    if args.function_set is not None and not args.function_set.strip(" ,"):
+        raise UsageError(
+            "--function-set is empty; give a set name (Koza, CKoza, arith, full) "
+            "or operators such as add,mul,sin"
+        )
     if args.csv:
         if not args.target:
             raise UsageError("--csv needs --target COLUMN")
@@ -168,13 +183,21 @@ def cmd_solve(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from pipelines.train import export_run
+
+    src = export_run(args.source, args.dest, force=args.force)
+    print(f"copied {src} to {args.dest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("solve", help="find a program for a built-in task or a CSV file")
     s.add_argument("task", nargs="?", help=f"built-in task name (default: {DEMO_TASK})")
-    s.add_argument("--tasks", help="a task file (YAML, see BENCHMARKS.md) to take the task from")
+    s.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) to take the task from")
     s.add_argument("--csv", help="CSV file with a header row")
     s.add_argument("--target", help="the CSV column to explain")
     s.add_argument("--function-set", help="e.g. Koza, CKoza, or add,mul,sin,const")
@@ -192,16 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
-    from pipelines import bench, evaluate
+    from pipelines import bench, evaluate, traces
 
     bench.add_parser(sub)
     evaluate.add_parser(sub)
+    traces.add_parser(sub)
     for name, helptext in [
-        ("fit", "train a module"),
-        ("validate", "validate a module"),
-        ("test", "test a module"),
+        ("fit", "train a module into a new run folder under runs/"),
+        ("validate", "validate trained weights (--ckpt_path)"),
+        ("test", "test trained weights (--ckpt_path)"),
     ]:
         sub.add_parser(name, help=f"{helptext} through LightningCLI: induce {name} --config configs/X.yaml")
+
+    e = sub.add_parser("export", help="ship a trained model: copy a run's model.pt, e.g. into checkpoints/")
+    e.add_argument("source", help="a run folder, its model.pt, or a folder of runs (the newest is taken)")
+    e.add_argument("dest", help="the file to write, e.g. checkpoints/similarity.pt")
+    e.add_argument("--force", action="store_true", help="replace dest when it exists")
+    e.set_defaults(func=cmd_export)
     return p
 
 
@@ -219,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (induce solve ... | head): stop quietly
+        _drop_stdout()
+        return 141  # as a process killed by SIGPIPE
     except ValueError as err:  # every project error type derives from ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -227,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":

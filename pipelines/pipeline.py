@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pipelines.planner import Planner, Progress
+from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
 from pipelines.stages import Locate, Propose, Screen, Subgoal
@@ -38,6 +38,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_WIDTH = 48
 STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
 STAGE_KEYS = ("locate", "propose", "screen", "subgoal", "verify")
+PRESETS = ("full", "plain", "uniform", *(f"no-{s}" for s in STAGES))
 PLANNER_SETTINGS = tuple(
     p for p in inspect.signature(Planner.__init__).parameters if p not in ("self", *STAGE_KEYS)
 )
@@ -62,8 +63,7 @@ def preset_stages(name: str) -> dict[str, str]:
         return {s: "plain" for s in STAGES}
     if name.startswith("no-") and name[3:] in STAGES:
         return {s: ("plain" if s == name[3:] else "learned") for s in STAGES}
-    known = ", ".join(["full", "plain", "uniform"] + [f"no-{s}" for s in STAGES])
-    raise PipelineError(f"unknown pipeline preset {name!r}; presets: {known}")
+    raise PipelineError(f"unknown pipeline preset {name!r}; presets: {', '.join(PRESETS)}")
 
 
 def _spec(class_path: str, **init_args: Any) -> dict:
@@ -258,8 +258,9 @@ class InductionPipeline:
         seconds: float = 60.0,
         seed: int = 0,
         progress: Progress | None = None,
+        on_expand: OnExpand | None = None,
     ) -> Result:
-        """Find a program φ with g(φ, X) ≈ y within the budget."""
+        """Find a program φ with g(φ, X) ≈ y within the budget (``on_expand``: see ``Planner.search``)."""
         X, y = check_xy(X, y)
         if not isinstance(calls, (int, np.integer)) or isinstance(calls, bool) or calls <= 0:
             raise PipelineError(f"calls must be a positive integer, got {calls!r}")
@@ -268,4 +269,6 @@ class InductionPipeline:
         fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
         if fs.n_vars != X.shape[1]:
             fs = fs.with_vars(X.shape[1])
-        return self.planner.search(Problem(X, y, fs), int(calls), float(seconds), int(seed), progress)
+        return self.planner.search(
+            Problem(X, y, fs), int(calls), float(seconds), int(seed), progress, on_expand
+        )

@@ -26,10 +26,11 @@ from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms
 from pipelines.verify import Candidate, Verified, Verify
-from simulator.edits import legal_edits
+from simulator.edits import Edit, legal_edits
 from simulator.program import Program
 
 Progress = Callable[[Budget, "Node"], None]
+OnExpand = Callable[["Expansion"], None]
 
 
 @dataclass(eq=False)
@@ -51,6 +52,25 @@ class Node:
 
 
 @dataclass
+class Expansion:
+    """What one expansion saw and did, for observers such as the trace recorder.
+
+    ``log_scores`` holds the planner's score of every legal edit (proposal plus location
+    prior); ``proposed`` the indices that passed the width cut, ``verified`` those the screen
+    let through; ``children`` every verified child with the calls spent when it was known.
+    """
+
+    problem: Problem
+    parent: Node
+    edits: list[Edit]
+    log_scores: np.ndarray
+    proposed: np.ndarray
+    verified: np.ndarray
+    children: list[tuple[Candidate, int]]
+    calls: int
+
+
+@dataclass
 class SolveState:
     """Everything one solve owns: the budget, the random stream, and the stages' sessions.
 
@@ -62,6 +82,7 @@ class SolveState:
     budget: Budget
     rng: np.random.Generator
     subgoal: SubgoalSession
+    on_expand: OnExpand | None = None
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -129,10 +150,18 @@ class Planner:
         max_seconds: float = 60.0,
         seed: int = 0,
         progress: Progress | None = None,
+        on_expand: OnExpand | None = None,
     ) -> Result:
-        """Search for a program that fits ``problem`` within the budget; a fresh state per call."""
+        """Search for a program that fits ``problem`` within the budget; a fresh state per call.
+
+        ``on_expand``, when given, sees every expansion (:class:`Expansion`) as it happens.
+        """
         state = SolveState(
-            problem, Budget(max_calls, max_seconds), np.random.default_rng(seed), self.subgoal.start(problem)
+            problem,
+            Budget(max_calls, max_seconds),
+            np.random.default_rng(seed),
+            self.subgoal.start(problem),
+            on_expand,
         )
         budget = state.budget
         fs = problem.function_set
@@ -247,6 +276,8 @@ class Planner:
             budget.charge(offer.calls, scored=offer.scored)
             wholes = [c for c in offer.candidates if c.program.key not in seen]
             children += state.run(self.verify.programs(problem, wholes, budget.remaining))
+        if state.on_expand is not None:
+            state.on_expand(Expansion(problem, node, edits, logp, order, order[keep], children, budget.calls))
         return children
 
     def _tidy(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:

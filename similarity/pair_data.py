@@ -18,9 +18,8 @@ import torch
 from flows.encoders import MAX_VARS
 from simulator.datasets import StreamDataModule
 from simulator.edits import corrupt, edit_distance
-from simulator.enumerate import ProgramPrior, output_ok, sample_inputs
+from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values
-from simulator.language import BINARY, CONST, UNARY, FunctionSet
 from simulator.program import Program
 from simulator.suites import benchmark_keys
 
@@ -28,17 +27,20 @@ from simulator.suites import benchmark_keys
 RANGES: tuple[tuple[float, float], ...] = ((-5.0, 5.0), (-5.0, 5.0), (0.0, 10.0), (-2.0, 2.0))
 
 
-def random_function_set(rng: np.random.Generator, n_vars: int) -> FunctionSet:
-    """Koza-like sets most of the time (the benchmarks' sets), otherwise a random subset."""
-    r = rng.random()
-    if r < 0.6:
-        name = ("koza", "ckoza", "arith", "full")[int(rng.choice(4, p=[0.45, 0.3, 0.1, 0.15]))]
-        return FunctionSet.from_names(name, n_vars)
-    binary = [b for b in BINARY if rng.random() < (0.8 if b != "pow" else 0.15)] or ["add", "mul"]
-    unary = [u for u in UNARY if rng.random() < 0.3]
-    leaves = [CONST] if rng.random() < 0.5 else []
-    leaves += [lit for lit in ("1", "2") if rng.random() < 0.2]
-    return FunctionSet.from_names(binary + unary + leaves, n_vars)
+# Koza-like sets 60% of the time (the benchmarks' sets), otherwise a random operator subset.
+PAIR_FUNCTION_SETS = FunctionSetPrior(
+    named=("koza", "ckoza", "arith", "full"),
+    named_weights=(0.45, 0.3, 0.1, 0.15),
+    p_named=0.6,
+    p_binary=0.8,
+    p_pow=0.15,
+    fallback=("add", "mul"),
+    p_unary=0.3,
+    p_const=0.5,
+    literals=("1", "2"),
+    p_each_literal=0.2,
+    var_weights=(),
+)
 
 
 @dataclass
@@ -78,7 +80,7 @@ def make_group(
     prior = prior or ProgramPrior(min_size=2, max_size=15, max_depth=6)
     banned = benchmark_keys()
     n_vars = int(rng.integers(1, max_vars + 1))
-    fs = random_function_set(rng, n_vars)
+    fs = PAIR_FUNCTION_SETS.sample(rng, n_vars=n_vars)
     low, high = RANGES[int(rng.integers(len(RANGES)))]
     X = sample_inputs(n_vars, n_points, rng, low, high)
     anchor = prior.sample(fs, rng)

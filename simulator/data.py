@@ -1,7 +1,9 @@
 """Checking a user's data set (X, y) once, at the boundary, with one-line messages.
 
 Everything downstream assumes float64 X of shape (n, d) and y of shape (n,), all finite,
-so a bad CSV fails here with a message that says what and where, not deep inside a fit.
+so bad data fails here with a message that says what and where, not deep inside a fit.
+Places are written as indices into the arrays, counted from 0 as in numpy: ``X[3, 1]``,
+``y[2]``. (The command line reads CSV files itself and names the file's line instead.)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def _as_array(value: Any, label: str) -> np.ndarray:
             widths = [len(r) if isinstance(r, (list, tuple, np.ndarray)) else 1 for r in value]
             bad = next(i for i, w in enumerate(widths) if w != widths[0])
             raise DataError(
-                f"{label} is ragged: row 0 has {widths[0]} values but row {bad} has {widths[bad]}"
+                f"{label} is ragged: {label}[0] has {widths[0]} values but {label}[{bad}] has {widths[bad]}"
             )
     try:
         array = np.asarray(value)
@@ -46,7 +48,7 @@ def _check_finite(array: np.ndarray, label: str) -> None:
     if bad.any():
         index = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(array[tuple(index)]) else "inf"
-        where = f"row {index[0]}" + (f", column {index[1]}" if array.ndim == 2 else "")
+        where = f"{label}[{', '.join(str(int(i)) for i in index)}]"
         raise DataError(f"{label} contains {kind} at {where} ({int(bad.sum())} non-finite values in all)")
 
 
@@ -54,17 +56,17 @@ def check_xy(X: Any, y: Any = None, *, min_points: int = 3) -> tuple[np.ndarray,
     """Validate and convert a data set to X float64 (n, d) and y float64 (n,).
 
     A 1-D X is one variable. A y of shape (n, 1) (a one-column frame) is flattened;
-    any other y that is not 1-D is rejected. Rows are counted from 0. When y is None
+    any other y that is not 1-D is rejected. Indices in messages count from 0. When y is None
     only X is checked and None is returned in its place.
     """
     x = _as_array(X, "X")
     if x.size == 0:
         raise DataError("X is empty")
+    if x.ndim not in (1, 2):
+        raise DataError(f"X must be 1-D or 2-D (points x variables), got shape {x.shape}")
+    _check_finite(x, "X")  # before the reshape, so the index is the one the caller knows
     if x.ndim == 1:
         x = x[:, None]
-    if x.ndim != 2:
-        raise DataError(f"X must be 1-D or 2-D (points x variables), got shape {x.shape}")
-    _check_finite(x, "X")
     if x.shape[0] < min_points:
         raise DataError(f"too few points (n_samples={x.shape[0]}), need at least {min_points}")
     if y is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.language import CONST, FunctionSet
+from simulator.language import BINARY, CONST, FUNCTION_SETS, UNARY, FunctionSet
 from simulator.operators import OPERATORS
 from simulator.program import Program
 
@@ -73,6 +73,82 @@ def sample_inputs(
     a = rng.uniform(low, high - 0.5, size=n_vars)
     b = np.minimum(a + rng.uniform(0.5, high - low, size=n_vars), high)
     return rng.uniform(a, b, size=(n_points, n_vars))
+
+
+@dataclass(frozen=True)
+class FunctionSetPrior:
+    """Random function sets, so that a model reads the set as an input instead of memorising one.
+
+    Benchmarks use Koza-like sets; every training stream mixes several sets. A draw is:
+
+    1. a named set (``named``, picked uniformly or by ``named_weights``) with chance
+       ``p_named``, otherwise a random subset: each binary operator with chance ``p_binary``
+       (``pow`` with ``p_pow`` when given; ``fallback`` when none is kept, or one binary
+       operator at random if ``fallback`` is empty), each unary one with ``p_unary``, fitted
+       constants with ``p_const``;
+    2. small integer literals from ``literals``, on subsets only unless ``literals_on_named``:
+       with chance ``p_literals``, 1 to ``max_literals`` distinct ones; or each literal on its
+       own with chance ``p_each_literal``;
+    3. the number of variables, unless the caller gives ``n_vars``: 1 + k with k drawn by
+       ``var_weights`` (cut to ``max_vars``, the last weight repeated; empty: uniform).
+
+    The defaults are the four named sets, uniformly, with one to three variables mostly one.
+    Draws with a chance of 0 or 1 take nothing from ``rng``, so a prior uses only the random
+    numbers its own settings need.
+    """
+
+    named: tuple[str, ...] = ("koza", "ckoza", "arith", "full")
+    named_weights: tuple[float, ...] | None = None
+    p_named: float = 1.0
+    p_binary: float = 0.55
+    p_pow: float | None = None
+    fallback: tuple[str, ...] = ()
+    p_unary: float = 0.35
+    p_const: float = 0.4
+    literals: tuple[str, ...] = ()
+    p_literals: float = 0.0
+    max_literals: int = 3
+    p_each_literal: float = 0.0
+    literals_on_named: bool = False
+    var_weights: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1, 0.05)
+
+    def sample(self, rng: np.random.Generator, max_vars: int = 3, n_vars: int | None = None) -> FunctionSet:
+        named = self.p_named >= 1.0 or rng.random() < self.p_named
+        if named:
+            if self.named_weights is None:
+                label = self.named[int(rng.integers(len(self.named)))]
+            else:
+                label = self.named[int(rng.choice(len(self.named), p=self.named_weights))]
+            names: list[str] = list(FUNCTION_SETS[label])
+        else:
+            label = ""
+            p_pow = self.p_binary if self.p_pow is None else self.p_pow
+            binary = [b for b in BINARY if rng.random() < (p_pow if b == "pow" else self.p_binary)]
+            binary = binary or list(self.fallback) or [str(rng.choice(BINARY))]
+            unary = [u for u in UNARY if rng.random() < self.p_unary]
+            names = binary + unary + ([CONST] if rng.random() < self.p_const else [])
+        if self.literals and (not named or self.literals_on_named):
+            extra = self._literals(rng)
+            if extra:
+                names, label = names + extra, ""
+        if n_vars is None:
+            n_vars = self.sample_n_vars(rng, max_vars)
+        return FunctionSet.from_names(label or names, n_vars)
+
+    def _literals(self, rng: np.random.Generator) -> list[str]:
+        if self.p_each_literal > 0:
+            return [lit for lit in self.literals if rng.random() < self.p_each_literal]
+        if self.p_literals > 0 and rng.random() < self.p_literals:
+            count = int(rng.integers(1, self.max_literals + 1))
+            return [self.literals[i] for i in rng.choice(len(self.literals), size=count, replace=False)]
+        return []
+
+    def sample_n_vars(self, rng: np.random.Generator, max_vars: int) -> int:
+        if not self.var_weights:
+            return int(rng.integers(1, max_vars + 1))
+        w = list(self.var_weights[:max_vars]) + [self.var_weights[-1]] * (max_vars - len(self.var_weights))
+        weights = np.array(w)
+        return 1 + int(rng.choice(max_vars, p=weights / weights.sum()))
 
 
 def output_ok(y: np.ndarray, min_std: float = 1e-6, max_abs: float = 1e6) -> bool:

@@ -9,7 +9,6 @@ from simulator.enumerate import ProgramPrior
 from simulator.language import FunctionSet
 
 FULL = FunctionSet.from_names("full", 2)
-KOZA = FunctionSet.from_names("CKoza", 2)
 
 
 @st.composite

@@ -3,9 +3,12 @@
 import json
 import subprocess
 import sys
+import warnings
 
+import numpy as np
 import pytest
 
+from pipelines import cli
 from pipelines.cli import main
 
 
@@ -17,8 +20,17 @@ def run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
 
 def test_solve_nguyen_1_with_uniform_search(tmp_path):
     out = tmp_path / "r.json"
+    budget = ["--calls", "20000", "--seconds", "600"]  # the call budget binds; the clock never should
     r = run(
-        "solve", "Nguyen-1", "--pipeline", "uniform", "--json", str(out), "--plot", str(tmp_path / "p.png")
+        "solve",
+        "Nguyen-1",
+        "--pipeline",
+        "uniform",
+        *budget,
+        "--json",
+        str(out),
+        "--plot",
+        str(tmp_path / "p.png"),
     )
     assert r.returncode == 0, r.stderr
     assert "recovered: True" in r.stdout
@@ -47,11 +59,21 @@ def csv_files(tmp_path):
     ragged.write_text("x,y\n1,2\n3\n")
     few = tmp_path / "few.csv"
     few.write_text("x,y\n1,2\n2,3\n")
+    blank = tmp_path / "blank.csv"  # blank lines still count: the NaN is on the file's line 5
+    blank.write_text("x,y\n\n1,2\n\ninf,3\n2,4\n")
     bad_task = tmp_path / "tasks.yaml"
     bad_task.write_text(
         "tasks:\n  - name: T\n    expression: 'x1 +'\n    train: {low: 0, high: 1, points: 5}\n"
     )
-    return {"good": good, "nan": nan, "text": text, "ragged": ragged, "few": few, "bad_task": bad_task}
+    return {
+        "good": good,
+        "nan": nan,
+        "text": text,
+        "ragged": ragged,
+        "few": few,
+        "blank": blank,
+        "bad_task": bad_task,
+    }
 
 
 @pytest.mark.parametrize(
@@ -61,9 +83,12 @@ def csv_files(tmp_path):
         (["solve", "Nguyen-1", "--calls", "0"], "calls must be a positive integer"),
         (["solve", "Nguyen-1", "--seconds", "-1"], "seconds must be a positive number"),
         (["solve", "Nguyen-1", "--function-set", "add,frobnicate"], "unknown operator 'frobnicate'"),
-        (["solve", "--csv", "{nan}", "--target", "y"], "NaN"),
-        (["solve", "--csv", "{text}", "--target", "y"], "not numeric"),
-        (["solve", "--csv", "{ragged}", "--target", "y"], "fields"),
+        (["solve", "Nguyen-1", "--function-set", ""], "--function-set is empty"),
+        (["solve", "Nguyen-1", "--function-set", " , "], "--function-set is empty"),
+        (["solve", "--csv", "{nan}", "--target", "y"], "line 3, column 'x' is NaN"),
+        (["solve", "--csv", "{blank}", "--target", "y"], "line 5, column 'x' is infinite"),
+        (["solve", "--csv", "{text}", "--target", "y"], "line 2, column 'y' is not numeric: 'a'"),
+        (["solve", "--csv", "{ragged}", "--target", "y"], "line 3 has 1 fields, the header has 2"),
         (["solve", "--csv", "{good}", "--target", "z"], "no column named 'z'"),
         (["solve", "--csv", "{few}", "--target", "y"], "too few points"),
         (["solve", "--csv", "{good}"], "--csv needs --target"),
@@ -85,3 +110,58 @@ def test_bad_input_through_a_real_process(csv_files):
     r = run("solve", "--csv", str(csv_files["nan"]), "--target", "y", "--pipeline", "uniform")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``induce solve ... | head -1``: the reader leaves early; no error, no traceback."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "solve",
+            "Nguyen-1",
+            "--pipeline",
+            "uniform",
+            "--calls",
+            "3000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert first.startswith("found:") and "error" not in err and "Traceback" not in err
+
+
+def test_broken_pipe_in_any_command_is_quiet(monkeypatch, capsys):
+    def writes_to_a_closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_solve", writes_to_a_closed_pipe)
+    assert main(["solve", "Nguyen-1"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+class _Found:
+    """What plot_result reads from a result."""
+
+    history = [(1, 1.0), (50, 0.1), (400, 1e-12)]
+
+    def predict(self, X):
+        return X.sum(axis=1)
+
+    def sympy(self):
+        return "x1 + x2"
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_plot_without_warnings(tmp_path, d):
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20, d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "No artists with labels found to put in legend"
+        cli.plot_result(_Found(), X, X.sum(axis=1), str(tmp_path / "p.png"), "t")
+    assert (tmp_path / "p.png").stat().st_size > 1000

@@ -142,7 +142,7 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     )
     assert out.is_file()
     wandb.finish()
-    assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert list((tmp_path / "runs").glob("forward_flow/*/wandb/offline-run-*"))  # the run folder
     model = ForwardFlow.from_pretrained(out)
     assert "val/nll" in model.checkpoint_metrics and "val/spearman" in model.checkpoint_metrics
 

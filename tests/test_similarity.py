@@ -133,7 +133,7 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     model = SimilarityModule.from_pretrained(out)
     for key in ("train/loss", "val/spearman", "test/spearman", "test/spearman_nmse"):
         assert key in model.checkpoint_metrics
-    runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    runs = list((tmp_path / "runs").glob("similarity/*/wandb/offline-run-*"))
     assert runs and list(runs[0].glob("files/media/table/val/pairs_*.table.json"))
 
 

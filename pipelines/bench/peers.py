@@ -1,37 +1,118 @@
-"""Peer symbolic-regression systems run side by side with the pipeline: Operon and gplearn.
+"""Peer symbolic-regression systems run beside the pipeline: Operon and gplearn.
 
-Each peer gets the task's function set, the same budget of evaluations and seconds, and its
-found expression is turned into sympy so that the one recovery check of BENCHMARKS.md judges
-every method alike. The configurations, and why they give each peer a fair chance at exact
-recovery, are documented in ``benchmarks/PEERS.md``.
+Each peer gets the task's function set and the same budget of simulator calls and seconds,
+and its found expression comes back as sympy, so that one recovery check judges every
+method alike. The settings, and why they give each peer a fair chance at exact recovery,
+are in ``benchmarks/PEERS.md``.
 
-A peer runs in a child process by default: its own limits (Operon's ``max_time``, gplearn's
-per-generation clock) stop it on time, and a hard wall-clock guard kills it when they do not,
-or when its native code hangs or crashes, so one bad run never stops a benchmark.
+This file holds only what is particular to a peer: its names for our operators, its
+protected semantics, its settings and how to read its models back. What an operator means
+(its sympy form, its numpy function) comes from :mod:`simulator.operators`. Running a
+peer in a separate process with a hard time limit is the bench runner's job
+(:mod:`pipelines.bench.runner`), not this file's.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
-import multiprocessing as mp
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from simulator.language import FunctionSet
+from simulator.operators import OPERATORS
+from simulator.scoring import nmse
 
 PEERS: tuple[str, ...] = ("operon", "gplearn")
 INSTALL_HINT = 'pip install -e ".[peers]"'
-_MODULES = {"operon": "pyoperon", "gplearn": "gplearn"}
-_PRELOAD = {"operon": ("pyoperon.sklearn",), "gplearn": ("gplearn.genetic", "gplearn.functions")}
+MODULES = {"operon": "pyoperon", "gplearn": "gplearn"}
+_IMPORTS = {"operon": ("pyoperon.sklearn",), "gplearn": ("gplearn.genetic", "gplearn.functions")}
 
-# Operon symbols for each operator of our vocabulary. An operator Operon lacks maps to the
-# ones that build it, so the peer can still reach every program the task allows.
+GPLEARN_POPULATION = 1000
+OPERON_POPULATION = 1000
+OPERON_CHUNK = 10  # generations per warm-started Operon fit
+EXACT_NMSE = 1e-12  # a peer stops once its training NMSE is this low (the planner's tolerance)
+
+
+def why_not(name: str) -> str | None:
+    """Why a peer cannot run here (its package is missing or does not import), or None."""
+    if name not in PEERS:
+        return f"unknown peer {name!r}; peers: {', '.join(PEERS)}"
+    try:
+        load(name)
+    except ImportError as err:
+        if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] == MODULES[name]:
+            return f"peer {name!r} needs the {MODULES[name]} package: {INSTALL_HINT}"
+        return f"peer {name!r}: {MODULES[name]} does not import ({err}); reinstall with {INSTALL_HINT}"
+    except Exception as err:  # noqa: BLE001 - a broken native extension can raise anything
+        return f"peer {name!r}: {MODULES[name]} does not import ({type(err).__name__}: {err})"
+    return None
+
+
+def load(name: str) -> None:
+    """Import a peer's modules in this process (raises ImportError when they are missing)."""
+    for module in _IMPORTS[name]:
+        importlib.import_module(module)
+
+
+def run_peer(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    function_set: FunctionSet | str | list,
+    calls: int,
+    seconds: float,
+    seed: int,
+    *,
+    X_test: np.ndarray | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one peer on (X, y) within ``calls`` simulator calls and ``seconds`` of wall time.
+
+    Returns ``found_sympy`` (the expression) and ``found_sympy_str``, ``nmse_train``,
+    ``simulator_calls``, ``seconds``, ``complexity``, ``fit_forward_passes``, ``history``
+    [(calls, best NMSE)], ``config`` and, when ``X_test`` is given, ``y_test_pred``.
+    ``options`` override the peer's documented settings. Runs in this process: the peer's own
+    clock stops it; a hard limit is the caller's to impose.
+    """
+    problem = why_not(name)
+    if problem:
+        raise ImportError(problem) if name in PEERS else ValueError(problem)
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
+    if fs.n_vars != X.shape[1]:
+        fs = fs.with_vars(X.shape[1])
+    fit = _fit_operon if name == "operon" else _fit_gplearn
+    out = fit(X, y, fs, int(calls), float(seconds), int(seed), X_test, dict(options or {}))
+    out["nmse_train"] = train_nmse(y, out.pop("y_train_pred"))
+    return out
+
+
+def train_nmse(y: np.ndarray, pred: np.ndarray) -> float | None:
+    """The project's NMSE (:func:`simulator.scoring.nmse`) of one prediction; None when not finite."""
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    if pred.shape != y.shape:
+        return None
+    value = float(nmse(pred, y)[0])
+    return value if math.isfinite(value) else None
+
+
+def _list(a: np.ndarray | None) -> list[float | None] | None:
+    if a is None:
+        return None
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+# --- Operon ---------------------------------------------------------------------------------------
+
+# Operon's symbols for each of our operators. An operator Operon lacks maps to the ones that
+# build it, so the peer can still reach every program the task allows.
 _OPERON_SYMBOLS: dict[str, tuple[str, ...]] = {
     "add": ("add",),
     "sub": ("sub",),
@@ -52,139 +133,25 @@ _OPERON_SYMBOLS: dict[str, tuple[str, ...]] = {
     "cube": ("mul",),
 }
 
-# gplearn's built-in functions for our operators; the others are added with make_function.
-_GPLEARN_BUILTIN = {"add", "sub", "mul", "div", "sin", "cos", "tan", "log", "sqrt", "abs", "neg", "inv"}
+# Operon's unary node types that mean exactly one of our operators (by NodeType name).
+_OPERON_SAME = {
+    "Sin": "sin",
+    "Cos": "cos",
+    "Tan": "tan",
+    "Exp": "exp",
+    "Log": "log",
+    "Sqrt": "sqrt",
+    "Abs": "abs",
+    "Tanh": "tanh",
+    "Square": "square",
+}
 
-GPLEARN_POPULATION = 1000
-OPERON_POPULATION = 1000
-OPERON_CHUNK = 10  # generations per warm-started Operon fit
-EXACT_NMSE = 1e-12  # a peer stops once its training NMSE is this low (the planner's tolerance)
-
-
-class PeerError(RuntimeError):
-    """A peer run that did not return a result (crashed, timed out, or died)."""
-
-
-def available(name: str) -> bool:
-    """Whether a peer's package is installed (without importing it)."""
-    module = _MODULES.get(name)
-    return module is not None and importlib.util.find_spec(module) is not None
-
-
-def _require(name: str) -> None:
-    if name not in PEERS:
-        raise ValueError(f"unknown peer {name!r}; peers: {', '.join(PEERS)}")
-    if not available(name):
-        raise ImportError(f"peer {name!r} needs the {_MODULES[name]} package: {INSTALL_HINT}")
-
-
-def preload(name: str) -> None:
-    """Import a peer's modules in this process, so that forked runs start at once."""
-    _require(name)
-    for module in _PRELOAD[name]:
-        importlib.import_module(module)
-
-
-def run_peer(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    function_set: FunctionSet | str | list,
-    calls: int,
-    seconds: float,
-    seed: int,
-    *,
-    X_test: np.ndarray | None = None,
-    isolate: bool = True,
-    grace: float | None = None,
-    options: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run one peer on (X, y) within ``calls`` evaluations and ``seconds`` of wall time.
-
-    Returns ``found_sympy_str``, ``nmse_train``, ``simulator_calls``, ``seconds``,
-    ``complexity``, plus ``found_sympy`` (the expression itself), ``fit_forward_passes``,
-    ``history`` [(calls, best NMSE)], ``config`` and, when ``X_test`` is given, ``y_test_pred``.
-    With ``isolate`` the peer runs in a child process killed after ``seconds + grace``;
-    ``options`` override the peer's documented settings.
-    """
-    _require(name)
-    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-    y = np.asarray(y, dtype=np.float64).ravel()
-    fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
-    if fs.n_vars != X.shape[1]:
-        fs = fs.with_vars(X.shape[1])
-    if isolate:
-        preload(name)  # imported once here, inherited by every forked child
-    args = (name, X, y, fs, int(calls), float(seconds), int(seed), X_test, dict(options or {}))
-    if not isolate:
-        return _run(*args)
-    grace = max(10.0, 0.5 * seconds) if grace is None else grace
-    return _in_child(args, seconds + grace)
-
-
-def _in_child(args: tuple, limit: float) -> dict[str, Any]:
-    """Run ``_run(*args)`` in a child process; kill it past ``limit`` seconds."""
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")  # fork: no re-import, instant start
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child, args), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(limit):
-            raise PeerError(f"peer {args[0]} ran past the hard wall-clock limit of {limit:.0f} s; killed")
-        try:
-            status, payload = parent.recv()
-        except EOFError:
-            proc.join(5)
-            raise PeerError(f"peer {args[0]} process died (exit code {proc.exitcode})") from None
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-    if status == "error":
-        kind, message = payload
-        raise (ImportError if kind == "ImportError" else PeerError)(message)
-    return payload
-
-
-def _child_main(conn, args: tuple) -> None:
-    try:
-        out = ("ok", _run(*args))
-    except BaseException as err:  # noqa: BLE001 - every failure goes back as one line
-        text = str(err).strip().splitlines()
-        out = ("error", (type(err).__name__, f"{type(err).__name__}: {text[0] if text else ''}"))
-    try:
-        conn.send(out)
-    finally:
-        conn.close()
-
-
-def _run(name, X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
-    fn = _run_operon if name == "operon" else _run_gplearn
-    out = fn(X, y, fs, calls, seconds, seed, X_test, options)
-    out["nmse_train"] = nmse(y, out.pop("y_train_pred"))
-    return out
-
-
-def nmse(y: np.ndarray, pred: np.ndarray) -> float | None:
-    """Mean squared error over the variance of y, as the pipeline reports it; None when non-finite."""
-    pred = np.asarray(pred, dtype=np.float64).ravel()
-    if pred.shape != y.shape or not np.all(np.isfinite(pred)):
-        return None
-    var = float(np.var(y))
-    mse = float(np.mean((y - pred) ** 2))
-    return mse / var if var > 0 else mse
-
-
-def _list(a: np.ndarray | None) -> list[float | None] | None:
-    if a is None:
-        return None
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=np.float64).ravel()]
-
-
-# --- Operon ---------------------------------------------------------------------------------------
+# Operon's own unary node types, with no operator of ours behind them.
+_OPERON_OWN: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "Logabs": lambda a: sp.log(sp.Abs(a)),
+    "Sqrtabs": lambda a: sp.sqrt(sp.Abs(a)),
+    "Cbrt": sp.cbrt,
+}
 
 
 def operon_config(
@@ -210,8 +177,8 @@ def operon_config(
         "objectives": ["r2"],
         "population_size": population,
         "pool_size": population,
-        # One call a candidate, its constant fit included (BENCHMARKS.md): the generations carry the
-        # budget; Operon's own evaluation counter also counts every optimizer step, so it only backs up.
+        # One call a candidate, its constant fit included: the generations carry the budget;
+        # Operon's own evaluation counter also counts every optimizer step, so it only backs up.
         "generations": max(1, calls // population - 1),
         "max_evaluations": calls * (3 * iterations + 2),
         "max_time": max(1, int(seconds)),
@@ -223,7 +190,7 @@ def operon_config(
     return {**config, **options}
 
 
-def _run_operon(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+def _fit_operon(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
     """Operon in warm-started chunks of generations: a best-so-far history, and a stop once exact.
 
     Operon's own ``epsilon`` does not end a run at an exact fit, so without chunks every run
@@ -259,7 +226,7 @@ def _run_operon(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, An
         done += g
         if used >= calls:
             break
-        loss = nmse(y, model.predict(X))
+        loss = train_nmse(y, model.predict(X))
         history.append((used, loss))
         if loss is not None and loss <= EXACT_NMSE:
             break
@@ -294,21 +261,11 @@ def operon_to_sympy(nodes, columns: dict[int, int]) -> sp.Expr:
     import pyoperon as op
 
     T = op.NodeType
-    xs = sp.symbols(f"x1:{max(columns.values(), default=0) + 2}", real=True)
-    unary = {
-        T.Sin: sp.sin,
-        T.Cos: sp.cos,
-        T.Tan: sp.tan,
-        T.Exp: sp.exp,
-        T.Log: sp.log,
-        T.Sqrt: sp.sqrt,
-        T.Abs: sp.Abs,
-        T.Tanh: sp.tanh,
-        T.Square: lambda a: a**2,
-        T.Logabs: lambda a: sp.log(sp.Abs(a)),
-        T.Sqrtabs: lambda a: sp.sqrt(sp.Abs(a)),
-        T.Cbrt: sp.cbrt,
+    unary: dict[Any, Callable[[sp.Expr], sp.Expr]] = {
+        getattr(T, kind): OPERATORS[ours].sympy for kind, ours in _OPERON_SAME.items()
     }
+    unary.update({getattr(T, kind): f for kind, f in _OPERON_OWN.items()})
+    xs = sp.symbols(f"x1:{max(columns.values(), default=0) + 2}", real=True)
     stack: list[sp.Expr] = []
     for node in nodes:
         kids = [stack.pop() for _ in range(node.Arity)]  # first popped is the first child
@@ -317,7 +274,7 @@ def operon_to_sympy(nodes, columns: dict[int, int]) -> sp.Expr:
             stack.append(_operon_number(node.Value) * xs[columns[node.HashValue]])
         elif node.IsConstant:
             stack.append(_operon_number(node.Value))
-        elif t == T.Add:
+        elif t == T.Add:  # Operon's arithmetic nodes are n-ary
             stack.append(sp.Add(*kids))
         elif t == T.Mul:
             stack.append(sp.Mul(*kids))
@@ -326,8 +283,8 @@ def operon_to_sympy(nodes, columns: dict[int, int]) -> sp.Expr:
         elif t == T.Div:
             stack.append(1 / kids[0] if len(kids) == 1 else kids[0] / sp.Mul(*kids[1:]))
         elif t == T.Pow:
-            stack.append(kids[0] ** kids[1])
-        elif t == T.Aq:
+            stack.append(OPERATORS["pow"].sympy(kids[0], kids[1]))
+        elif t == T.Aq:  # analytic quotient
             stack.append(kids[0] / sp.sqrt(1 + kids[1] ** 2))
         elif t in unary and len(kids) == 1:
             stack.append(unary[t](kids[0]))
@@ -339,6 +296,30 @@ def operon_to_sympy(nodes, columns: dict[int, int]) -> sp.Expr:
 
 
 # --- gplearn --------------------------------------------------------------------------------------
+
+# gplearn's built-in function names (the ones we can pass by name).
+_GPLEARN_BUILTIN = frozenset(
+    {"add", "sub", "mul", "div", "sqrt", "log", "abs", "neg", "inv", "max", "min", "sin", "cos", "tan"}
+)
+
+# Where gplearn's meaning differs from ours: its protected operators, as the functions they
+# compute away from their guard bands, and its operators that we lack. Every other name means
+# what our operator of that name means (its sympy form comes from the registry).
+_GPLEARN_OWN_SYMPY: dict[str, Callable[..., sp.Expr]] = {
+    "log": lambda a: sp.log(sp.Abs(a)),
+    "sqrt": lambda a: sp.sqrt(sp.Abs(a)),
+    "pow": lambda a, b: sp.Abs(a) ** b,  # our stand-in below: |a| ** b
+    "max": sp.Max,
+    "min": sp.Min,
+}
+
+
+def _gplearn_sympy(name: str) -> Callable[..., sp.Expr] | None:
+    own = _GPLEARN_OWN_SYMPY.get(name)
+    if own is not None:
+        return own
+    op = OPERATORS.get(name)
+    return op.sympy if op is not None else None
 
 
 def _gplearn_extra() -> dict[str, Any]:
@@ -363,7 +344,7 @@ def _gplearn_extra() -> dict[str, Any]:
         "exp": make_function(function=_exp, name="exp", arity=1),
         "square": make_function(function=_square, name="square", arity=1),
         "cube": make_function(function=_cube, name="cube", arity=1),
-        "tanh": make_function(function=np.tanh, name="tanh", arity=1),
+        "tanh": make_function(function=OPERATORS["tanh"].numpy, name="tanh", arity=1),
         "pow": make_function(function=_pow, name="pow", arity=2),
     }
 
@@ -392,12 +373,15 @@ def gplearn_config(
     return {**config, **options}
 
 
-def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
+def _fit_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, Any]:
     from gplearn.genetic import SymbolicRegressor
 
     config = gplearn_config(fs, calls, seconds, options)
     extra = _gplearn_extra()
-    functions = tuple(extra[t] if t in extra else t for t in config["function_set"])
+    missing = [t for t in config["function_set"] if t not in extra and t not in _GPLEARN_BUILTIN]
+    if missing:
+        raise ValueError(f"gplearn: no function for operator(s) {missing}")
+    functions = tuple(extra.get(t, t) for t in config["function_set"])
     generations = int(config.pop("generations"))
     population = int(config["population_size"])
     var = float(np.var(y)) or 1.0
@@ -450,29 +434,6 @@ def _run_gplearn(X, y, fs, calls, seconds, seed, X_test, options) -> dict[str, A
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sym>[(),]))")
 
-# gplearn's protected operators as the functions they compute (away from their guard bands).
-_GPLEARN_SYMPY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: sp.Abs(a) ** b,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "tan": sp.tan,
-    "tanh": sp.tanh,
-    "exp": sp.exp,
-    "log": lambda a: sp.log(sp.Abs(a)),
-    "sqrt": lambda a: sp.sqrt(sp.Abs(a)),
-    "abs": sp.Abs,
-    "neg": lambda a: -a,
-    "inv": lambda a: 1 / a,
-    "square": lambda a: a**2,
-    "cube": lambda a: a**3,
-    "max": sp.Max,
-    "min": sp.Min,
-}
-
 
 def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
     """A sympy expression from a gplearn program string such as ``add(mul(x1, x1), 0.5)``."""
@@ -503,7 +464,8 @@ def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
             if value not in xs:
                 raise ValueError(f"gplearn: unknown variable {value!r}")
             return xs[value]
-        if kind != "name" or value not in _GPLEARN_SYMPY:
+        build = _gplearn_sympy(value) if kind == "name" else None
+        if build is None:
             raise ValueError(f"gplearn: unknown function {value!r}")
         i += 1  # "("
         args = [expr()]
@@ -513,7 +475,7 @@ def gplearn_to_sympy(text: str, n_vars: int) -> sp.Expr:
         if tokens[i][1] != ")":
             raise ValueError(f"gplearn: expected ')' in {text!r}")
         i += 1
-        return _GPLEARN_SYMPY[value](*args)
+        return build(*args)
 
     out = expr()
     if i != len(tokens) - 1:

@@ -1,0 +1,139 @@
+"""The bench's statistics, computed once from the run records (pandas).
+
+:func:`summarize` gives a :class:`Summary`: recovery per task and method, the mean over
+tasks, median calls to recovery and seconds per run, and the call ratios against
+``uniform`` (over recovered runs, and censored). The Markdown summary, the console table and the W&B
+table all read the same Summary; :func:`recovery_curve` feeds the plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+BASELINE = "uniform"  # call ratios are this method's calls to recovery over each method's
+_COLUMNS = ["task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error"]
+
+
+def frame(records: Sequence[dict]) -> pd.DataFrame:
+    """The records as a table with the columns the statistics need (a failed run: ``failed``)."""
+    df = pd.DataFrame.from_records(list(records), columns=_COLUMNS)
+    df["recovered"] = df["recovered"].fillna(False).astype(bool)
+    df["failed"] = df["error"].map(bool, na_action="ignore").fillna(False).astype(bool)
+    for column in ("calls_to_recovery", "seconds"):
+        df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
+    return df
+
+
+@dataclass
+class Summary:
+    """Every number the reports show, for the given tasks and methods (in their order)."""
+
+    tasks: list[str]
+    methods: list[str]
+    runs: pd.DataFrame  # task x method: number of runs
+    recovered: pd.DataFrame  # task x method: recovered runs
+    failed: pd.DataFrame  # task x method: runs that ended with an error
+    rate: pd.DataFrame  # task x method: recovered / runs (NaN without runs)
+    mean_rate: dict[str, float | None]  # mean of ``rate`` over tasks; None for an unavailable method
+    unavailable: set[str]  # methods whose every run failed
+    median_calls: dict[str, float | None]  # over recovered runs, all tasks pooled
+    median_seconds: dict[str, float | None]
+    ratios: dict[str, dict[str, float]] = field(default_factory=dict)  # per method: task -> ratio
+    censored: dict[str, dict[str, float]] = field(default_factory=dict)  # the same, censored
+    errors: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # failed, runs, first error
+
+    @property
+    def n_runs(self) -> int:
+        return int(self.runs.to_numpy().sum())
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed.to_numpy().sum())
+
+
+def _none(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def summarize(records: Sequence[dict], tasks: list[str], methods: list[str]) -> Summary:
+    """All the statistics of a bench, for ``tasks`` x ``methods``."""
+    df = frame(records)
+    df = df[df["task"].isin(tasks) & df["method"].isin(methods)]
+    grid = pd.MultiIndex.from_product([tasks, methods], names=["task", "method"])
+    counts = (
+        df.groupby(["task", "method"])
+        .agg(runs=("recovered", "size"), recovered=("recovered", "sum"), failed=("failed", "sum"))
+        .reindex(grid, fill_value=0)
+    )
+
+    def table(column: str) -> pd.DataFrame:
+        return counts[column].unstack("method").reindex(index=tasks, columns=methods).astype(int)
+
+    runs, recovered, failed = table("runs"), table("recovered"), table("failed")
+    rate = (recovered / runs.where(runs > 0)).astype(float)
+    unavailable = {m for m in methods if failed[m].sum() == runs[m].sum()}
+    mean = rate.mean(axis=0, skipna=True)
+    by_method = df.groupby("method")
+    median_calls = df[df["recovered"]].groupby("method")["calls_to_recovery"].median()
+    median_seconds = by_method["seconds"].median()
+
+    errors = {}
+    for m in methods:
+        bad = df[(df["method"] == m) & df["failed"]]
+        if len(bad):
+            errors[m] = (len(bad), int(runs[m].sum()), str(bad["error"].iloc[0]))
+
+    return Summary(
+        tasks=list(tasks),
+        methods=list(methods),
+        runs=runs,
+        recovered=recovered,
+        failed=failed,
+        rate=rate,
+        mean_rate={m: None if m in unavailable else _none(mean.get(m)) for m in methods},
+        unavailable=unavailable,
+        median_calls={m: _none(median_calls.get(m)) for m in methods},
+        median_seconds={m: _none(median_seconds.get(m)) for m in methods},
+        ratios=call_ratios(df, tasks, methods) if BASELINE in methods else {},
+        censored=call_ratios(df, tasks, methods, censored=True) if BASELINE in methods else {},
+        errors=errors,
+    )
+
+
+def call_ratios(
+    df: pd.DataFrame, tasks: list[str], methods: list[str], censored: bool = False
+) -> dict[str, dict[str, float]]:
+    """Per method, per task that both recover: median calls to recovery of ``uniform`` over the method's.
+
+    By default the medians are over recovered runs only, which flatters a method that
+    recovers a task in 1 seed of 10 (only its lucky run counts). ``censored`` counts a
+    failed run as never recovering (infinitely many calls) and takes the lower median, so a
+    task enters only when both methods recover it in at least half the seeds.
+    """
+    if censored:
+        calls = df["calls_to_recovery"].where(df["recovered"], np.inf)
+        medians = calls.groupby([df["task"], df["method"]]).quantile(0.5, interpolation="lower")
+    else:
+        medians = df[df["recovered"]].groupby(["task", "method"])["calls_to_recovery"].median()
+    table = medians.unstack("method").reindex(index=tasks, columns=methods).astype(float)
+    base = table[BASELINE]
+    out = {}
+    for m in methods:
+        both = np.isfinite(base) & np.isfinite(table[m])
+        ratio = base[both].clip(lower=1) / table[m][both].clip(lower=1)
+        out[m] = {t: float(v) for t, v in ratio.items()}
+    return out
+
+
+def recovery_curve(records: Sequence[dict], method: str, budgets: np.ndarray) -> np.ndarray:
+    """Share of the method's runs recovered within each budget of simulator calls (NaN: no runs)."""
+    df = frame(records)
+    runs = df[df["method"] == method]
+    if runs.empty:
+        return np.full(len(budgets), np.nan)
+    hits = runs.loc[runs["recovered"], "calls_to_recovery"].dropna().to_numpy()
+    return (hits[None, :] <= np.asarray(budgets)[:, None]).sum(axis=1) / len(runs)

@@ -1,0 +1,96 @@
+"""The bench's statistics and reports, on hand-written records (no runs)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from pipelines import cli
+from pipelines.bench import report
+from pipelines.bench.plan import plan
+from pipelines.bench.stats import recovery_curve, summarize
+from simulator.suites import get_task
+
+META = {"source": "t", "seeds": 1, "calls": 2000, "seconds": 1.0, "workers": 1, "executor": "inline"}
+
+
+def rec(task, method, calls, seed=0, error=None):
+    return {"task": task, "method": method, "seed": seed, "recovered": calls is not None,
+            "calls_to_recovery": calls, "seconds": 1.0, "error": error}  # fmt: skip
+
+
+def test_summary_table_ratio_and_recovery_curve():
+    runs = [
+        rec("A", "uniform", 1000),
+        rec("A", "full", 100),
+        rec("B", "uniform", 900),
+        rec("B", "full", None),
+    ]
+    s = summarize(runs, ["A", "B"], ["full", "uniform"])
+    assert s.mean_rate == {"full": 0.5, "uniform": 1.0}
+    assert s.median_calls == {"full": 100.0, "uniform": 950.0}
+    assert s.ratios["full"] == {"A": 10.0} and s.ratios["uniform"] == {"A": 1.0, "B": 1.0}
+    text, table = report.markdown(s, META), report.table(s)
+    assert "**10.00x**" in text and "**50.0%**" in table and "**100.0%**" in table
+    assert "| A " in table and "100% (1/1)" in table and "0% (0/1)" in table
+    assert "10.00x (1)" in table  # calls uniform/method, full's column
+    curve = recovery_curve(runs, "full", np.array([10, 100, 1000]))
+    assert curve.tolist() == [0.0, 0.5, 0.5]
+    assert np.isnan(recovery_curve(runs, "operon", np.array([10]))).all()
+
+
+def test_censored_call_ratio_counts_failed_runs_as_never():
+    # uniform recovers A once in three seeds, cheaply; full every time
+    runs = [rec("A", "uniform", 100, 0), rec("A", "uniform", None, 1), rec("A", "uniform", None, 2)]
+    runs += [rec("A", "full", 200, s) for s in range(3)]
+    s = summarize(runs, ["A"], ["uniform", "full"])
+    assert s.ratios["full"] == {"A": 0.5}
+    assert s.censored["full"] == {}
+    runs[1] = rec("A", "uniform", 4000, 1)  # now two of three: the lower median is finite
+    assert summarize(runs, ["A"], ["uniform", "full"]).censored["full"] == {"A": 20.0}
+    runs.append(rec("A", "uniform", None, 3))  # four seeds, two recovered: the lower median, 4000
+    assert summarize(runs, ["A"], ["uniform", "full"]).censored["full"] == {"A": 20.0}
+
+
+def test_failed_and_missing_methods_show_as_such():
+    runs = [rec("A", "uniform", 50), rec("A", "operon", None, error="ImportError: no pyoperon")]
+    runs.append(rec("B", "uniform", None, error="ValueError: boom"))
+    s = summarize(runs, ["A", "B"], ["uniform", "operon", "full"])
+    cells = report.table_frame(s)
+    assert cells.loc["A"].tolist() == ["100% (1/1)", "error", "–"]
+    assert cells.loc["B"].tolist() == ["error", "–", "–"]
+    assert cells.loc["**mean over tasks**"].tolist() == ["**50.0%**", "n/a", "n/a"]
+    assert s.unavailable == {"operon", "full"}
+    text = report.markdown(s, META)
+    assert "- `uniform` (some runs failed: 1 of 2 runs): ValueError: boom" in text
+    assert "- `operon` (not available: 1 of 1 runs): ImportError: no pyoperon" in text
+    assert "Not available: `full` failed on every run" in text
+
+
+def test_plan_interleaves_seed_then_task_then_method():
+    tasks = [get_task("Nguyen-1"), get_task("Nguyen-2")]
+    keys = [j.key for j in plan(tasks, 2, ["full", "uniform"], 100, 1.0)]
+    assert keys[:4] == [("Nguyen-1", 0, "full"), ("Nguyen-1", 0, "uniform"),
+                        ("Nguyen-2", 0, "full"), ("Nguyen-2", 0, "uniform")]  # fmt: skip
+    assert keys[4] == ("Nguyen-1", 1, "full") and len(keys) == 8
+
+
+def test_a_committed_result_folder_resumes_and_summarizes_as_it_was(tmp_path, capsys, monkeypatch):
+    """benchmarks/headline: nothing is rerun, and its table and ratios come out as committed."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "headline"
+    out = tmp_path / "headline"
+    shutil.copytree(folder, out)
+    argv = ["bench", "--suite", "all", "--methods", "full,uniform,operon", "--seeds", "10"]
+    assert cli.main([*argv, "--calls", "200000", "--seconds", "60", "--out", str(out)]) == 0
+    assert "540 already in" in capsys.readouterr().err
+
+    def tables(text: str) -> list[str]:  # table rows and ratio lines, spacing aside
+        keep = [s for s in text.splitlines() if s.startswith("| ") or s.startswith("Over recovered")]
+        keep += [s for s in text.splitlines() if s.startswith("Failed runs counted")]
+        return [re.sub(r"\s+", " ", s) for s in keep]
+
+    assert tables((out / "summary.md").read_text()) == tables((folder / "summary.md").read_text())

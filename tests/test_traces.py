@@ -1,0 +1,90 @@
+"""Traces: hindsight labels are right, shards are reproducible and safe, on-policy metrics run."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.cli import main
+from pipelines.on_policy import on_policy_metrics, random_topk_hit
+from pipelines.traces import StateRecord, TraceConfig, hindsight, path_keys, run_task
+from simulator.edits import Edit, apply, legal_edits
+from simulator.execute import evaluate
+from simulator.language import FunctionSet
+from simulator.program import parse
+from simulator.trace_store import TraceError, load_traces, program_from, read_shard, state_edits
+
+KOZA = FunctionSet.from_names("Koza")
+X = np.linspace(0.2, 2.0, 20)[:, None]
+
+
+def test_hindsight_labels_on_a_hand_made_state():
+    state = parse("x1")
+    edits = legal_edits(state, KOZA, 30)
+    record = StateRecord(
+        state, 1.0, 10, edits, np.zeros(len(edits)), np.ones(len(edits), bool), np.ones(len(edits), bool)
+    )
+    found = parse("sin(x1)")
+    y = evaluate(found, X)
+    hindsight(record, found, KOZA, X, y, 30)
+    toward = [e for e, t in zip(edits, record.labels["toward"]) if t]
+    assert record.labels["distance"] == 1 and toward == [Edit("wrap_unary", 0, "sin")]
+    loss = record.labels["child_loss"]
+    assert loss[edits.index(Edit("wrap_unary", 0, "sin"))] == 0.0
+    log_edit = edits.index(Edit("wrap_unary", 0, "log"))
+    expected = np.mean((np.log(X[:, 0]) - y) ** 2) / np.var(y)
+    assert loss[log_edit] == pytest.approx(expected)
+
+
+def test_path_keys_follow_the_trace():
+    start = parse("x1")
+    e1 = Edit("wrap_unary", 0, "sin")
+    keys = path_keys(start, [e1])
+    assert keys == {start.key, apply(start, e1).key}
+
+
+def test_a_run_is_reproducible_from_its_seed():
+    cfg = TraceConfig(pipeline="plain", calls=1_500, seconds=600, states_per_run=8)
+    a, b = run_task(3, 7, cfg), run_task(3, 7, cfg)
+    assert a["task"]["target"] == b["task"]["target"] and a["task"]["found"] == b["task"]["found"]
+    assert [s["program"] for s in a["states"]] == [s["program"] for s in b["states"]]
+    assert all(torch.equal(s["child_loss"], t["child_loss"]) for s, t in zip(a["states"], b["states"]))
+    other = run_task(4, 7, cfg)
+    assert other["task"]["target"] != a["task"]["target"]
+
+
+def test_traces_through_the_cli_resume_and_measure(tmp_path, capsys):
+    out = tmp_path / "tr"
+    args = ["traces", "--out", str(out), "--tasks", "3", "--pipeline", "plain", "--calls", "800"]
+    args += ["--seconds", "600", "--states", "6", "--shard-size", "2"]
+    assert main(args) == 0
+    assert "3 runs (2 shards new)" in capsys.readouterr().out
+    assert main(args) == 0  # a rerun finds every shard made and makes none
+    assert "(0 shards new)" in capsys.readouterr().out
+    runs = load_traces(out)
+    assert len(runs) == 3 and read_shard(out / "shard-00000.pt")["format"] == 1
+    row = runs[0]["states"][0]
+    edits = state_edits(row)
+    assert len(edits) == len(row["child_loss"]) == len(row["toward"])
+    program = program_from(row["program"])
+    assert all(apply(program, e) is not None for e in edits[:5])
+    figures = on_policy_metrics(runs)
+    assert figures["runs"] == 3 and "nmse_spearman" in figures
+    assert main(args[:-4] + ["--calls", "900", "--seconds", "600", "--states", "6", "--shard-size", "2"]) == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_bad_trace_input_is_one_line(tmp_path, capsys):
+    assert main(["traces", "--out", str(tmp_path / "t"), "--function-sets", "kozza"]) == 2
+    assert "unknown function set" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "shard-00000.pt").write_bytes(b"not a shard")
+    with pytest.raises(TraceError, match="not a readable trace shard"):
+        load_traces(tmp_path / "bad")
+    with pytest.raises(TraceError, match="no trace shards"):
+        load_traces(tmp_path)
+
+
+def test_random_topk_hit_is_the_exact_chance():
+    assert random_topk_hit(10, 1, 10) == 1.0
+    assert random_topk_hit(10, 1, 1) == pytest.approx(0.1)
+    assert random_topk_hit(4, 2, 2) == pytest.approx(1 - 1 / 6)
