@@ -20,7 +20,7 @@ from simulator.datasets import StreamDataModule
 from simulator.edits import Edit
 from simulator.language import FunctionSet
 from simulator.program import Program
-from simulator.trace_store import load_traces, program_from, state_edits, task_function_set
+from simulator.trace_store import program_from, split_runs, state_edits, task_function_set
 
 
 @dataclass
@@ -39,32 +39,17 @@ class TracedState:
 def traced_states(folders: str | list[str], validation: bool, val_fraction: float) -> list[TracedState]:
     """Labelled states of the runs in ``folders``; runs are split by index, never states, so a
     validation run's states are all unseen."""
-    folders = [folders] if isinstance(folders, str) else list(folders)
     out: list[TracedState] = []
-    for folder in folders:
-        for i, run in enumerate(load_traces(folder)):
-            held_out = val_fraction > 0 and i % max(1, round(1 / val_fraction)) == 0
-            if held_out != validation:
-                continue
-            task = run["task"]
-            X, y, fs = task["X"].numpy(), task["y"].numpy(), task_function_set(task)
-            found = program_from(task["found"])
-            for row in run["states"]:
-                toward = row["toward"].numpy()
-                if not toward.any():
-                    continue
-                edits = state_edits(row)
-                out.append(
-                    TracedState(
-                        X,
-                        y,
-                        fs,
-                        program_from(row["program"]),
-                        found,
-                        tuple(e for e, t in zip(edits, toward) if t),
-                        int(row["distance"]),
-                    )  # fmt: skip
-                )
+    for run in split_runs(folders, validation, val_fraction):
+        task = run["task"]
+        X, y, fs = task["X"].numpy(), task["y"].numpy(), task_function_set(task)
+        found = program_from(task["found"])
+        for row in run["states"]:
+            toward = row["toward"].numpy()
+            if toward.any():
+                edits = [e for e, t in zip(state_edits(row), toward) if t]
+                program = program_from(row["program"])
+                out.append(TracedState(X, y, fs, program, found, tuple(edits), int(row["distance"])))
     return out
 
 

@@ -215,11 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
-    from pipelines import bench, evaluate, traces
+    from pipelines import bench, evaluate, improve, traces
 
     bench.add_parser(sub)
     evaluate.add_parser(sub)
     traces.add_parser(sub)
+    improve.add_parser(sub)
     for name, helptext in [
         ("fit", "train a module into a new run folder under runs/"),
         ("validate", "validate trained weights (--ckpt_path)"),

@@ -15,27 +15,24 @@ import numpy as np
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups
 from simulator.datasets import StreamDataModule
 from simulator.execute import evaluate
-from simulator.trace_store import load_traces, program_from
+from simulator.trace_store import program_from, split_runs
 
 
 def traced_groups(folders: str | list[str], validation: bool, val_fraction: float) -> list[dict]:
     """Per run: X, the anchor output, every state's output and distance (runs split by index)."""
-    folders = [folders] if isinstance(folders, str) else list(folders)
     out = []
-    for folder in folders:
-        for i, run in enumerate(load_traces(folder)):
-            held_out = val_fraction > 0 and i % max(1, round(1 / val_fraction)) == 0
-            if held_out != validation or len(run["states"]) < 2:
-                continue
-            X = run["task"]["X"].numpy()
-            with np.errstate(all="ignore"):
-                anchor = evaluate(program_from(run["task"]["found"]), X)
-                Y = np.stack([evaluate(program_from(s["program"]), X) for s in run["states"]])
-            dist = np.array([s["distance"] for s in run["states"]], dtype=np.int64)
-            ok = np.isfinite(Y).all(axis=1)
-            if np.isfinite(anchor).all() and ok.sum() >= 2 and np.ptp(dist[ok]) > 0:
-                progs = [" ".join(s["program"]["tokens"]) for s in run["states"]]
-                out.append({"X": X, "anchor": anchor, "Y": Y[ok], "dist": dist[ok], "programs": progs})
+    for run in split_runs(folders, validation, val_fraction):
+        states, X = run["states"], run["task"]["X"].numpy()
+        if len(states) < 2:
+            continue
+        with np.errstate(all="ignore"):
+            anchor = evaluate(program_from(run["task"]["found"]), X)
+            Y = np.stack([evaluate(program_from(s["program"]), X) for s in states])
+        dist = np.array([s["distance"] for s in states], dtype=np.int64)
+        ok = np.isfinite(Y).all(axis=1)
+        if np.isfinite(anchor).all() and ok.sum() >= 2 and np.ptp(dist[ok]) > 0:
+            progs = [" ".join(s["program"]["tokens"]) for s, good in zip(states, ok) if good]
+            out.append({"X": X, "anchor": anchor, "Y": Y[ok], "dist": dist[ok], "programs": progs})
     return out
 
 

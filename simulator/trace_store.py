@@ -82,3 +82,12 @@ def load_traces(folder: str | Path) -> list[dict]:
     if not shards:
         raise TraceError(f"{folder}: no trace shards (shard-*.pt) here; make them with `induce traces`")
     return [run for path in shards for run in read_shard(path)["runs"]]
+
+
+def split_runs(folders: str | Path | list, validation: bool, val_fraction: float) -> list[dict]:
+    """The runs of ``folders`` on one side of a train/validation split made by run index (every
+    ``1/val_fraction``-th run is held out), so a held-out run's states are all unseen."""
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    every = max(1, round(1 / val_fraction)) if val_fraction > 0 else 0
+    runs = [run for folder in folders for run in load_traces(folder)]
+    return [run for i, run in enumerate(runs) if (every > 0 and i % every == 0) == validation]

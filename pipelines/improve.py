@@ -1,0 +1,270 @@
+"""``induce improve``: expert iteration, the world model learning from the search's experience.
+
+Each round (the seed's sections 2.2 and 3):
+
+1. **traces**: the current pipeline runs on fresh random targets (never benchmark formulas)
+   and its expanded states are labelled in hindsight (``induce traces``);
+2. **fit**: the edit flow and the similarity metric M are fine-tuned, from the previous
+   round's weights, on every trace made so far (``configs/*_traces.yaml`` through LightningCLI);
+3. **evaluate**: on a fixed held-out set, made once by the ``plain`` pipeline on its own
+   seed, the on-policy metrics of the new models beside their stand-ins, and the recovery
+   of the new pipeline on fixed held-out random targets: the learning curve.
+
+Every round leaves its traces, checkpoints, pipeline YAML and ``metrics.json`` under
+``OUT/round-K/``, logs to W&B offline, and redraws ``OUT/learning_curve.png``. A rerun
+skips finished rounds. Round 0 measures the shipped models, the curve's start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipelines.traces import TraceConfig, generate, run_task
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
+MODELS = {  # module -> (trace config, shipped checkpoint)
+    "edit_flow": ("edit_flow_traces.yaml", "checkpoints/edit_flow.pt"),
+    "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
+}
+CURVE_KEYS = ("heldout_solved", "edit_flow_spearman", "edit_flow_top24_best", "metric_spearman")
+
+
+class ImproveError(ValueError):
+    """A bad argument to ``induce improve``."""
+
+
+def pipeline_spec(models: dict[str, str]) -> dict:
+    """The ``full`` preset with this round's edit flow and similarity metric."""
+    return {
+        "preset": "full",
+        "name": "improved",
+        "propose": {"init_args": {"checkpoint": models["edit_flow"]}},
+        "locate": {"init_args": {"similarity": models["similarity"]}},
+        "verify": {"init_args": {"similarity": models["similarity"]}},
+    }
+
+
+def fit_model(module: str, traces: list[str], start: str, dest: Path, steps: int, seed: int) -> Path:
+    """Fine-tune one module from ``start`` on ``traces``; the export lands at ``dest``."""
+    from pipelines.train import lightning_main
+
+    config_name, _ = MODELS[module]
+    cfg = yaml.safe_load((CONFIG_DIR / config_name).read_text())
+    cfg["seed_everything"] = seed
+    cfg["data"]["init_args"]["traces"] = traces
+    cfg["trainer"]["max_steps"] = steps
+    cfg["trainer"]["val_check_interval"] = max(1, steps // 2)
+    cfg["trainer"]["enable_progress_bar"] = False
+    cfg["trainer"]["callbacks"] = [
+        {"class_path": "flows.checkpoint.InitFromPretrained", "init_args": {"path": start}},
+        {"class_path": "pipelines.train.ExportCheckpoint", "init_args": {"path": str(dest)}},
+    ]
+    cfg["trainer"]["logger"] = {
+        "class_path": "pytorch_lightning.loggers.WandbLogger",
+        "init_args": {
+            "project": "active-induction",
+            "name": module,
+            "offline": True,
+            "save_dir": str(dest.parent / "runs"),
+            "log_model": False,
+        },
+    }
+    path = dest.parent / f"{module}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    lightning_main(["fit", "--config", str(path)])
+    return dest
+
+
+def heldout_recovery(pipeline_yaml: str, cfg: TraceConfig, n: int) -> dict:
+    """The pipeline on ``n`` fixed held-out random targets: solved share and calls to the hit."""
+    from pipelines.pipeline import InductionPipeline
+
+    pipe = InductionPipeline.load(pipeline_yaml)
+    runs = [
+        run_task(t, HELDOUT_SEED, replace(cfg, pipeline=pipeline_yaml, states_per_run=1), pipe)
+        for t in range(n)
+    ]
+    solved = [r["task"]["solved"] for r in runs]
+    calls = [r["task"]["found_at"] if r["task"]["solved"] else np.inf for r in runs]
+    return {
+        "heldout_solved": float(np.mean(solved)),
+        # failures count as never recovering (a censored median); None when most failed
+        "heldout_median_calls": float(np.median(calls)) if np.isfinite(np.median(calls)) else None,
+        "heldout_seconds": float(np.mean([r["task"]["seconds"] for r in runs])),
+    }
+
+
+def evaluate_round(
+    models: dict[str, str], heldout: str, pipeline_yaml: str, cfg: TraceConfig, n: int
+) -> dict:
+    from flows.checkpoint import load_pretrained
+    from flows.edit_flow import EditFlow
+    from pipelines.on_policy import on_policy_metrics
+    from similarity.metric import SimilarityModule
+    from simulator.trace_store import load_traces
+
+    runs = load_traces(heldout)
+    figures = on_policy_metrics(
+        runs,
+        load_pretrained(EditFlow, models["edit_flow"]),
+        load_pretrained(SimilarityModule, models["similarity"]),
+    )
+    figures.update(heldout_recovery(pipeline_yaml, cfg, n))
+    return figures
+
+
+def plot_curve(rounds: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_KEYS), figsize=(4 * len(CURVE_KEYS), 3.4))
+    x = [r["round"] for r in rounds]
+    baselines = {
+        "edit_flow_spearman": "uniform_spearman",
+        "edit_flow_top24_best": "random_top24_best",
+        "metric_spearman": "nmse_spearman",
+    }
+    for ax, key in zip(axes, CURVE_KEYS):
+        ax.plot(x, [r.get(key) or np.nan for r in rounds], marker="o", label="learned")
+        if key in baselines:
+            ax.plot(
+                x, [r.get(baselines[key], np.nan) for r in rounds], ls="--", color="gray", label="stand-in"
+            )
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("round")
+        ax.set_xticks(x)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def improve(
+    out: str | Path,
+    rounds: int,
+    tasks: int,
+    heldout_tasks: int,
+    cfg: TraceConfig,
+    steps: int,
+    workers: int = 1,
+    executor: str = "local",
+    seed: int = 0,
+) -> list[dict]:
+    """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics."""
+    out = Path(out).resolve()  # every path a round writes is absolute: workers may run elsewhere
+    out.mkdir(parents=True, exist_ok=True)
+    heldout = out / "heldout_traces"
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    say(f"held-out traces: {heldout}")
+    generate(
+        heldout,
+        heldout_tasks,
+        HELDOUT_SEED,
+        replace(cfg, pipeline="plain"),
+        workers=workers,
+        executor=executor,
+    )
+    models = {m: shipped for m, (_, shipped) in MODELS.items()}
+    history: list[dict] = []
+    trace_folders: list[str] = []
+    for k in range(rounds + 1):
+        folder = out / f"round-{k}"
+        folder.mkdir(exist_ok=True)
+        pipeline_yaml = folder / "pipeline.yaml"
+        if k > 0:
+            traces = folder / "traces"
+            prev_yaml = out / f"round-{k - 1}" / "pipeline.yaml"
+            say(f"round {k}: traces with {prev_yaml}")
+            generate(
+                traces,
+                tasks,
+                seed + k,
+                replace(cfg, pipeline=str(prev_yaml)),
+                workers=workers,
+                executor=executor,
+            )
+            trace_folders.append(str(traces))
+            for module in MODELS:
+                dest = folder / f"{module}.pt"
+                if not dest.exists():
+                    say(f"round {k}: fitting {module} on {len(trace_folders)} trace folder(s)")
+                    fit_model(module, list(trace_folders), models[module], dest, steps, seed + k)
+                models[module] = str(dest)
+        pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
+        metrics_path = folder / "metrics.json"
+        if metrics_path.exists():
+            figures = json.loads(metrics_path.read_text())
+        else:
+            say(f"round {k}: evaluating")
+            figures = {
+                "round": k,
+                **evaluate_round(models, str(heldout), str(pipeline_yaml), cfg, heldout_tasks),
+            }
+            metrics_path.write_text(json.dumps(figures, indent=2))
+        history.append(figures)
+        say(f"round {k}: " + ", ".join(f"{key} {figures.get(key) or float('nan'):.3f}" for key in CURVE_KEYS))
+        plot_curve(history, out / "learning_curve.png")
+    _log_wandb(out, history)
+    return history
+
+
+def _log_wandb(out: Path, history: list[dict]) -> None:
+    """The curve, one W&B step per round, offline."""
+    import os
+
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(
+        project="active-induction", name="improve", dir=str(out), mode="offline", reinit="finish_previous"
+    )
+    for figures in history:
+        run.log({k: v for k, v in figures.items() if isinstance(v, (int, float))}, step=int(figures["round"]))
+    run.finish()
+
+
+# ----- command line ---------------------------------------------------------------------------
+def add_parser(sub) -> None:
+    p = sub.add_parser("improve", help="expert iteration: traces, fit, evaluate, round after round")
+    p.add_argument("--out", required=True, help="folder for every round (a rerun resumes it)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--tasks", type=int, default=64, help="random targets traced per round")
+    p.add_argument("--heldout", type=int, default=32, help="fixed held-out random targets")
+    p.add_argument("--calls", type=int, default=5_000, help="simulator-call budget per traced run")
+    p.add_argument("--seconds", type=float, default=10.0, help="wall-time budget per traced run")
+    p.add_argument("--steps", type=int, default=300, help="optimizer steps per model per round")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    for name in ("rounds", "tasks", "heldout", "calls", "steps"):
+        if getattr(args, name) < (0 if name == "rounds" else 1):
+            raise ImproveError(f"--{name} must be positive, got {getattr(args, name)}")
+    cfg = TraceConfig(calls=args.calls, seconds=args.seconds)
+    history = improve(
+        args.out,
+        args.rounds,
+        args.tasks,
+        args.heldout,
+        cfg,
+        args.steps,
+        args.workers,
+        args.executor,
+        args.seed,
+    )
+    for figures in history:
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}))
+    print(f"learning curve: {Path(args.out) / 'learning_curve.png'}")
+    return 0
