@@ -33,7 +33,7 @@ from flows.edit_data import (
     nguyen_edit_examples,
 )
 from flows.encoders import POINT_CHANNELS, VOCAB, ProgramEncoder, SetEncoder, collate_states, encode_state
-from flows.schedule import warmup_cosine
+from flows.schedule import adamw_warmup_cosine
 from simulator.datasets import VALIDATION_SEED_OFFSET, SimulatorStream
 from simulator.edits import KINDS, Edit, legal_edits
 from simulator.program import Program
@@ -261,12 +261,9 @@ class EditFlow(Pretrained, pl.LightningModule):
         self._table = []
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 10_000
         warm = max(1, min(self.hparams.warmup_steps, total // 10))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warm, total))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup_cosine(self, self.hparams.lr, self.hparams.weight_decay, warm, total)
 
 
 # ----- quality metrics ----------------------------------------------------------------------

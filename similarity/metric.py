@@ -20,7 +20,7 @@ import torch
 
 from flows.checkpoint import Pretrained
 from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder, slog
-from flows.schedule import warmup_cosine
+from flows.schedule import adamw_warmup_cosine
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups, run_ok
 from simulator.datasets import SimulatorStream
 from simulator.edits import corrupt, edit_distance
@@ -211,12 +211,10 @@ class SimilarityModule(Pretrained, pl.LightningModule):
             print(f"similarity: could not log the W&B table ({type(err).__name__}: {err})")
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1000
-        warm = max(1, total // 20)
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warm, total))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup_cosine(
+            self, self.hparams.lr, self.hparams.weight_decay, max(1, total // 20), total
+        )
 
 
 # ----- quality metrics ------------------------------------------------------------------------
