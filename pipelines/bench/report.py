@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.bench.plan import HEADLINE_CALLS, HEADLINE_SEEDS
-from pipelines.bench.stats import BASELINE, Summary, recovery_curve
+from pipelines.bench.stats import BASELINE, REFERENCE, Summary, recovery_curve
 
 PROTOCOL = "docs/benchmarks.md"
 
@@ -39,6 +39,8 @@ def table_frame(s: Summary) -> pd.DataFrame:
             m: "–" if s.median_seconds[m] is None else f"{s.median_seconds[m]:.2f}" for m in s.methods
         },
     }
+    rows["simulator calls per second"] = {m: _calls(s.calls_per_second.get(m)) for m in s.methods}
+    rows["candidates scored per second"] = {m: _calls(s.scored_per_second.get(m)) for m in s.methods}
     if BASELINE in s.methods:
         rows[f"calls {BASELINE}/method (tasks both recover)"] = {m: _ratio(s.ratios[m]) for m in s.methods}
         rows["same, failed runs as never (tasks both recover in ≥ half)"] = {
@@ -69,6 +71,25 @@ def _ratio_line(s: Summary, ratios: dict[str, dict[str, float]]) -> str:
     return (
         f"Median over the {len(per_task)} tasks both recover: **{median:.2f}x** fewer calls for full ({per})."
     )
+
+
+def _paired_lines(s: Summary) -> list[str]:
+    """Each method against plain on the same task-seeds: the test a learned part must pass."""
+    if not s.paired:
+        return [f"Not available: this bench did not run `{REFERENCE}`."]
+    lines = [
+        f"Same tasks and seeds. Wins: recovered by the method and not by `{REFERENCE}`; losses: the "
+        "reverse; p: two-sided sign test on them. Calls: median over tasks of "
+        f"`{REFERENCE}`'s censored median calls to recovery over the method's (tasks both recover in "
+        "at least half the seeds).",
+        "",
+        "| method | task-seeds | wins | losses | sign test p | calls plain/method (tasks) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, d in s.paired.items():
+        ratio = "–" if d["censored_ratio"] is None else f"{d['censored_ratio']:.2f}x ({d['ratio_tasks']})"
+        lines.append(f"| {m} | {d['pairs']} | {d['wins']} | {d['losses']} | {d['p']:.3g} | {ratio} |")
+    return lines
 
 
 def _error_lines(s: Summary) -> list[str]:
@@ -111,6 +132,10 @@ def markdown(s: Summary, meta: dict) -> str:
         "",
         "Failed runs counted as never recovering (a task counts when both recover it in at least half "
         "the seeds): " + _ratio_line(s, s.censored),
+        "",
+        f"## Paired against {REFERENCE}",
+        "",
+        *_paired_lines(s),
         "",
         "## Methods with errors",
         "",

@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 
 BASELINE = "uniform"  # call ratios are this method's calls to recovery over each method's
-_COLUMNS = ["task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error"]
+REFERENCE = "plain"  # the paired comparison: the same machinery with every learned part swapped out
+_COLUMNS = [
+    "task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error",
+    "simulator_calls", "candidates_scored",
+]  # fmt: skip
 
 
 def frame(records: Sequence[dict]) -> pd.DataFrame:
@@ -23,7 +27,7 @@ def frame(records: Sequence[dict]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(list(records), columns=_COLUMNS)
     df["recovered"] = df["recovered"].fillna(False).astype(bool)
     df["failed"] = df["error"].map(bool, na_action="ignore").fillna(False).astype(bool)
-    for column in ("calls_to_recovery", "seconds"):
+    for column in ("calls_to_recovery", "seconds", "simulator_calls", "candidates_scored"):
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     return df
 
@@ -45,6 +49,9 @@ class Summary:
     ratios: dict[str, dict[str, float]] = field(default_factory=dict)  # per method: task -> ratio
     censored: dict[str, dict[str, float]] = field(default_factory=dict)  # the same, censored
     errors: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # failed, runs, first error
+    calls_per_second: dict[str, float | None] = field(default_factory=dict)  # over all its runs
+    scored_per_second: dict[str, float | None] = field(default_factory=dict)
+    paired: dict[str, dict] = field(default_factory=dict)  # per method: against REFERENCE
 
     @property
     def n_runs(self) -> int:
@@ -101,7 +108,46 @@ def summarize(records: Sequence[dict], tasks: list[str], methods: list[str]) -> 
         ratios=call_ratios(df, tasks, methods) if BASELINE in methods else {},
         censored=call_ratios(df, tasks, methods, censored=True) if BASELINE in methods else {},
         errors=errors,
+        calls_per_second={m: _rate(df, m, "simulator_calls") for m in methods},
+        scored_per_second={m: _rate(df, m, "candidates_scored") for m in methods},
+        paired=paired(df, methods) if REFERENCE in methods else {},
     )
+
+
+def _rate(df: pd.DataFrame, method: str, column: str) -> float | None:
+    """Total of ``column`` over total seconds, for the method's completed runs that record it."""
+    runs = df[(df["method"] == method) & ~df["failed"] & df[column].notna() & (df["seconds"] > 0)]
+    return float(runs[column].sum() / runs["seconds"].sum()) if len(runs) else None
+
+
+def paired(df: pd.DataFrame, methods: list[str]) -> dict[str, dict]:
+    """Each method against ``plain`` on the same (task, seed) pairs: wins, losses, a two-sided
+    sign test on them, and the median over tasks of plain's censored calls over the method's."""
+    from scipy.stats import binomtest
+
+    ok = df[~df["failed"]]
+    wide = ok.pivot_table(index=["task", "seed"], columns="method", values="recovered", aggfunc="first")
+    calls = ok["calls_to_recovery"].where(ok["recovered"], np.inf)
+    med = calls.groupby([ok["task"], ok["method"]]).quantile(0.5, interpolation="lower").unstack("method")
+    out = {}
+    for m in methods:
+        if m == REFERENCE or m not in wide or REFERENCE not in wide:
+            continue
+        both = wide[[m, REFERENCE]].dropna().astype(bool)
+        wins = int((both[m] & ~both[REFERENCE]).sum())
+        losses = int((~both[m] & both[REFERENCE]).sum())
+        p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+        finite = np.isfinite(med[m]) & np.isfinite(med[REFERENCE]) if m in med else []
+        ratios = (med[REFERENCE][finite].clip(lower=1) / med[m][finite].clip(lower=1)) if len(finite) else []
+        out[m] = {
+            "pairs": len(both),
+            "wins": wins,
+            "losses": losses,
+            "p": float(p),
+            "censored_ratio": float(np.median(ratios)) if len(ratios) else None,
+            "ratio_tasks": int(len(ratios)),
+        }
+    return out
 
 
 def call_ratios(
