@@ -168,3 +168,15 @@ def test_default_methods_are_the_presets_and_the_peers_that_import(monkeypatch):
     hide(monkeypatch, "gplearn")
     assert "gplearn" not in methods.parse(None)
     assert methods.parse(" Uniform, full,uniform ") == ["uniform", "full"]
+
+
+def test_a_pipeline_yaml_is_a_method(tmp_path, monkeypatch):
+    """A round of ``induce improve`` (or any pipeline YAML) benches beside the presets."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    yaml_path = tmp_path / "Mine.yaml"
+    yaml_path.write_text("preset: uniform\nname: mine\nplanner: {parsimony: 0.05}\n")
+    out = tmp_path / "bench"
+    argv = ["--only", "Nguyen-1", "--methods", f"plain,{yaml_path}", *QUICK, "--executor", "inline"]
+    assert bench(*argv, "--out", str(out)) == 0
+    assert {r["method"] for r in records(out)} == {"plain", str(yaml_path)}
+    assert bench("--only", "Nguyen-1", "--methods", str(tmp_path / "no.yaml"), "--out", str(out)) == 2

@@ -68,7 +68,7 @@ class _Base:
 
 
 class PresetMethod(_Base):
-    """A pipeline preset (``full``, ``plain``, ``uniform``, ``no-<stage>``): ``InductionPipeline.preset``."""
+    """A pipeline preset (``full``, ``plain``, ``uniform``, ``no-<stage>``) or pipeline YAML."""
 
     def __init__(self, name: str):
         self.name = name
@@ -143,21 +143,33 @@ def installed() -> tuple[str, ...]:
     return (*presets(), *(p for p in peers.PEERS if peers.why_not(p) is None))
 
 
+def is_pipeline_file(name: str) -> bool:
+    """A method given as a pipeline YAML (``docs/pipelines.md``), e.g. a round of ``induce improve``."""
+    return name.endswith((".yaml", ".yml"))
+
+
 @cache
 def get(name: str) -> Method:
-    """The method of that name (lower case); UnknownMethod when there is none."""
+    """The method of that name (lower case, or a pipeline YAML path); UnknownMethod when there is none."""
     if name in peers.PEERS:
         return PeerMethod(name)
     if name in presets():
         return PresetMethod(name)
-    raise UnknownMethod(f"unknown method {name!r}; methods: {', '.join(names())}")
+    if is_pipeline_file(name):
+        from pathlib import Path
+
+        if not Path(name).is_file():
+            raise UnknownMethod(f"method {name!r}: no such pipeline YAML")
+        return PresetMethod(name)
+    raise UnknownMethod(f"unknown method {name!r}; methods: {', '.join(names())}, or a pipeline YAML")
 
 
 def parse(text: str | None) -> list[str]:
     """Method names from a comma list (None: the installed ones); unknown names are an error."""
     if text is None:
         return list(installed())
-    chosen = list(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
+    raw = (m.strip() for m in text.split(",") if m.strip())
+    chosen = list(dict.fromkeys(m if is_pipeline_file(m) else m.lower() for m in raw))
     if not chosen:
         raise UnknownMethod("--methods needs at least one method")
     for name in chosen:
@@ -169,9 +181,9 @@ _PIPELINES: dict[str, Any] = {}
 
 
 def pipeline(name: str):
-    """A preset's pipeline, built (checkpoints loaded) once per process and reused by every run."""
+    """A preset's (or pipeline YAML's) pipeline, built once per process and reused by every run."""
     if name not in _PIPELINES:
         from pipelines.pipeline import InductionPipeline
 
-        _PIPELINES[name] = InductionPipeline.preset(name)
+        _PIPELINES[name] = InductionPipeline.load(name)
     return _PIPELINES[name]
