@@ -2,7 +2,8 @@
 
 A traced state is a program the planner really expanded, with the data it was solving. Its
 label is an edit that moves toward the program the search found (hindsight: the found
-program is a valid target for its ancestors, drawn target or not). States come from
+program is a valid target for its ancestors, drawn target or not), or, for a share
+``best_child_share`` of examples, an edit whose child has the lowest true loss. States come from
 ``induce traces`` folders; a share of random-program examples (``random_share``) keeps the
 off-policy skill the shipped model learned.
 """
@@ -34,6 +35,7 @@ class TracedState:
     found: Program
     toward: tuple[Edit, ...]
     distance: int
+    best: tuple[Edit, ...] = ()  # the edits whose child has the lowest true loss
 
 
 def traced_states(folders: str | list[str], validation: bool, val_fraction: float) -> list[TracedState]:
@@ -45,11 +47,23 @@ def traced_states(folders: str | list[str], validation: bool, val_fraction: floa
         X, y, fs = task["X"].numpy(), task["y"].numpy(), task_function_set(task)
         found = program_from(task["found"])
         for row in run["states"]:
-            toward = row["toward"].numpy()
+            toward, loss = row["toward"].numpy(), row["child_loss"].numpy()
             if toward.any():
-                edits = [e for e, t in zip(state_edits(row), toward) if t]
+                edits = state_edits(row)
+                best = [e for e, v in zip(edits, loss) if np.isfinite(v) and v == loss.min()]
                 program = program_from(row["program"])
-                out.append(TracedState(X, y, fs, program, found, tuple(edits), int(row["distance"])))
+                out.append(
+                    TracedState(
+                        X,
+                        y,
+                        fs,
+                        program,
+                        found,
+                        tuple(e for e, t in zip(edits, toward) if t),
+                        int(row["distance"]),
+                        tuple(best),
+                    )  # fmt: skip
+                )
     return out
 
 
@@ -65,11 +79,13 @@ class TraceEditDataModule(StreamDataModule):
         val_size: int = 256,
         val_fraction: float = 0.1,
         random_share: float = 0.25,
+        best_child_share: float = 0.0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_size=val_size)
         self.traces = traces
         self.val_fraction = val_fraction
         self.random_share = random_share
+        self.best_child_share = best_child_share
         self.train_states = traced_states(traces, False, val_fraction)
         self.val_states = traced_states(traces, True, val_fraction)
         if not self.train_states:
@@ -77,7 +93,10 @@ class TraceEditDataModule(StreamDataModule):
         self.random = EditDataModule(batch_size=batch_size, seed=seed) if random_share > 0 else None
 
     def _example(self, st: TracedState, rng: np.random.Generator) -> EditExample | None:
-        label = st.toward[int(rng.integers(len(st.toward)))]
+        """Label: an edit toward the found program, or (``best_child_share`` of the time) an edit
+        whose child has the lowest true loss, the planner's one-step view of the same goal."""
+        pool = st.best if st.best and rng.random() < self.best_child_share else st.toward
+        label = pool[int(rng.integers(len(pool)))]
         with np.errstate(all="ignore"):
             state = encode_state(st.program, st.X, st.y)
         return EditExample(

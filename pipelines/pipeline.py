@@ -70,6 +70,21 @@ def _spec(class_path: str, **init_args: Any) -> dict:
     return {"class_path": class_path, "init_args": init_args}
 
 
+# Each stage's learned form (with the shipped checkpoint it reads) and its plain stand-in.
+LEARNED_STAGES = {
+    "locate": _spec("pipelines.locate.GradientLocate"),  # plus the similarity model when learned
+    "propose": _spec("pipelines.propose.FlowPropose", checkpoint=SHIPPED["edit_flow"]),
+    "screen": _spec("pipelines.screen.FlowScreen", checkpoint=SHIPPED["forward_flow"]),
+    "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=SHIPPED["reverse_flow"]),
+}
+PLAIN_STAGES = {
+    "locate": _spec("pipelines.locate.UniformLocate"),
+    "propose": _spec("pipelines.propose.UniformPropose"),
+    "screen": _spec("pipelines.screen.NoScreen"),
+    "subgoal": _spec("pipelines.subgoal.NoSubgoal"),
+}
+
+
 def preset_spec(name: str) -> dict:
     """A named preset as the same ``class_path``/``init_args`` mapping a pipeline YAML holds.
 
@@ -77,34 +92,20 @@ def preset_spec(name: str) -> dict:
     the locate stage (its loss is backpropagated through M) and verify (the planner's
     distance to the goal) share.
     """
+    name = name.lower()
     kinds = preset_stages(name)
-    if name.lower() == "plain":  # full's machinery, library and splits included, nothing learned
-        return {
-            **preset_spec("uniform"),
-            "name": "plain",
-            "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None),
-            "planner": {"width": DEFAULT_WIDTH},
-        }
-    learned = {s for s, k in kinds.items() if k == "learned"}
-    sim = SHIPPED["similarity"] if "similarity" in learned else None
-    return {
-        "name": name.lower(),
-        "locate": _spec("pipelines.locate.GradientLocate", similarity=sim)
-        if "locate" in learned
-        else _spec("pipelines.locate.UniformLocate"),
-        "propose": _spec("pipelines.propose.FlowPropose", checkpoint=SHIPPED["edit_flow"])
-        if "propose" in learned
-        else _spec("pipelines.propose.UniformPropose"),
-        "screen": _spec("pipelines.screen.FlowScreen", checkpoint=SHIPPED["forward_flow"])
-        if "screen" in learned
-        else _spec("pipelines.screen.NoScreen"),
-        "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=SHIPPED["reverse_flow"])
-        if "subgoal" in learned
-        else _spec("pipelines.subgoal.NoSubgoal"),
-        "verify": _spec("pipelines.verify.Verify", similarity=sim),
-        # learned proposals pick a few edits; the all-plain baseline runs them all
-        "planner": {} if name.lower() == "uniform" else {"width": DEFAULT_WIDTH},
-    }
+    spec: dict[str, Any] = {"name": name}
+    for stage in LEARNED_STAGES:
+        spec[stage] = copy.deepcopy((LEARNED_STAGES if kinds[stage] == "learned" else PLAIN_STAGES)[stage])
+    sim = SHIPPED["similarity"] if kinds["similarity"] == "learned" else None
+    if kinds["locate"] == "learned":
+        spec["locate"]["init_args"]["similarity"] = sim
+    spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
+    # learned proposals pick a few edits; the all-plain baseline without a library runs them all
+    spec["planner"] = {} if name == "uniform" else {"width": DEFAULT_WIDTH}
+    if name == "plain":  # full's machinery, library and splits included, nothing learned
+        spec["subgoal"] = _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None)
+    return spec
 
 
 def instantiate(spec: Any, where: str) -> Any:
