@@ -8,7 +8,8 @@ Each round (the seed's sections 2.2 and 3):
    round's weights, on every trace made so far (``configs/*_traces.yaml`` through LightningCLI);
 3. **evaluate**: on a fixed held-out set, made once by the ``plain`` pipeline on its own
    seed, the on-policy metrics of the new models beside their stand-ins, and the recovery
-   of the new pipeline on fixed held-out random targets: the learning curve.
+   of the new pipeline on the same held-out random targets, paired against ``plain``'s
+   (wins, losses, sign test): the learning curve.
 
 Every round leaves its traces, checkpoints, pipeline YAML and ``metrics.json`` under
 ``OUT/round-K/``, logs to W&B offline, and redraws ``OUT/learning_curve.png``. A rerun
@@ -34,6 +35,12 @@ MODELS = {  # module -> (trace config, shipped checkpoint)
     "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
 }
 CURVE_KEYS = ("heldout_solved", "edit_flow_spearman", "edit_flow_top24_best", "metric_spearman")
+BASELINES = {  # each curve's stand-in, drawn beside it
+    "heldout_solved": "plain_solved",
+    "edit_flow_spearman": "uniform_spearman",
+    "edit_flow_top24_best": "random_top24_best",
+    "metric_spearman": "nmse_spearman",
+}
 
 
 class ImproveError(ValueError):
@@ -82,8 +89,14 @@ def fit_model(module: str, traces: list[str], start: str, dest: Path, steps: int
     return dest
 
 
-def heldout_recovery(pipeline_yaml: str, cfg: TraceConfig, n: int) -> dict:
-    """The pipeline on ``n`` fixed held-out random targets: solved share and calls to the hit."""
+def heldout_recovery(
+    pipeline_yaml: str, cfg: TraceConfig, n: int, reference: list[bool] | None = None
+) -> dict:
+    """The pipeline on ``n`` fixed held-out random targets: solved share, calls to the hit, and,
+    against ``reference`` (the plain pipeline's outcome on the same targets), wins, losses and a
+    two-sided sign test."""
+    from scipy.stats import binomtest
+
     from pipelines.pipeline import InductionPipeline
 
     pipe = InductionPipeline.load(pipeline_yaml)
@@ -91,14 +104,25 @@ def heldout_recovery(pipeline_yaml: str, cfg: TraceConfig, n: int) -> dict:
         run_task(t, HELDOUT_SEED, replace(cfg, pipeline=pipeline_yaml, states_per_run=1), pipe)
         for t in range(n)
     ]
-    solved = [r["task"]["solved"] for r in runs]
+    solved = [bool(r["task"]["solved"]) for r in runs]
     calls = [r["task"]["found_at"] if r["task"]["solved"] else np.inf for r in runs]
-    return {
+    median = float(np.median(calls))
+    out = {
         "heldout_solved": float(np.mean(solved)),
         # failures count as never recovering (a censored median); None when most failed
-        "heldout_median_calls": float(np.median(calls)) if np.isfinite(np.median(calls)) else None,
+        "heldout_median_calls": median if np.isfinite(median) else None,
         "heldout_seconds": float(np.mean([r["task"]["seconds"] for r in runs])),
     }
+    if reference is not None:
+        wins = sum(a and not b for a, b in zip(solved, reference))
+        losses = sum(b and not a for a, b in zip(solved, reference))
+        out.update(
+            plain_solved=float(np.mean(reference)),
+            wins_vs_plain=wins,
+            losses_vs_plain=losses,
+            sign_test_p=float(binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0,
+        )
+    return out
 
 
 def evaluate_round(
