@@ -121,7 +121,8 @@ def _inv_sub(z, s, side):  # hole - s = z, or s - hole = z
 
 
 def _inv_mul(z, s, side):
-    return _where(s != 0, z / s), True
+    with np.errstate(all="ignore"):
+        return np.where(s != 0, z / s, np.nan), True
 
 
 def _inv_div(z, s, side):  # hole / s = z, or s / hole = z
