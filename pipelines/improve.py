@@ -9,7 +9,8 @@ Each round (the seed's sections 2.2 and 3):
 3. **evaluate**: on a fixed held-out set, made once by the ``plain`` pipeline on its own
    seed, the on-policy metrics of the new models beside their stand-ins, and the recovery
    of the new pipeline on the same held-out random targets, paired against ``plain``'s
-   (wins, losses, sign test): the learning curve.
+   (wins, losses, sign test): the learning curve. Held-out runs are bound by their call
+   budget, not by seconds, so the curve does not move with the machine's load.
 
 Every round leaves its traces, checkpoints, pipeline YAML and ``metrics.json`` under
 ``OUT/round-K/``, logs to W&B offline, and redraws ``OUT/learning_curve.png``. A rerun
@@ -30,6 +31,8 @@ from pipelines.traces import TraceConfig, generate, run_task
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
+# Held-out runs are bound by calls, not seconds: a figure must not depend on the machine's load.
+HELDOUT_SECONDS = 3_600.0
 MODELS = {  # module -> (trace config, shipped checkpoint)
     "edit_flow": ("edit_flow_traces.yaml", "checkpoints/edit_flow.pt"),
     "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
@@ -100,10 +103,8 @@ def heldout_recovery(
     from pipelines.pipeline import InductionPipeline
 
     pipe = InductionPipeline.load(pipeline_yaml)
-    runs = [
-        run_task(t, HELDOUT_SEED, replace(cfg, pipeline=pipeline_yaml, states_per_run=1), pipe)
-        for t in range(n)
-    ]
+    cfg = replace(cfg, pipeline=pipeline_yaml, states_per_run=1, seconds=HELDOUT_SECONDS)
+    runs = [run_task(t, HELDOUT_SEED, cfg, pipe) for t in range(n)]
     solved = [bool(r["task"]["solved"]) for r in runs]
     calls = [r["task"]["found_at"] if r["task"]["solved"] else np.inf for r in runs]
     median = float(np.median(calls))
@@ -189,14 +190,8 @@ def improve(
     heldout = out / "heldout_traces"
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     say(f"held-out traces: {heldout}")
-    generate(
-        heldout,
-        heldout_tasks,
-        HELDOUT_SEED,
-        replace(cfg, pipeline="plain"),
-        workers=workers,
-        executor=executor,
-    )
+    plain = replace(cfg, pipeline="plain", seconds=HELDOUT_SECONDS)
+    generate(heldout, heldout_tasks, HELDOUT_SEED, plain, workers=workers, executor=executor)
     models = {m: shipped for m, (_, shipped) in MODELS.items()}
     history: list[dict] = []
     trace_folders: list[str] = []
