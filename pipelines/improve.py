@@ -141,7 +141,8 @@ def evaluate_round(
         load_pretrained(EditFlow, models["edit_flow"]),
         load_pretrained(SimilarityModule, models["similarity"]),
     )
-    figures.update(heldout_recovery(pipeline_yaml, cfg, n))
+    plain = [bool(r["task"]["solved"]) for r in sorted(runs, key=lambda r: r["task"]["task_id"])]
+    figures.update(heldout_recovery(pipeline_yaml, cfg, n, plain if len(plain) == n else None))
     return figures
 
 
