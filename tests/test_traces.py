@@ -1,5 +1,7 @@
 """Traces: hindsight labels are right, shards are reproducible and safe, on-policy metrics run."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -101,6 +103,8 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     assert (out / "learning_curve.png").exists()
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
     assert len(lines) == 2 and '"edit_flow_spearman"' in lines[1]
+    figures = json.loads((out / "round-1" / "metrics.json").read_text())
+    assert {"plain_solved", "wins_vs_plain", "losses_vs_plain", "sign_test_p"} <= set(figures)
     from pipelines.pipeline import InductionPipeline
 
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
