@@ -61,14 +61,17 @@ def pipeline_spec(models: dict[str, str]) -> dict:
     }
 
 
-def fit_model(module: str, traces: list[str], start: str, dest: Path, steps: int, seed: int) -> Path:
-    """Fine-tune one module from ``start`` on ``traces``; the export lands at ``dest``."""
+def fit_model(
+    module: str, traces: list[str], start: str, dest: Path, steps: int, seed: int, data: dict | None = None
+) -> Path:
+    """Fine-tune one module from ``start`` on ``traces``; the export lands at ``dest``. ``data``
+    overrides the data module's arguments (e.g. ``best_child_share``)."""
     from pipelines.train import lightning_main
 
     config_name, _ = MODELS[module]
     cfg = yaml.safe_load((CONFIG_DIR / config_name).read_text())
     cfg["seed_everything"] = seed
-    cfg["data"]["init_args"]["traces"] = traces
+    cfg["data"]["init_args"].update({"traces": traces, **(data or {})})
     cfg["trainer"]["max_steps"] = steps
     cfg["trainer"]["val_check_interval"] = max(1, steps // 2)
     cfg["trainer"]["enable_progress_bar"] = False
@@ -184,6 +187,7 @@ def improve(
     workers: int = 1,
     executor: str = "local",
     seed: int = 0,
+    best_child_share: float = 0.0,
 ) -> list[dict]:
     """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics."""
     out = Path(out).resolve()  # every path a round writes is absolute: workers may run elsewhere
@@ -217,7 +221,8 @@ def improve(
                 dest = folder / f"{module}.pt"
                 if not dest.exists():
                     say(f"round {k}: fitting {module} on {len(trace_folders)} trace folder(s)")
-                    fit_model(module, list(trace_folders), models[module], dest, steps, seed + k)
+                    data = {"best_child_share": best_child_share} if module == "edit_flow" else None
+                    fit_model(module, list(trace_folders), models[module], dest, steps, seed + k, data)
                 models[module] = str(dest)
         pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
         metrics_path = folder / "metrics.json"
@@ -265,6 +270,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument(
+        "--best-child-share",
+        type=float,
+        default=0.0,
+        help="share of edit-flow labels that are the best child instead of a step toward the found program",
+    )
     p.set_defaults(func=main)
 
 
@@ -272,6 +283,8 @@ def main(args) -> int:
     for name in ("rounds", "tasks", "heldout", "calls", "steps"):
         if getattr(args, name) < (0 if name == "rounds" else 1):
             raise ImproveError(f"--{name} must be positive, got {getattr(args, name)}")
+    if not 0.0 <= args.best_child_share <= 1.0:
+        raise ImproveError(f"--best-child-share must be in [0, 1], got {args.best_child_share}")
     cfg = TraceConfig(calls=args.calls, seconds=args.seconds)
     history = improve(
         args.out,
@@ -283,6 +296,7 @@ def main(args) -> int:
         args.workers,
         args.executor,
         args.seed,
+        args.best_child_share,
     )
     for figures in history:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}))
