@@ -58,6 +58,12 @@ def map_jobs(
     return results
 
 
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a Ray worker (any picklable callable, builtins included)."""
+    _single_thread()
+    return fn(*args)
+
+
 def _map_ray(
     fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, done: Callable[[Any], None]
 ) -> None:
@@ -70,8 +76,8 @@ def _map_ray(
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address, num_cpus=None if address else workers, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(fn)
-        pending = [remote.remote(*job) for job in jobs]
+        remote = ray.remote(num_cpus=1)(_call)
+        pending = [remote.remote(fn, *job) for job in jobs]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             done(ray.get(ready[0]))
