@@ -204,8 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calls", type=int, default=200_000, help="simulator-call budget (default 200000)")
     s.add_argument("--seconds", type=float, default=60.0, help="wall-time budget (default 60)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--pipeline", default="full", help="preset: full, uniform, no-locate, no-propose, ...")
-    s.add_argument("--config", help="pipeline preset YAML (overrides --pipeline)")
+    s.add_argument(
+        "--pipeline", default="full", help="preset: full, plain, uniform, no-locate, no-propose, ..."
+    )
+    s.add_argument(
+        "--config",
+        help="a pipeline YAML, or a name in configs/pipelines/ (docs/pipelines.md; overrides --pipeline)",
+    )
     s.add_argument("--json", help="write the result as JSON here")
     s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")
     s.set_defaults(func=cmd_solve)
