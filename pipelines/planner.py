@@ -174,11 +174,13 @@ class Planner:
         best: Node | None = None
         stopped = ""
 
+        allowed = set(fs.tokens)
+
         def admit(cand: Candidate, parent: Node | None, stamp: int) -> Node | None:
             nonlocal best
             key = cand.program.key
-            if key in seen:
-                return None
+            if key in seen or not allowed.issuperset(cand.program.tokens):
+                return None  # seen already, or a token the task does not allow (never returned)
             seen.add(key)
             node = Node(cand, parent, self.score(cand), stamp)
             heapq.heappush(frontier, (node.score, next(tie), node))

@@ -344,7 +344,7 @@ class LibrarySession:
         found = [p for _, p in lib.match(target[None, :], fs.unary)]
         if nearest:
             found += [lib.programs[j] for j in lib.nearest(target, nearest)]
-        if fs.has_const:
+        if fs.has_const and {"add", "mul"} <= set(fs.binary):  # c1*L1 + ... + c0 needs both
             pool = st.linear_pool if depth > 0 else 8
             found += lib.linear_fits(target, pool=pool, exact_only=exact_only)
             if depth > 0:  # constants inside an outer operator: u(c1*L1 + ... + c0)

@@ -229,3 +229,23 @@ def test_plain_preset_counts_lookups_and_uniform_has_none():
     assert res.to_dict()["candidates_scored"] == res.candidates_scored and res.found_at <= res.calls
     uniform = InductionPipeline.preset("uniform").solve(X, y, calls=2_000, seconds=600)
     assert uniform.candidates_scored == 0
+
+
+def test_no_token_outside_the_function_set_is_ever_returned():
+    """A random sweep of function sets: every program on the front uses allowed tokens only."""
+    from simulator.language import BINARY, UNARY, FunctionSet
+
+    rng = np.random.default_rng(0)
+    X = np.linspace(0.3, 2.0, 20)[:, None]
+    y = np.exp(-0.3 * X[:, 0]) * np.cos(2 * X[:, 0])
+    pipe = InductionPipeline.preset("plain", polish_calls=50)
+    for _ in range(6):
+        binary = [b for b in BINARY if rng.random() < 0.5] or ["mul"]
+        unary = [u for u in UNARY if rng.random() < 0.3]
+        names = binary + unary + ["const"]
+        fs = FunctionSet.from_names(names)
+        res = pipe.solve(X, y, function_set=fs, calls=2_500, seconds=600, seed=0)
+        allowed = set(fs.tokens)
+        for row in res.front:
+            assert set(row.program.tokens) <= allowed, (names, str(row.program))
+        assert set(res.program.tokens) <= allowed, (names, str(res.program))
