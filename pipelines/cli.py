@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 DEMO_TASK = "Nguyen-5"
+DATA_FUNCTION_SET = "ckoza"  # the default for a CSV, the same as ProgramRegressor's
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 
@@ -143,7 +144,8 @@ def cmd_solve(args) -> int:
         if not args.target:
             raise UsageError("--csv needs --target COLUMN")
         X, y, names = read_csv(args.csv, args.target)
-        title, fs, truth = f"{args.csv}: {args.target}", args.function_set or "koza", None
+        # data without a named set gets fitted constants, as ProgramRegressor does
+        title, fs, truth = f"{args.csv}: {args.target}", args.function_set or DATA_FUNCTION_SET, None
     else:
         task = (
             _task_from_file(load_tasks(args.tasks), args.task)
@@ -200,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) to take the task from")
     s.add_argument("--csv", help="CSV file with a header row")
     s.add_argument("--target", help="the CSV column to explain")
-    s.add_argument("--function-set", help="e.g. Koza, CKoza, or add,mul,sin,const")
+    s.add_argument(
+        "--function-set",
+        help=f"e.g. Koza, CKoza, or add,mul,sin,const (default: the task's; with --csv {DATA_FUNCTION_SET})",
+    )
     s.add_argument("--calls", type=int, default=200_000, help="simulator-call budget (default 200000)")
     s.add_argument("--seconds", type=float, default=60.0, help="wall-time budget (default 60)")
     s.add_argument("--seed", type=int, default=0)

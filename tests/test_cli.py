@@ -165,3 +165,21 @@ def test_plot_without_warnings(tmp_path, d):
         warnings.simplefilter("error")  # e.g. "No artists with labels found to put in legend"
         cli.plot_result(_Found(), X, X.sum(axis=1), str(tmp_path / "p.png"), "t")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_csv_default_function_set_has_constants_like_the_estimator(tmp_path, capsys):
+    """Data without a named set: the CLI and ProgramRegressor agree (CKoza, fitted constants)."""
+    import inspect
+    import json
+
+    from pipelines.cli import DATA_FUNCTION_SET
+    from pipelines.estimator import ProgramRegressor
+
+    assert inspect.signature(ProgramRegressor).parameters["function_set"].default == DATA_FUNCTION_SET
+    data = tmp_path / "line.csv"
+    data.write_text("a,b\n" + "".join(f"{i / 10},{2.5 * i / 10 + 0.7}\n" for i in range(1, 15)))
+    out = tmp_path / "out.json"
+    argv = ["solve", "--csv", str(data), "--target", "b", "--pipeline", "plain"]
+    assert main([*argv, "--calls", "3000", "--seconds", "600", "--json", str(out)]) == 0
+    found = json.loads(out.read_text())
+    assert found["nmse_train"] < 1e-20, found["program"]  # exact only with fitted constants
