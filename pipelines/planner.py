@@ -31,6 +31,9 @@ from simulator.program import Program
 
 Progress = Callable[[Budget, "Node"], None]
 OnExpand = Callable[["Expansion"], None]
+# The stop reason when a program reaches the tolerance: an exact fit of the training data.
+# Whether it is the true law is for a ground truth to say (the recovery check), not the search.
+EXACT_FIT = "exact fit"
 
 
 @dataclass(eq=False)
@@ -200,7 +203,7 @@ class Planner:
             while frontier and not stopped:
                 if best is not None and best.loss <= tol:
                     if not fs.has_const:
-                        stopped = "recovered"
+                        stopped = EXACT_FIT
                         break
                     if polish_until is None:
                         polish_until = (
@@ -208,7 +211,7 @@ class Planner:
                             budget.elapsed + self.polish_seconds,
                         )
                     if budget.calls >= polish_until[0] or budget.elapsed >= polish_until[1]:
-                        stopped = "recovered"
+                        stopped = EXACT_FIT
                         break
                 stopped = budget.exhausted() or ""
                 if stopped:
@@ -224,7 +227,7 @@ class Planner:
                 if progress is not None and best is not None:
                     progress(budget, best)
             if not stopped:
-                stopped = "recovered" if best is not None and best.loss <= tol else "exhausted search"
+                stopped = EXACT_FIT if best is not None and best.loss <= tol else "exhausted search"
         except KeyboardInterrupt:
             stopped = "interrupted"
         if best is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.planner import Expansion
+from pipelines.planner import EXACT_FIT, Expansion
 from simulator.edits import KINDS, Edit, apply, edit_distance, next_edits
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import evaluate
@@ -155,7 +155,7 @@ def run_task(task_id: int, seed: int, cfg: TraceConfig, pipeline=None) -> dict:
             "target": program_record(target),
             "found": program_record(res.program),
             "found_loss": float(res.loss),
-            "solved": bool(res.stopped == "recovered"),
+            "solved": bool(res.stopped == EXACT_FIT),
             "calls": res.calls,
             "candidates_scored": res.candidates_scored,
             "found_at": res.found_at,

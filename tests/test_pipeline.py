@@ -19,7 +19,7 @@ def test_reasoning_stages_recover_and_the_trace_replays():
     X, y = task.sample("train", seed=0)
     pipe = InductionPipeline(locate=GradientLocate(), subgoal=LibrarySubgoal(), width=48)
     res = pipe.solve(X, y, function_set=task.function_set, calls=50_000, seconds=600, seed=0)
-    assert res.loss < 1e-12 and res.stopped == "recovered"
+    assert res.loss < 1e-12 and res.stopped == "exact fit"
     assert res.replay().tokens == res.program.tokens
     stages = {s.stage for s in res.trace}
     assert stages <= {"propose", "subgoal"} and res.trace
