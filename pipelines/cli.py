@@ -95,7 +95,7 @@ def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = ""
         with np.errstate(all="ignore"):
             a.plot(grid[:, 0], result.predict(grid), color="C1", label=f"found: {result.sympy()}")
         a.scatter(X[:, 0], y, color="C0", zorder=3, label="data")
-        a.set_xlabel("x1")
+        a.set_xlabel((result.variable_names or ("x1",))[0])
         a.set_ylabel("y")
         a.legend(fontsize=8)
     else:
@@ -166,6 +166,8 @@ def cmd_solve(args) -> int:
         )
     finally:
         bar.close()
+    if args.csv:  # the CSV's column names everywhere: text, sympy, LaTeX, JSON, front, plot
+        result.variable_names = tuple(names)
     print(result)
     out = result.to_dict()
     out["variables"] = names

@@ -82,9 +82,12 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.result_ = self._build_pipeline().solve(
             X, y, function_set=self.function_set, calls=self.calls, seconds=self.seconds, seed=seed
         )
+        if hasattr(self, "feature_names_in_"):  # a DataFrame's column names name the variables
+            self.result_.variable_names = tuple(str(c) for c in self.feature_names_in_)
         self.program_ = self.result_.program
         self.equations_ = [
-            {"complexity": r.complexity, "loss": r.loss, "equation": str(r.sympy)} for r in self.result_.front
+            {"complexity": r.complexity, "loss": r.loss, "equation": str(self.result_.named(r.program))}
+            for r in self.result_.front
         ]
         return self
 

@@ -10,7 +10,7 @@ import torch
 
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate, torch_forward
-from simulator.program import Program
+from simulator.program import Program, symbols, to_sympy, to_text
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class FrontRow:
 
     @property
     def sympy(self) -> sympy.Expr:
-        return self.program.to_sympy()
+        return self.named(self.program)
 
 
 class ProgramModule(torch.nn.Module):
@@ -73,9 +73,17 @@ class Result:
     history: list[tuple[int, float]] = field(default_factory=list)  # (calls, best loss so far)
     found_at: int = 0  # simulator calls spent when ``program`` was found
     candidates_scored: int = 0  # candidates judged without a simulator call (library lookups)
+    variable_names: tuple[str, ...] | None = None  # the data's names for x1, x2, ... (printing only)
+
+    def named(self, program: Program) -> sympy.Expr:
+        """A program as sympy over the data's variable names (x1..xn when there are none)."""
+        return to_sympy(program, symbols(program.n_vars, self.variable_names))
+
+    def text(self, program: Program) -> str:
+        return to_text(program, self.variable_names)
 
     def sympy(self) -> sympy.Expr:
-        return self.program.to_sympy()
+        return self.named(self.program)
 
     def latex(self) -> str:
         return sympy.latex(self.sympy())
@@ -98,12 +106,12 @@ class Result:
         """The Pareto front as PySR prints it: complexity, loss, equation."""
         lines = [f"{'complexity':>10}  {'loss (NMSE)':>12}  equation"]
         for row in self.front:
-            lines.append(f"{row.complexity:>10}  {row.loss:>12.4g}  {row.sympy}")
+            lines.append(f"{row.complexity:>10}  {row.loss:>12.4g}  {self.named(row.program)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {
-            "program": str(self.program),
+            "program": self.text(self.program),
             "sympy": str(self.sympy()),
             "latex": self.latex(),
             "nmse_train": self.loss,
@@ -114,10 +122,16 @@ class Result:
             "seconds": round(self.seconds, 4),
             "stopped": self.stopped,
             "front": [
-                {"complexity": r.complexity, "loss": r.loss, "program": str(r.program), "sympy": str(r.sympy)}
+                {
+                    "complexity": r.complexity,
+                    "loss": r.loss,
+                    "program": self.text(r.program),
+                    "sympy": str(self.named(r.program)),
+                }
                 for r in self.front
             ],
-            "start": str(self.start),
+            "start": self.text(self.start),
+            "variables": list(self.variable_names) if self.variable_names else None,
             "trace": [s.to_dict() for s in self.trace],
             "history": self.history,
             "found_at": self.found_at,
@@ -125,7 +139,7 @@ class Result:
 
     def __str__(self) -> str:
         return (
-            f"found:    {self.program}\n"
+            f"found:    {self.text(self.program)}\n"
             f"sympy:    {self.sympy()}\n"
             f"nmse:     {self.loss:.4g}\n"
             f"calls:    {self.calls} simulator calls, {self.candidates_scored} candidates scored by lookup\n"

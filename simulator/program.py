@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -171,8 +172,9 @@ _INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2)}
 _ATOM = 5
 
 
-def to_text(program: Program) -> str:
-    """Canonical infix text; ``parse(to_text(p)) == p`` for every program."""
+def to_text(program: Program, names: Sequence[str] | None = None) -> str:
+    """Canonical infix text; ``parse(to_text(p)) == p`` for every program. ``names`` prints the
+    variables x1, x2, ... under the data's own names (for reading; parse expects x1..xn)."""
     toks, consts, ends, co = program.tokens, program.consts, program.ends, program.const_offsets
 
     def go(i: int) -> tuple[str, int]:
@@ -182,7 +184,7 @@ def to_text(program: Program) -> str:
             v = consts[co[i]]
             return repr(float(v)), (3 if math.copysign(1.0, v) < 0 else _ATOM)
         if arity(t) == 0:
-            return t, _ATOM
+            return (names[variable_index(t)] if names and is_variable(t) else t), _ATOM
         if t in _INFIX:
             sym, prec = _INFIX[t]
             (ls, lp), (rs, rp) = go(i + 1), go(ends[i + 1])
@@ -302,10 +304,12 @@ def parse(text: str) -> Program:
 
 
 # ----- sympy ----------------------------------------------------------------------------
-def symbols(n: int, **assumptions) -> list[sympy.Symbol]:
-    """Symbols x1..xn; real by default so sympy simplifies as a scientist would."""
+def symbols(n: int, names: Sequence[str] | None = None, **assumptions) -> list[sympy.Symbol]:
+    """Symbols x1..xn (or the data's own ``names``); real by default so sympy simplifies as a
+    scientist would."""
     assumptions = assumptions or {"real": True}
-    return [sympy.Symbol(f"x{i + 1}", **assumptions) for i in range(n)]
+    names = list(names) if names else [f"x{i + 1}" for i in range(n)]
+    return [sympy.Symbol(name, **assumptions) for name in names[: max(n, len(names))]]
 
 
 def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Expr:

@@ -150,6 +150,7 @@ class _Found:
     """What plot_result reads from a result."""
 
     history = [(1, 1.0), (50, 0.1), (400, 1e-12)]
+    variable_names = None
 
     def predict(self, X):
         return X.sum(axis=1)
@@ -183,3 +184,32 @@ def test_csv_default_function_set_has_constants_like_the_estimator(tmp_path, cap
     assert main([*argv, "--calls", "3000", "--seconds", "600", "--json", str(out)]) == 0
     found = json.loads(out.read_text())
     assert found["nmse_train"] < 1e-20, found["program"]  # exact only with fitted constants
+
+
+def test_csv_column_names_reach_text_sympy_latex_json_and_front(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "gas.csv"
+    rows = [(n, t, 8.314 * n * t) for n in (1.0, 2.0, 3.5) for t in (250.0, 300.0, 350.0, 400.0)]
+    data.write_text("moles,temp,pv\n" + "".join(f"{n},{t},{v}\n" for n, t, v in rows))
+    out = tmp_path / "gas.json"
+    argv = ["solve", "--csv", str(data), "--target", "pv", "--pipeline", "plain", "--calls", "3000"]
+    assert main([*argv, "--seconds", "600", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    found = json.loads(out.read_text())
+    assert found["variables"] == ["moles", "temp"]
+    for text in (found["program"], found["sympy"], found["latex"], printed):
+        assert "moles" in text and "temp" in text and "x1" not in text, text
+    assert all("x1" not in row["sympy"] and "x2" not in row["sympy"] for row in found["front"])
+
+
+def test_estimator_names_variables_from_a_dataframe():
+    import pandas as pd
+
+    from pipelines.estimator import ProgramRegressor
+
+    X = pd.DataFrame({"radius": np.linspace(0.5, 2, 20)})
+    est = ProgramRegressor(function_set="koza", calls=2000, seconds=600, pipeline="plain")
+    est.fit(X, X["radius"] ** 2 + X["radius"])
+    assert "radius" in str(est.sympy()) and "radius" in est.latex()
+    assert all("x1" not in row["equation"] for row in est.equations_)
