@@ -38,8 +38,7 @@ from simulator.program import parse
 Domain = Sequence[tuple[float, float]]
 
 # sympy functions outside the language that truths may still use, besides the registry's own
-_NUMPY: dict[Any, Any] = {
-    **{f: op.numpy for f, op in sympy_functions().items()},
+EXTRA_FUNCTIONS: dict[Any, Any] = {
     sp.sinh: np.sinh,
     sp.cosh: np.cosh,
     sp.asin: np.arcsin,
@@ -47,6 +46,7 @@ _NUMPY: dict[Any, Any] = {
     sp.atan: np.arctan,
     sp.sign: np.sign,
 }
+_NUMPY: dict[Any, Any] = {**{f: op.numpy for f, op in sympy_functions().items()}, **EXTRA_FUNCTIONS}
 _POINTS = 64
 _RTOL = 1e-6
 
@@ -164,8 +164,8 @@ def _numeric_check(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], domain: Dom
             points = rng.uniform(low, high, size=(_POINTS, n))
             env = {s.name: points[:, i] for i, s in enumerate(symbols)}
             with np.errstate(all="ignore"):
-                fa = np.broadcast_to(_numeric_value(a, env), (_POINTS,))
-                fb = np.broadcast_to(_numeric_value(b, env), (_POINTS,))
+                fa = np.broadcast_to(numeric_value(a, env), (_POINTS,))
+                fb = np.broadcast_to(numeric_value(b, env), (_POINTS,))
                 both = np.isfinite(fa) & np.isfinite(fb)
                 gap = np.abs(fa - fb) > _RTOL * (1.0 + np.abs(fa) + np.abs(fb))
             if (both & gap).any():
@@ -184,14 +184,14 @@ def _index(symbol: sp.Symbol, size: int) -> int:
     return 0
 
 
-def _numeric_value(expr: sp.Expr, env: dict[str, np.ndarray]) -> np.ndarray:
+def numeric_value(expr: sp.Expr, env: dict[str, np.ndarray]) -> np.ndarray:
     """Evaluate a sympy tree on arrays over the reals by walking it (no lambdify, no exec)."""
     if expr.is_Symbol:
         return env[expr.name]
     if expr.is_number:
         value = complex(expr.evalf())
         return np.float64(value.real if value.imag == 0 else np.nan)
-    args = [_numeric_value(arg, env) for arg in expr.args]
+    args = [numeric_value(arg, env) for arg in expr.args]
     if expr.is_Add:
         return sum(args[1:], args[0])
     if expr.is_Mul:

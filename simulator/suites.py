@@ -23,6 +23,7 @@ import yaml
 from simulator.execute import evaluate
 from simulator.language import FUNCTION_SETS, FunctionSet, LanguageError
 from simulator.program import ParseError, Program, parse
+from simulator.truth import parse_truth, truth_n_vars, truth_values
 
 DISTRIBUTIONS = ("uniform", "grid")
 TEST_POINTS = 1000
@@ -179,10 +180,15 @@ class Task:
             object.__setattr__(self, "function_set", self.function_set.with_vars(self.n_vars))
 
     def program(self) -> Program:
+        """The truth as a program of the language (a ParseError when it uses other functions)."""
         return parse(self.expression)
 
     def truth_sympy(self) -> sp.Expr:
-        return self.program().to_sympy()
+        """The truth as sympy; it may use functions outside the search's language (``sinh``)."""
+        try:
+            return self.program().to_sympy()
+        except (ParseError, LanguageError):
+            return parse_truth(self.expression)
 
     def sampling(self, split: str = "train") -> Sampling:
         """The split's sampling; a missing test split is the train range with 1000 uniform points."""
@@ -198,7 +204,10 @@ class Task:
         """Inputs X (n, n_vars) and truth y (n,); train and test draw from different streams."""
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         X = self.sampling(split).sample(self.n_vars, rng)
-        return X, evaluate(self.program(), X)
+        try:  # the language's own simulator where the truth is a program: the same numbers as ever
+            return X, evaluate(self.program(), X)
+        except (ParseError, LanguageError):
+            return X, truth_values(parse_truth(self.expression), X)
 
     def domain(self) -> list[tuple[float, float]]:
         """Per-variable (low, high) of the train range, as :func:`simulator.recovery.is_recovered` takes."""
@@ -361,12 +370,11 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
     ):
         raise TaskError(f"{where}: expression is missing or not a string, got {expression!r}")
     expression = str(expression).strip()
-    try:
-        program = parse(expression)
+    try:  # a truth is sympy text, read apart from the function set (docs/task-files.md)
+        used = truth_n_vars(parse_truth(expression))
     except (ParseError, LanguageError, ValueError, SyntaxError) as error:
         raise TaskError(f"{where}: expression {expression!r} cannot be parsed: {_one_line(error)}") from None
 
-    used = program.n_vars
     n_vars = entry.get("variables", max(used, 1))
     if isinstance(n_vars, bool) or not isinstance(n_vars, int) or n_vars < 1:
         raise TaskError(f"{where}: variables must be a positive integer, got {n_vars!r}")

@@ -187,3 +187,41 @@ def test_good_fixture_is_good(tmp_path: Path) -> None:
     path.write_text(_task())
     (task,) = load_tasks(path)
     assert isinstance(task, Task) and task.name == "Foo" and task.n_vars == 2
+
+
+def test_a_truth_outside_the_search_language_loads_samples_and_runs(tmp_path):
+    """sinh(x1) with the Koza set is a fair task: the truth is sympy text, apart from the set."""
+    import sympy
+
+    from pipelines.cli import main
+    from simulator.suites import load_tasks
+
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        'tasks:\n  - name: Sinh\n    expression: "sinh(x1) + asin(x2/2)*pi"\n'
+        "    train: {distribution: uniform, low: -1, high: 1, points: 20}\n    function_set: Koza\n"
+    )
+    (task,) = load_tasks(path)
+    assert task.n_vars == 2 and task.function_set.n_vars == 2
+    X, y = task.sample("train", seed=0)
+    np.testing.assert_allclose(y, np.sinh(X[:, 0]) + np.arcsin(X[:, 1] / 2) * np.pi)
+    x1, x2 = sympy.symbols("x1 x2", real=True)
+    assert sympy.simplify(task.truth_sympy() - (sympy.sinh(x1) + sympy.asin(x2 / 2) * sympy.pi)) == 0
+    assert main(["solve", "Sinh", "--tasks", str(path), "--pipeline", "plain", "--calls", "500"]) == 0
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("__import__('os').system('true')", "unsupported syntax"),
+        ("frobnicate(x1)", "unknown function 'frobnicate'"),
+        ("y + 1", "unknown name 'y'"),
+        ("sinh(x1, x2)", "argument"),
+    ],
+)
+def test_truths_are_parsed_never_evaluated(text, fragment):
+    from simulator.program import ParseError
+    from simulator.truth import parse_truth
+
+    with pytest.raises(ParseError, match=fragment):
+        parse_truth(text)
