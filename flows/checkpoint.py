@@ -149,14 +149,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(cls: type, path: Path, mtime: float):
-    return cls.from_pretrained(path)
-
-
 def load_pretrained(cls: type, path: str | Path | None = None):
-    """``cls.from_pretrained(path)``, loaded once per process and file version and then shared:
-    stages that use the same model (the similarity metric in locate and verify) hold one copy.
-    ``None`` means the shipped checkpoint."""
-    path = resolve_checkpoint(path if path is not None else CHECKPOINT_DIR / cls.default_checkpoint)
-    mtime = path.stat().st_mtime if path.is_file() else -1.0
-    return _load_cached(cls, path, mtime)
+    """``cls.from_pretrained(path)``, loaded once per process and then shared: stages that use the
+    same model (the similarity metric in locate and verify) hold one copy, and the planner's inner
+    loop asks for it with no file-system call. ``None`` means the shipped checkpoint."""
+    return cls.from_pretrained(
+        resolve_checkpoint(path if path is not None else CHECKPOINT_DIR / cls.default_checkpoint)
+    )

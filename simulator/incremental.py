@@ -29,15 +29,14 @@ def edited_node_value(
     One operator on cached inputs: what the edit *is*, numerically. ``leaf(token)`` gives a
     leaf's value on the data (callers cache it).
     """
-    kids = parent.children(edit.loc)
     kind = edit.kind
     if kind == "hoist":
-        return z[kids[edit.side]]
+        return z[parent.children(edit.loc)[edit.side]]
     if kind == "collapse" or (kind == "replace" and arity(edit.token) == 0):
         return leaf(edit.token)
     op = OPERATORS[edit.token]
     if kind == "replace":
-        return op.numpy(*(z[k] for k in kids))
+        return op.numpy(*(z[k] for k in parent.children(edit.loc)))
     if kind == "wrap_unary":
         return op.numpy(z[edit.loc])
     new = leaf(edit.leaf)  # wrap_binary: the new leaf on the edit's side

@@ -122,8 +122,8 @@ class FunctionSet:
                 leaves.append(CONST)
             elif is_literal(name):
                 leaves.append(name)
-            elif operators.get(low) is not None:
-                (binary if operators.get(low).arity == 2 else unary).append(low)
+            elif (op := operators.get(low)) is not None:
+                (binary if op.arity == 2 else unary).append(low)
             else:
                 known = ", ".join(list(operators.OPERATORS) + [CONST] + sorted(FUNCTION_SETS))
                 raise LanguageError(f"unknown operator {name!r} in function set; known: {known}")

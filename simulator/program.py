@@ -220,18 +220,23 @@ def _operator_name(name: str) -> str | None:
 _CONSTANTS = {"pi": math.pi, "E": math.e, "e": math.e}
 
 
+def expression_tree(text: str) -> ast.Expression:
+    """Python's own parse of an expression (syntax only, nothing runs); a ParseError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise ParseError("cannot parse an empty expression")
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ParseError(f"cannot parse expression {text!r}: {err.msg}") from None
+
+
 def parse(text: str) -> Program:
     """Parse infix text in sympy syntax into a program.
 
     Floats become fitted constants holding their value; non-negative integers up to 9
     become literal leaves; ``x`` is read as ``x1``. Raises :class:`ParseError`.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ParseError("cannot parse an empty expression")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise ParseError(f"cannot parse expression {text!r}: {err.msg}") from None
+    tree = expression_tree(text)
     tokens: list[str] = []
     consts: list[float] = []
 

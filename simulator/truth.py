@@ -17,7 +17,7 @@ import sympy as sp
 
 from simulator import operators
 from simulator.language import is_variable
-from simulator.program import ParseError
+from simulator.program import ParseError, expression_tree
 from simulator.recovery import EXTRA_FUNCTIONS, numeric_value
 
 _CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
@@ -42,12 +42,7 @@ def _functions() -> dict[str, object]:
 
 def parse_truth(text: str) -> sp.Expr:
     """A truth's sympy expression over real symbols x1..xn (``x`` reads as ``x1``)."""
-    if not isinstance(text, str) or not text.strip():
-        raise ParseError("cannot parse an empty expression")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise ParseError(f"cannot parse expression {text!r}: {err.msg}") from None
+    tree = expression_tree(text)
     functions = _functions()
 
     def walk(node: ast.AST) -> sp.Expr:
