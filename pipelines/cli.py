@@ -131,6 +131,7 @@ def _task_from_file(tasks: list, name: str | None):
 
 def cmd_solve(args) -> int:
     from pipelines.pipeline import InductionPipeline
+    from pipelines.selection import check_criterion
     from simulator.suites import get_task, load_tasks
 
     if args.csv and args.task:
@@ -158,11 +159,22 @@ def cmd_solve(args) -> int:
     pipe = (
         InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
     )
+    if args.select is not None:
+        pipe.planner.select = check_criterion(args.select, has_validation=bool(args.validation))
+    if args.noise_floor is not None:
+        pipe.planner.noise_floor = _noise_floor(args.noise_floor)
     bar, update = _progress_bar(args.calls)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:
         result = pipe.solve(
-            X, y, function_set=fs, calls=args.calls, seconds=args.seconds, seed=args.seed, progress=update
+            X,
+            y,
+            function_set=fs,
+            calls=args.calls,
+            seconds=args.seconds,
+            seed=args.seed,
+            progress=update,
+            validation=args.validation,
         )
     finally:
         bar.close()
@@ -172,11 +184,14 @@ def cmd_solve(args) -> int:
     out = result.to_dict()
     out["variables"] = names
     if truth is not None:
-        from simulator.recovery import is_recovered
+        from simulator.recovery import NOISY_RTOL, is_recovered
 
         out["task"] = truth.name
         out["truth"] = str(truth.truth_sympy())
-        out["recovered"] = bool(is_recovered(result.sympy(), truth.truth_sympy(), domain=truth.domain()))
+        rtol = NOISY_RTOL if truth.noise > 0 else 0.0
+        out["recovered"] = bool(
+            is_recovered(result.sympy(), truth.truth_sympy(), domain=truth.domain(), rtol=rtol)
+        )
         print(f"\ntruth:    {out['truth']}\nrecovered: {out['recovered']}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
@@ -185,6 +200,19 @@ def cmd_solve(args) -> int:
         plot_result(result, X, y, args.plot, title)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def _noise_floor(text: str) -> float | str:
+    """``--noise-floor``: 'auto' or an NMSE in [0, 1)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise UsageError(f"--noise-floor must be auto or an NMSE from 0 to 1, got {text!r}")
+    return value
 
 
 def cmd_export(args) -> int:
@@ -217,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--config",
         help="a pipeline YAML, or a name in configs/pipelines/ (docs/pipelines.md; overrides --pipeline)",
+    )
+    s.add_argument(
+        "--select",
+        help="how the law is chosen from the Pareto front: auto (the smallest exact program, else mdl), "
+        "mdl, score (PySR's), accuracy, validation (needs --validation); default auto",
+    )
+    s.add_argument(
+        "--validation",
+        type=float,
+        default=0.0,
+        help="hold this fraction of the points out of the search; the front shows the loss on them",
+    )
+    s.add_argument(
+        "--noise-floor",
+        help="the NMSE the law itself scores on noisy data: auto (estimated, the default), "
+        "or a number (0: the data are exact)",
     )
     s.add_argument("--json", help="write the result as JSON here")
     s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")

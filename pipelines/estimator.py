@@ -22,7 +22,10 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``no-<stage>``) or a pipeline YAML path. Each stage (``locate``, ``propose``, ``screen``,
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
-    ``polish_calls``, ``polish_seconds``) overridden; None keeps the pipeline's own.
+    ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``) overridden; None keeps
+    the pipeline's own. ``select`` chooses the law from the front (``auto``, ``mdl``,
+    ``score``, ``accuracy``, ``validation``; :mod:`pipelines.selection`), and ``validation``
+    holds that fraction of the points out of the search to report (and select) on.
     After ``fit``: ``program_`` (the law), ``result_`` (Pareto front, trace, exports),
     ``equations_`` (the front as rows), and ``n_features_in_``.
     """
@@ -47,6 +50,9 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         const_tol: float | None = None,
         polish_calls: int | None = None,
         polish_seconds: float | None = None,
+        noise_floor: float | str | None = None,
+        select: str | None = None,
+        validation: float = 0.0,
     ):
         self.function_set = function_set
         self.calls = calls
@@ -66,6 +72,9 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.const_tol = const_tol
         self.polish_calls = polish_calls
         self.polish_seconds = polish_seconds
+        self.noise_floor = noise_floor
+        self.select = select
+        self.validation = validation
 
     def _build_pipeline(self) -> InductionPipeline:
         settings = {k: getattr(self, k) for k in PLANNER_SETTINGS if getattr(self, k) is not None}
@@ -80,13 +89,27 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         check_xy(X, y)
         seed = 0 if self.random_state is None else int(self.random_state)
         self.result_ = self._build_pipeline().solve(
-            X, y, function_set=self.function_set, calls=self.calls, seconds=self.seconds, seed=seed
+            X,
+            y,
+            function_set=self.function_set,
+            calls=self.calls,
+            seconds=self.seconds,
+            seed=seed,
+            validation=self.validation,
         )
         if hasattr(self, "feature_names_in_"):  # a DataFrame's column names name the variables
             self.result_.variable_names = tuple(str(c) for c in self.feature_names_in_)
         self.program_ = self.result_.program
+        criterion = self.result_.criterion_name
         self.equations_ = [
-            {"complexity": r.complexity, "loss": r.loss, "equation": str(self.result_.named(r.program))}
+            {
+                "complexity": r.complexity,
+                "loss": r.loss,
+                "validation_loss": r.validation_loss,
+                criterion: r.criterion,
+                "equation": str(self.result_.named(r.program)),
+                "chosen": r.program.key == self.program_.key,
+            }
             for r in self.result_.front
         ]
         return self

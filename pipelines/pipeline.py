@@ -260,8 +260,14 @@ class InductionPipeline:
         seed: int = 0,
         progress: Progress | None = None,
         on_expand: OnExpand | None = None,
+        validation: float = 0.0,
     ) -> Result:
-        """Find a program φ with g(φ, X) ≈ y within the budget (``on_expand``: see ``Planner.search``)."""
+        """Find a program φ with g(φ, X) ≈ y within the budget (``on_expand``: see ``Planner.search``).
+
+        ``validation`` > 0 holds that fraction of the points out of the search (a seeded
+        draw); the front then reports each program's loss on them, and ``select="validation"``
+        chooses by it.
+        """
         X, y = check_xy(X, y)
         if not isinstance(calls, (int, np.integer)) or isinstance(calls, bool) or calls <= 0:
             raise PipelineError(f"calls must be a positive integer, got {calls!r}")
@@ -270,6 +276,21 @@ class InductionPipeline:
         fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
         if fs.n_vars != X.shape[1]:
             fs = fs.with_vars(X.shape[1])
-        return self.planner.search(
-            Problem(X, y, fs), int(calls), float(seconds), int(seed), progress, on_expand
-        )
+        problem = Problem(X, y, fs)
+        if validation:
+            problem = _hold_out(problem, validation, int(seed))
+        return self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
+
+
+def _hold_out(problem: Problem, fraction: float, seed: int) -> Problem:
+    """The problem with ``fraction`` of its points moved to a validation split."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise PipelineError(f"validation must be a fraction between 0 and 1, got {fraction!r}")
+    n = len(problem.y)
+    held = int(round(fraction * n))
+    if held < 1 or n - held < 2:
+        raise PipelineError(f"validation={fraction:g} of {n} points leaves no usable split")
+    order = np.random.default_rng([seed, 3]).permutation(n)
+    val, train = order[:held], order[held:]
+    X, y = problem.X, problem.y
+    return Problem(X[train], y[train], problem.function_set, (X[val], y[val]))

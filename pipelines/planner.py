@@ -18,22 +18,31 @@ import numpy as np
 
 from pipelines.budget import Budget
 from pipelines.locate import UniformLocate
+from pipelines.noise import noise_floor
 from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
+from pipelines.selection import check_criterion, criterion_values, select
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms
 from pipelines.verify import Candidate, Verified, Verify
 from simulator.edits import Edit, legal_edits
+from simulator.execute import evaluate
 from simulator.program import Program
+from simulator.scoring import nmse
 
 Progress = Callable[[Budget, "Node"], None]
 OnExpand = Callable[["Expansion"], None]
 # The stop reason when a program reaches the tolerance: an exact fit of the training data.
 # Whether it is the true law is for a ground truth to say (the recovery check), not the search.
 EXACT_FIT = "exact fit"
+# The stop reason on noisy data: a program reached the estimated noise floor (pipelines/noise.py).
+NOISE_FLOOR = "noise floor reached"
+# The law's own loss on noisy data scatters around the estimated floor (the estimate is from
+# a few points, and fitted constants absorb a little noise): within this factor counts.
+FLOOR_SLACK = 1.5
 
 
 @dataclass(eq=False)
@@ -86,6 +95,7 @@ class SolveState:
     rng: np.random.Generator
     subgoal: SubgoalSession
     on_expand: OnExpand | None = None
+    floor: float = 0.0  # the data's estimated noise floor (NMSE); 0 for exact data
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -106,6 +116,13 @@ class Planner:
     both reach 1e-13), so with constants the bar is ``const_tol``; after the first hit the
     search spends up to ``polish_calls`` (and ``polish_seconds``) more looking for a smaller
     program that also meets it, and the result has its redundant constants dropped.
+
+    Noisy data: ``noise_floor`` is the NMSE the law itself would score ("auto": estimated
+    from the data, :func:`pipelines.noise.noise_floor`; 0: exact data). Losses below it
+    count as the floor in the search score, so near-fits that chase the noise earn nothing
+    over smaller programs; a program within ``FLOOR_SLACK`` of it starts the same polish,
+    after which the search stops ("noise floor reached"). ``select`` names how the result is chosen from
+    the Pareto front (:mod:`pipelines.selection`).
     """
 
     def __init__(
@@ -123,6 +140,8 @@ class Planner:
         const_tol: float = 1e-20,
         polish_calls: int = 1_000,
         polish_seconds: float = 5.0,
+        noise_floor: float | str = "auto",
+        select: str = "auto",
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -137,11 +156,16 @@ class Planner:
         self.const_tol = const_tol
         self.polish_calls = polish_calls
         self.polish_seconds = polish_seconds
+        if not (noise_floor == "auto" or (isinstance(noise_floor, (int, float)) and 0 <= noise_floor < 1)):
+            raise ValueError(f"noise_floor must be 'auto' or an NMSE in [0, 1), got {noise_floor!r}")
+        self.noise_floor = noise_floor
+        self.select = check_criterion(select)
 
-    def score(self, cand: Candidate) -> float:
-        """Lower is better: log-error, the learned distance to the goal (if any), and size."""
+    def score(self, cand: Candidate, floor: float = 0.0) -> float:
+        """Lower is better: log-error (no better than the noise floor), the learned distance to
+        the goal (if any), and size."""
         return (
-            math.log10(cand.loss + 1e-16)
+            math.log10(max(cand.loss, floor) + 1e-16)
             + self.similarity_weight * cand.distance
             + self.parsimony * cand.program.complexity
         )
@@ -159,16 +183,21 @@ class Planner:
 
         ``on_expand``, when given, sees every expansion (:class:`Expansion`) as it happens.
         """
+        check_criterion(self.select, has_validation=problem.validation is not None)
+        budget = Budget(max_calls, max_seconds)
+        floor = noise_floor(problem.X, problem.y, seed) if self.noise_floor == "auto" else self.noise_floor
         state = SolveState(
             problem,
-            Budget(max_calls, max_seconds),
+            budget,
             np.random.default_rng(seed),
             self.subgoal.start(problem),
             on_expand,
+            float(floor),
         )
-        budget = state.budget
         fs = problem.function_set
         tol = self.const_tol if fs.has_const else self.tol
+        bar = max(tol, FLOOR_SLACK * state.floor)  # a program this good ends the search after the polish
+        done = NOISE_FLOOR if state.floor > 0 else EXACT_FIT
         tie = itertools.count()
         frontier: list[tuple[float, int, Node]] = []
         seen: set[str] = set()
@@ -185,12 +214,12 @@ class Planner:
             if key in seen or not allowed.issuperset(cand.program.tokens):
                 return None  # seen already, or a token the task does not allow (never returned)
             seen.add(key)
-            node = Node(cand, parent, self.score(cand), stamp)
+            node = Node(cand, parent, self.score(cand, state.floor), stamp)
             heapq.heappush(frontier, (node.score, next(tie), node))
             c = cand.program.complexity
             if c not in front or cand.loss < front[c].loss:
                 front[c] = node
-            if best is None or node.score < best.score or (cand.loss <= tol and best.loss > tol):
+            if best is None or node.score < best.score or (cand.loss <= bar and best.loss > bar):
                 best = node
                 history.append((stamp, cand.loss))
             return node
@@ -201,8 +230,8 @@ class Planner:
         try:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             while frontier and not stopped:
-                if best is not None and best.loss <= tol:
-                    if not fs.has_const:
+                if best is not None and best.loss <= bar:
+                    if not fs.has_const and best.loss <= tol:
                         stopped = EXACT_FIT
                         break
                     if polish_until is None:
@@ -211,34 +240,42 @@ class Planner:
                             budget.elapsed + self.polish_seconds,
                         )
                     if budget.calls >= polish_until[0] or budget.elapsed >= polish_until[1]:
-                        stopped = EXACT_FIT
+                        stopped = EXACT_FIT if best.loss <= tol else done
                         break
                 stopped = budget.exhausted() or ""
                 if stopped:
                     break
                 _, _, node = heapq.heappop(frontier)
                 if polish_until is not None:
-                    smallest = min(n.program.complexity for n in front.values() if n.loss <= tol)
+                    smallest = min(n.program.complexity for n in front.values() if n.loss <= bar)
                     c = node.program.complexity
-                    if c > smallest or (c == smallest and node.loss > tol):
-                        continue  # polishing looks only for smaller exact programs
+                    if c > smallest or (c == smallest and node.loss > bar):
+                        continue  # polishing looks only for smaller programs that meet the bar
                 for cand, stamp in self.expand(state, node, seen, subgoals=polish_until is None):
                     admit(cand, node, stamp)
                 if progress is not None and best is not None:
                     progress(budget, best)
             if not stopped:
-                stopped = EXACT_FIT if best is not None and best.loss <= tol else "exhausted search"
+                if best is not None and best.loss <= bar:
+                    stopped = EXACT_FIT if best.loss <= tol else done
+                else:
+                    stopped = "exhausted search"
         except KeyboardInterrupt:
             stopped = "interrupted"
         if best is None:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
-        chosen = self._choose(front, best, tol)
+        exact = [n for n in front.values() if n.loss <= tol]
+        if self.select == "auto" and exact:  # the exact program with the shortest description
+            chosen = min(exact, key=lambda n: description_length(n.program))
+        else:
+            chosen = self._choose(state, front, tol)
         if fs.has_const and chosen.loss <= tol:
             chosen = self._tidy(state, front, tol, chosen)
+        rows = self._front(state, front, tol)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
-            front=_pareto(front),
+            front=rows,
             start=_root(chosen).program,
             trace=_trace(chosen),
             calls=budget.calls,
@@ -248,6 +285,8 @@ class Planner:
             stopped=stopped,
             history=history,
             found_at=chosen.calls,
+            noise_floor=state.floor,
+            selection=self.select,
         )
 
     def expand(
@@ -303,17 +342,46 @@ class Planner:
             if not better:
                 break
             cand, stamp = min(better, key=lambda cs: description_length(cs[0].program))
-            node = Node(cand, node, self.score(cand), stamp)
+            node = Node(cand, node, self.score(cand, state.floor), stamp)
             front[cand.program.complexity] = node  # shorter to write than any exact one there
         return node
 
-    def _choose(self, front: dict[int, Node], best: Node, tol: float) -> Node:
-        """The exact program with the shortest description (size plus constant digits), else
-        the best-scoring one."""
-        exact = [n for n in front.values() if n.loss <= tol]
-        if exact:
-            return min(exact, key=lambda n: description_length(n.program))
-        return best
+    def _criterion(self, state: SolveState, rows: list[Node], tol: float) -> np.ndarray:
+        """The selection criterion's value for each Pareto row."""
+        problem = state.problem
+        return criterion_values(
+            self.select,
+            [n.program.complexity for n in rows],
+            [n.loss for n in rows],
+            len(problem.y),
+            len(problem.function_set.tokens),
+            [len(n.program.consts) for n in rows],
+            tol,
+            [_validation_loss(problem, n.program) for n in rows] if problem.validation else None,
+        )
+
+    def _choose(self, state: SolveState, front: dict[int, Node], tol: float) -> Node:
+        """The Pareto row that the selection criterion prefers."""
+        rows = _pareto(front)
+        values = self._criterion(state, rows, tol)
+        return rows[select(self.select, values, [n.loss for n in rows])]
+
+    def _front(self, state: SolveState, front: dict[int, Node], tol: float) -> list[FrontRow]:
+        """The Pareto front as the result reports it: each row with its criterion value and
+        its loss on the validation split, if there is one."""
+        rows = _pareto(front)
+        values = self._criterion(state, rows, tol)
+        problem = state.problem
+        return [
+            FrontRow(
+                n.program.complexity,
+                n.loss,
+                n.program,
+                float(v),
+                _validation_loss(problem, n.program) if problem.validation else None,
+            )
+            for n, v in zip(rows, values, strict=True)
+        ]
 
 
 def _root(node: Node) -> Node:
@@ -336,12 +404,20 @@ def _trace(node: Node) -> list[TraceStep]:
     return steps
 
 
-def _pareto(front: dict[int, Node]) -> list[FrontRow]:
-    """Rows of the front where a larger program must have a strictly lower loss."""
+def _pareto(front: dict[int, Node]) -> list[Node]:
+    """Nodes of the front where a larger program must have a strictly lower loss."""
     rows, best = [], math.inf
     for c in sorted(front):
         n = front[c]
         if n.loss < best:
-            rows.append(FrontRow(c, n.loss, n.program))
+            rows.append(n)
             best = n.loss
     return rows
+
+
+def _validation_loss(problem: Problem, program: Program) -> float:
+    """NMSE on the held-out split (inf where the program is not finite there)."""
+    X, y = problem.validation
+    with np.errstate(all="ignore"):
+        loss = float(nmse(np.broadcast_to(evaluate(program, X), y.shape), y)[0])
+    return loss if math.isfinite(loss) else math.inf

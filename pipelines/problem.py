@@ -21,6 +21,8 @@ class Problem:
     X: np.ndarray
     y: np.ndarray
     function_set: FunctionSet
+    # held-out (X, y) the search never sees; the front reports its loss there
+    validation: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def y_var(self) -> float:

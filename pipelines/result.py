@@ -36,13 +36,14 @@ class TraceStep:
 
 @dataclass(frozen=True)
 class FrontRow:
+    """One row of the Pareto front: size, training loss, the program, the selection
+    criterion's value (:mod:`pipelines.selection`) and the loss on a validation split."""
+
     complexity: int
     loss: float
     program: Program
-
-    @property
-    def sympy(self) -> sympy.Expr:
-        return self.named(self.program)
+    criterion: float | None = None
+    validation_loss: float | None = None
 
 
 class ProgramModule(torch.nn.Module):
@@ -74,6 +75,8 @@ class Result:
     found_at: int = 0  # simulator calls spent when ``program`` was found
     candidates_scored: int = 0  # candidates judged without a simulator call (library lookups)
     variable_names: tuple[str, ...] | None = None  # the data's names for x1, x2, ... (printing only)
+    noise_floor: float = 0.0  # the NMSE the law itself would score (0: exact data)
+    selection: str = "auto"  # the criterion that chose ``program`` from the front
 
     def named(self, program: Program) -> sympy.Expr:
         """A program as sympy over the data's variable names (x1..xn when there are none)."""
@@ -102,11 +105,29 @@ class Result:
             p = apply(p, step.edit)
         return p
 
+    @property
+    def criterion_name(self) -> str:
+        """The front's criterion column: ``auto`` shows its fallback, ``mdl``."""
+        return "mdl" if self.selection == "auto" else self.selection
+
     def front_table(self) -> str:
-        """The Pareto front as PySR prints it: complexity, loss, equation."""
-        lines = [f"{'complexity':>10}  {'loss (NMSE)':>12}  equation"]
+        """The Pareto front as PySR prints it: complexity, loss, the selection criterion, and
+        the equation; ``*`` marks the chosen program, a validation column shows when there is
+        a validation split."""
+        validation = any(r.validation_loss is not None for r in self.front)
+        head = f"  {'complexity':>10}  {'loss (NMSE)':>12}"
+        head += f"  {'validation':>12}" if validation else ""
+        shown = self.criterion_name != "validation"  # else it is the validation column again
+        head += f"  {self.criterion_name:>10}  equation" if shown else "  equation"
+        lines = [head]
         for row in self.front:
-            lines.append(f"{row.complexity:>10}  {row.loss:>12.4g}  {self.named(row.program)}")
+            mark = "*" if row.program.key == self.program.key else " "
+            line = f"{mark} {row.complexity:>10}  {row.loss:>12.4g}"
+            if validation:
+                line += f"  {row.validation_loss:>12.4g}" if row.validation_loss is not None else " " * 14
+            if shown:
+                line += f"  {row.criterion:>10.4g}" if row.criterion is not None else " " * 12
+            lines.append(f"{line}  {self.named(row.program)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -125,11 +146,16 @@ class Result:
                 {
                     "complexity": r.complexity,
                     "loss": r.loss,
+                    "validation_loss": r.validation_loss,
+                    self.criterion_name: r.criterion,
                     "program": self.text(r.program),
                     "sympy": str(self.named(r.program)),
+                    "chosen": r.program.key == self.program.key,
                 }
                 for r in self.front
             ],
+            "noise_floor": self.noise_floor,
+            "selection": self.selection,
             "start": self.text(self.start),
             "variables": list(self.variable_names) if self.variable_names else None,
             "trace": [s.to_dict() for s in self.trace],
@@ -141,7 +167,9 @@ class Result:
         return (
             f"found:    {self.text(self.program)}\n"
             f"sympy:    {self.sympy()}\n"
-            f"nmse:     {self.loss:.4g}\n"
+            f"nmse:     {self.loss:.4g}"
+            + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
+            + f"chosen:   by {self.selection} from the Pareto front\n"
             f"calls:    {self.calls} simulator calls, {self.candidates_scored} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"
             f"stopped:  {self.stopped}\n\n"

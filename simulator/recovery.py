@@ -18,6 +18,14 @@ A found program recovers the truth when, after rounding every float in both to 3
 
 Rounding applies to the expression sympy builds, after its automatic evaluation: ``sqrt(1.23*x1)``
 is already ``1.10905...*sqrt(x1)``, so it rounds to ``1.109*sqrt(x1)``, as in DSO's own check.
+
+Noisy data cannot pin constants to 3 decimals. With ``rtol`` > 0 (``NOISY_RTOL`` for noisy
+tasks), a found program also recovers the truth when moving each of its constants c by at
+most ``rtol * |c|`` makes it the truth: the constants are refitted to the noiseless
+truth on the domain (least squares from the found values), and the refitted program must
+pass the exact check above. So ``0.4997*m*v**2`` recovers ``m*v**2/2`` at noise, and
+``0.43*m*v**2`` does not. The tolerance is relative, so a spurious term with a small
+coefficient (``+ 0.01*x``) is not absorbed: its constant would have to move by 100%.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ EXTRA_FUNCTIONS: dict[Any, Any] = {
 _NUMPY: dict[Any, Any] = {**{f: op.numpy for f, op in sympy_functions().items()}, **EXTRA_FUNCTIONS}
 _POINTS = 64
 _RTOL = 1e-6
+# How far each constant may sit from the truth's on noisy tasks: 5% of its value.
+NOISY_RTOL = 0.05
 
 
 class _Timeout(Exception):
@@ -75,14 +85,79 @@ def round_floats(expr: sp.Expr, decimals: int = 3) -> sp.Expr:
 
 
 def is_recovered(
-    found: Any, truth: Any, *, decimals: int = 3, domain: Domain | None = None, timeout: float = 10.0
+    found: Any,
+    truth: Any,
+    *,
+    decimals: int = 3,
+    domain: Domain | None = None,
+    timeout: float = 10.0,
+    rtol: float = 0.0,
 ) -> bool:
     """True when ``found`` is symbolically equivalent to ``truth`` after rounding floats.
 
     ``domain`` gives each variable's (low, high), x1 first, as a task's train range does; it
     decides where variables are positive and where the numeric pre-check samples.
     ``timeout`` bounds the symbolic work in seconds; running out counts as not recovered.
+    ``rtol`` > 0 also accepts constants within that tolerance (see the module docstring).
     """
+    if _exactly_recovered(found, truth, decimals, domain, timeout):
+        return True
+    if rtol <= 0:
+        return False
+    refitted = _refit_constants(found, truth, domain, rtol)
+    return refitted is not None and _exactly_recovered(refitted, truth, decimals, domain, timeout)
+
+
+def _refit_constants(found: Any, truth: Any, domain: Domain | None, rtol: float) -> sp.Expr | None:
+    """``found`` with its constants moved (each by at most ``rtol * |c|``) to match the
+    truth on the domain; None when no such move makes the two agree."""
+    from scipy.optimize import least_squares
+
+    try:
+        a, b = to_sympy(found), to_sympy(truth)
+    except Exception:  # noqa: BLE001 - an unparsable candidate recovers nothing
+        return None
+    floats = sorted(a.atoms(sp.Float), key=str)
+    if not floats:
+        return None
+    params = [sp.Symbol(f"_c{i}") for i in range(len(floats))]
+    shape = a.xreplace(dict(zip(floats, params)))
+    names = sorted({s.name for s in a.free_symbols | b.free_symbols})
+    n = len(names)
+    low = np.array(
+        [float(domain[_index(sp.Symbol(m), len(domain))][0]) for m in names] if domain else [-2.0] * n
+    )
+    high = np.array(
+        [float(domain[_index(sp.Symbol(m), len(domain))][1]) for m in names] if domain else [2.0] * n
+    )
+    points = np.random.default_rng(1).uniform(low, high, size=(_POINTS, n))
+    env = {m: points[:, i] for i, m in enumerate(names)}
+    c0 = np.array([float(f) for f in floats])
+    try:
+        with np.errstate(all="ignore"):
+            target = np.broadcast_to(numeric_value(b, env), (_POINTS,))
+            keep = np.isfinite(target)
+
+            def residual(c: np.ndarray) -> np.ndarray:
+                values = dict(env, **{p.name: v for p, v in zip(params, c)})
+                out = np.broadcast_to(numeric_value(shape, values), (_POINTS,))[keep] - target[keep]
+                return np.where(np.isfinite(out), out, 1e6)
+
+            if keep.sum() < len(c0) + 1:
+                return None
+            fit = least_squares(residual, c0, xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=200 * len(c0))
+    except (_Unsupported, RecursionError, TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return None
+    scale = np.sqrt(np.mean(target[keep] ** 2)) + 1e-300
+    if not np.all(np.abs(fit.x - c0) <= rtol * np.abs(c0)):
+        return None
+    if np.sqrt(np.mean(fit.fun**2)) > 1e-6 * scale:
+        return None
+    return shape.xreplace({p: sp.Float(v) for p, v in zip(params, fit.x)})
+
+
+def _exactly_recovered(found: Any, truth: Any, decimals: int, domain: Domain | None, timeout: float) -> bool:
+    """The exact check: equal after rounding floats to ``decimals`` (module docstring)."""
     try:
         a, b = to_sympy(found), to_sympy(truth)
         if a.atoms(sp.Float) or b.atoms(sp.Float):

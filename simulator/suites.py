@@ -28,7 +28,8 @@ from simulator.truth import parse_truth, truth_n_vars, truth_values
 DISTRIBUTIONS = ("uniform", "grid")
 TEST_POINTS = 1000
 MAX_POINTS = 10_000_000
-TASK_KEYS = ("name", "expression", "variables", "train", "test", "function_set")
+TASK_KEYS = ("name", "expression", "variables", "train", "test", "function_set", "noise")
+MAX_NOISE = 10.0  # noise beyond 10x the signal's RMS is not a regression task
 SAMPLING_KEYS = ("distribution", "low", "high", "points", "step")
 
 
@@ -172,10 +173,20 @@ class Task:
     train: Sampling
     test: Sampling | None = None
     function_set: FunctionSet = field(default_factory=lambda: FunctionSet.from_names("Koza"))
+    # Gaussian noise on the training targets, with standard deviation noise * RMS(y): the
+    # SRBench convention. The test split and the recovery check use the noiseless truth.
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_vars < 1:
             raise TaskError(f"task {self.name!r}: needs at least one variable, got {self.n_vars}")
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)):
+            raise TaskError(f"task {self.name!r}: noise must be a number, got {self.noise!r}")
+        if not 0 <= self.noise <= MAX_NOISE:
+            raise TaskError(
+                f"task {self.name!r}: noise must be between 0 and {MAX_NOISE:g}, got {self.noise!r}"
+            )
+        object.__setattr__(self, "noise", float(self.noise))
         if self.function_set.n_vars != self.n_vars:
             object.__setattr__(self, "function_set", self.function_set.with_vars(self.n_vars))
 
@@ -201,13 +212,25 @@ class Task:
         return replace(self.train, points=TEST_POINTS) if self.train.distribution == "uniform" else self.train
 
     def sample(self, split: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs X (n, n_vars) and truth y (n,); train and test draw from different streams."""
+        """Inputs X (n, n_vars) and targets y (n,); train and test draw from different streams.
+
+        With ``noise``, the train targets carry Gaussian noise of standard deviation
+        ``noise * RMS(y)`` from a third stream; the test targets are always the truth.
+        """
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         X = self.sampling(split).sample(self.n_vars, rng)
+        y = self.truth(X)
+        if split == "train" and self.noise > 0:
+            sd = self.noise * float(np.sqrt(np.mean(y**2)))
+            y = y + np.random.default_rng([seed, 2]).normal(0.0, sd, size=len(y))
+        return X, y
+
+    def truth(self, X: np.ndarray) -> np.ndarray:
+        """The noiseless truth on inputs X."""
         try:  # the language's own simulator where the truth is a program: the same numbers as ever
-            return X, evaluate(self.program(), X)
+            return evaluate(self.program(), X)
         except (ParseError, LanguageError):
-            return X, truth_values(parse_truth(self.expression), X)
+            return truth_values(parse_truth(self.expression), X)
 
     def domain(self) -> list[tuple[float, float]]:
         """Per-variable (low, high) of the train range, as :func:`simulator.recovery.is_recovered` takes."""
@@ -226,7 +249,14 @@ class Task:
         if self.test is not None:
             out["test"] = self.test.to_dict()
         out["function_set"] = fs.name if fs.name.lower() in FUNCTION_SETS else fs.to_names()
+        if self.noise:
+            out["noise"] = self.noise
         return out
+
+    def with_noise(self, noise: float) -> Task:
+        """The same task at another noise level, named ``<name> noise=<level>`` unless noiseless."""
+        base = self.name.split(" noise=")[0]
+        return replace(self, name=base if noise == 0 else f"{base} noise={noise:g}", noise=noise)
 
 
 # --- built-in suites ------------------------------------------------------------------------------
@@ -397,10 +427,21 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
         )
     train = _sampling(entry["train"], n_vars, f"{where}: train")
     test = _sampling(entry["test"], n_vars, f"{where}: test") if entry.get("test") is not None else None
-    task = Task(name, expression, n_vars, train, test, function_set)
+    noise = entry.get("noise", 0.0)
+    if isinstance(noise, str):
+        try:
+            noise = float(noise)
+        except ValueError:
+            raise TaskError(f"{where}: noise must be a number, got {noise!r}") from None
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= MAX_NOISE:
+        raise TaskError(
+            f"{where}: noise must be a number from 0 to {MAX_NOISE:g} (x RMS of y), got {noise!r}"
+        )
+    task = Task(name, expression, n_vars, train, test, function_set, float(noise))
 
     for split in ("train", "test"):
-        X, y = task.sample(split, seed=0)
+        X = task.sampling(split).sample(n_vars, np.random.default_rng([0, 0 if split == "train" else 1]))
+        y = task.truth(X)
         bad = ~np.isfinite(y)
         if bad.any():
             point = ", ".join(f"x{i + 1}={v:.4g}" for i, v in enumerate(X[np.argmax(bad)]))

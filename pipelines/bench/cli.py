@@ -35,6 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="comma list of pipeline presets (full, plain, uniform, no-<stage>) and peers (operon, gplearn); "
         "default: every preset and each peer that is installed",
     )
+    b.add_argument(
+        "--noise",
+        help="comma list of noise levels (x RMS of y, on the training targets) to run every task at, "
+        "e.g. 0,0.001,0.01,0.1; each level is a task named '<task> noise=<level>' (default: the tasks' own)",
+    )
     b.add_argument("--seeds", type=int, default=HEADLINE_SEEDS, help="seeds per task (default 10)")
     b.add_argument(
         "--calls", type=int, default=HEADLINE_CALLS, help="simulator calls per run (default 200000)"
@@ -71,7 +76,25 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise BenchError(f"--seconds must be a positive number, got {seconds!r}")
 
 
-def select_tasks(suite: str | None, task_file: str | None, only: str | None) -> tuple[list[Task], str]:
+def noise_levels(text: str | None) -> list[float] | None:
+    """``--noise``'s levels, or a one-line error."""
+    if text is None:
+        return None
+    levels = []
+    for item in (t.strip() for t in text.split(",")):
+        try:
+            level = float(item)
+        except ValueError:
+            raise BenchError(f"--noise takes numbers such as 0,0.01,0.1, got {item!r}") from None
+        if not (math.isfinite(level) and 0 <= level <= 10):
+            raise BenchError(f"--noise levels must be between 0 and 10, got {item!r}")
+        levels.append(level)
+    return list(dict.fromkeys(levels))
+
+
+def select_tasks(
+    suite: str | None, task_file: str | None, only: str | None, noise: str | None = None
+) -> tuple[list[Task], str]:
     """The tasks to run and a description of where they come from."""
     from simulator.suites import get_suite, load_tasks
 
@@ -91,6 +114,10 @@ def select_tasks(suite: str | None, task_file: str | None, only: str | None) -> 
             raise BenchError(f"--only: no task {unknown[0]!r} in {source}; it has {known}")
         tasks = [by_name[n.lower()] for n in dict.fromkeys(names)]
         source += f" (only {', '.join(t.name for t in tasks)})"
+    levels = noise_levels(noise)
+    if levels is not None:
+        tasks = [t.with_noise(level) for t in tasks for level in levels]
+        source += f" at noise {', '.join(f'{v:g}' for v in levels)}"
     return tasks, source
 
 
@@ -109,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
     from pipelines.bench.store import RunStore
 
     _check_numbers(args)
-    tasks, source = select_tasks(args.suite, args.tasks, args.only)
+    tasks, source = select_tasks(args.suite, args.tasks, args.only, args.noise)
     chosen = methods.parse(args.methods)
     executor = make_executor(args.executor, args.workers, args.ray_address)
     out = Path(args.out)

@@ -93,6 +93,7 @@ class PresetMethod(_Base):
             history=list(result.history),
             found_at=result.found_at,
             test_pred=test_pred,
+            front=[row.program.to_sympy() for row in result.front],
         )
 
 

@@ -39,6 +39,8 @@ RUN_FIELDS = (
     "error",
     "history",
     "calls_to_recovery",
+    "noise",
+    "on_front",
     "budget_calls",
     "budget_seconds",
     "wall_seconds",
@@ -59,15 +61,22 @@ class Outcome:
     history: list = field(default_factory=list)  # [(calls, best NMSE so far)]
     found_at: int | None = None  # calls spent when ``found`` was first reached, when known
     test_pred: np.ndarray | None = None  # predictions on the test inputs
+    front: list | None = None  # the Pareto front's expressions, when the method has one
 
 
 def score(task: Task, seed: int, method: str, calls: int, seconds: float, outcome: Outcome) -> dict:
     """The run's record: the outcome judged against the task's truth and test split."""
-    from simulator.recovery import is_recovered
+    from simulator.recovery import NOISY_RTOL, is_recovered
 
     truth = task.truth_sympy()
     _, y_test = task.sample("test", seed)
-    recovered = bool(is_recovered(outcome.found, truth, domain=task.domain()))
+    rtol = NOISY_RTOL if task.noise > 0 else 0.0  # noisy data cannot pin constants to 3 decimals
+
+    def recovers(expr) -> bool:
+        return bool(is_recovered(expr, truth, domain=task.domain(), rtol=rtol))
+
+    recovered = recovers(outcome.found)
+    on_front = None if outcome.front is None else recovered or any(recovers(e) for e in outcome.front)
     rec = {
         "task": task.name,
         "seed": seed,
@@ -85,6 +94,8 @@ def score(task: Task, seed: int, method: str, calls: int, seconds: float, outcom
         "error": None,
         "history": [list(h) for h in outcome.history],
         "calls_to_recovery": calls_to_recovery(outcome, recovered),
+        "noise": task.noise,
+        "on_front": on_front,
         "budget_calls": calls,
         "budget_seconds": seconds,
     }
@@ -108,6 +119,7 @@ def failure(job: Job, error: str) -> dict:
         fit_forward_passes=0,
         candidates_scored=0,
         error=error,
+        noise=job.task.noise,
         history=[],
         budget_calls=job.calls,
         budget_seconds=job.seconds,

@@ -92,6 +92,26 @@ def _paired_lines(s: Summary) -> list[str]:
     return lines
 
 
+def _noise_lines(s: Summary) -> list[str]:
+    """The by-noise section: how often the selected program is the law, and how often the
+    front holds it (constants within the noisy tolerance where noise > 0)."""
+    if s.by_noise is None:
+        return []
+    t = s.by_noise.rename(
+        columns={"selected": "law selected (%)", "on_front": "law on the front (%)"}
+    ).to_markdown(index=False, floatfmt=".1f")
+    return [
+        "## By noise level",
+        "",
+        "Noise is Gaussian on the training targets with standard deviation noise x RMS(y); the test "
+        "split and the check are noiseless. Where noise > 0, a constant may differ from the truth's "
+        "by 5% of its value (`simulator/recovery.py`, `NOISY_RTOL`).",
+        "",
+        t,
+        "",
+    ]
+
+
 def _error_lines(s: Summary) -> list[str]:
     lines = []
     for m, (bad, total, first) in s.errors.items():
@@ -133,6 +153,7 @@ def markdown(s: Summary, meta: dict) -> str:
         "Failed runs counted as never recovering (a task counts when both recover it in at least half "
         "the seeds): " + _ratio_line(s, s.censored),
         "",
+        *_noise_lines(s),
         f"## Paired against {REFERENCE}",
         "",
         *_paired_lines(s),

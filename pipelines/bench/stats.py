@@ -18,7 +18,7 @@ BASELINE = "uniform"  # call ratios are this method's calls to recovery over eac
 REFERENCE = "plain"  # the paired comparison: the same machinery with every learned part swapped out
 _COLUMNS = [
     "task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error",
-    "simulator_calls", "candidates_scored",
+    "simulator_calls", "candidates_scored", "noise", "on_front",
 ]  # fmt: skip
 
 
@@ -52,6 +52,7 @@ class Summary:
     calls_per_second: dict[str, float | None] = field(default_factory=dict)  # over all its runs
     scored_per_second: dict[str, float | None] = field(default_factory=dict)
     paired: dict[str, dict] = field(default_factory=dict)  # per method: against REFERENCE
+    by_noise: pd.DataFrame | None = None  # (noise, method): runs, law selected, law on the front
 
     @property
     def n_runs(self) -> int:
@@ -111,7 +112,29 @@ def summarize(records: Sequence[dict], tasks: list[str], methods: list[str]) -> 
         calls_per_second={m: _rate(df, m, "simulator_calls") for m in methods},
         scored_per_second={m: _rate(df, m, "candidates_scored") for m in methods},
         paired=paired(df, methods) if REFERENCE in methods else {},
+        by_noise=noise_table(df, methods),
     )
+
+
+def noise_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame | None:
+    """Per noise level and method: runs, % whose selected program is the law, and % whose
+    Pareto front holds it; None when every run is noiseless."""
+    noise = pd.to_numeric(df["noise"], errors="coerce").fillna(0.0)
+    if not (noise > 0).any():
+        return None
+    df = df.assign(noise=noise, on_front=df["on_front"].astype("boolean"))
+    out = (
+        df.groupby(["noise", "method"])
+        .agg(
+            runs=("recovered", "size"),
+            selected=("recovered", "mean"),
+            on_front=("on_front", "mean"),
+        )
+        .reset_index()
+    )
+    out = out[out["method"].isin(methods)]
+    out[["selected", "on_front"]] = out[["selected", "on_front"]].astype(float) * 100
+    return out.sort_values(["noise", "method"]).reset_index(drop=True)
 
 
 def _rate(df: pd.DataFrame, method: str, column: str) -> float | None:
