@@ -163,9 +163,10 @@ def candidate_features(
 def state_extras(program: Program, z: np.ndarray, y_target: np.ndarray) -> np.ndarray:
     """(L, n, 2) per node: slog of ∂y/∂z_i in target units per node scale, and slog of ∂y/∂z_i."""
     J = node_jacobians(program, z)
-    node_scale = np.sqrt(np.mean(z**2, axis=1, keepdims=True)) + 1e-8
-    rel = J * node_scale / (y_target.std() + 1e-300)
-    return np.stack([slog(rel), slog(J)], -1).astype(np.float32)
+    with np.errstate(all="ignore"):  # huge node values are clipped by slog, not reported
+        node_scale = np.sqrt(np.mean(z**2, axis=1, keepdims=True)) + 1e-8
+        rel = J * node_scale / (y_target.std() + 1e-300)
+        return np.stack([slog(rel), slog(J)], -1).astype(np.float32)
 
 
 def kid_indices(program: Program, edits: list[Edit]) -> np.ndarray:

@@ -120,8 +120,9 @@ class Planner:
     Noisy data: ``noise_floor`` is the NMSE the law itself would score ("auto": estimated
     from the data, :func:`pipelines.noise.noise_floor`; 0: exact data). Losses below it
     count as the floor in the search score, so near-fits that chase the noise earn nothing
-    over smaller programs; a program within ``FLOOR_SLACK`` of it starts the same polish,
-    after which the search stops ("noise floor reached"). ``select`` names how the result is chosen from
+    over smaller programs. Once a program is within ``FLOOR_SLACK`` of it, the search goes
+    on, unrestricted, for as many calls and seconds again as it took (at least the polish),
+    then stops ("noise floor reached"). ``select`` names how the result is chosen from
     the Pareto front (:mod:`pipelines.selection`).
     """
 
@@ -229,29 +230,36 @@ class Planner:
             admit(cand, None, stamp)
         try:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
+            noisy = False  # the search is past the noise floor, not an exact fit
             while frontier and not stopped:
                 if best is not None and best.loss <= bar:
                     if not fs.has_const and best.loss <= tol:
                         stopped = EXACT_FIT
                         break
                     if polish_until is None:
+                        noisy = best.loss > tol  # met the noise floor, not an exact fit
+                        # A noisy hit may be a look-alike of the law that the search met first:
+                        # the search goes on, unrestricted, as long again as it took (at least
+                        # the polish) before it stops.
                         polish_until = (
-                            budget.calls + self.polish_calls,
-                            budget.elapsed + self.polish_seconds,
+                            budget.calls + max(self.polish_calls, budget.calls if noisy else 0),
+                            budget.elapsed + max(self.polish_seconds, budget.elapsed if noisy else 0),
                         )
                     if budget.calls >= polish_until[0] or budget.elapsed >= polish_until[1]:
                         stopped = EXACT_FIT if best.loss <= tol else done
                         break
+                    noisy = best.loss > tol
                 stopped = budget.exhausted() or ""
                 if stopped:
                     break
                 _, _, node = heapq.heappop(frontier)
-                if polish_until is not None:
+                polishing = polish_until is not None and not noisy
+                if polishing:
                     smallest = min(n.program.complexity for n in front.values() if n.loss <= bar)
                     c = node.program.complexity
                     if c > smallest or (c == smallest and node.loss > bar):
                         continue  # polishing looks only for smaller programs that meet the bar
-                for cand, stamp in self.expand(state, node, seen, subgoals=polish_until is None):
+                for cand, stamp in self.expand(state, node, seen, subgoals=not polishing):
                     admit(cand, node, stamp)
                 if progress is not None and best is not None:
                     progress(budget, best)
