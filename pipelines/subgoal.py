@@ -172,6 +172,60 @@ class Library:
                 out.append(self._least_squares([chosen[j] for j in subsets[order[0]]], target)[0])
         return out
 
+    def affine_split(
+        self, target: np.ndarray, binary: tuple[str, ...], unary: tuple[str, ...], left: int
+    ) -> list[Program]:
+        """Programs ``op(A, u(c1*L + c0))`` (and ``op(u(...), A)``) equal to ``target``: A among
+        the first ``left`` entries, L any entry, u a unary operator or none, c fitted.
+
+        A library entry with a fitted inner constant: ``exp(-0.3*x)`` is no entry, but it is
+        ``exp(c1*x + c0)``. For each A and u, the needed inner values are matched against
+        every entry at once by correlation; only exact matches (up to rounding) are returned,
+        each checked forwards.
+        """
+        n = len(target)
+        F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
+        norms = np.sqrt((F**2).sum(axis=1))
+        usable = norms > 1e-9 * (np.abs(self.outputs).max(axis=1) + 1e-300)
+        D = np.where(usable[:, None], F / (norms[:, None] + 1e-300), 0.0)
+        A = self.outputs[:left]
+        scale = np.mean(target**2) + 1e-12
+        found: list[Program] = []
+        with np.errstate(all="ignore"):
+            for op in binary:
+                f = OPERATORS[op].numpy
+                for solve, a_left in split_solvers(op):
+                    need = solve(target[None, :], A)  # (left, n): what B must be
+                    for u in (None, *unary):
+                        inner = need if u is None else unary_preimage(u, need)
+                        rows = np.flatnonzero(np.isfinite(inner).all(axis=1))
+                        if not len(rows):
+                            continue
+                        T = inner[rows] - inner[rows].mean(axis=1, keepdims=True)
+                        tn = np.sqrt((T**2).sum(axis=1))
+                        ok = tn > 1e-9 * (np.abs(inner[rows]).max(axis=1) + 1e-300)
+                        corr = np.abs((T[ok] / tn[ok, None]) @ D.T)  # (rows, entries)
+                        self.scored += corr.size
+                        for r, j in zip(*np.nonzero(corr > 1 - 1e-12)):
+                            a = int(rows[np.flatnonzero(ok)[r]])
+                            basis = np.column_stack([self.outputs[j], np.ones(n)])
+                            coef, *_ = np.linalg.lstsq(basis, inner[a], rcond=None)
+                            b = Program(
+                                ("add", "mul", "const", *self.programs[j].tokens, "const"),
+                                (float(coef[0]), float(coef[1])),
+                            )
+                            if u is not None:
+                                b = Program((u, *b.tokens), b.consts)
+                            bv = node_values(b, self.X)[0]
+                            out = f(A[a], bv) if a_left else f(bv, A[a])
+                            if np.mean((out - target) ** 2) / scale < self.tol:
+                                ta = self.programs[a].tokens
+                                tokens = (op, *ta, *b.tokens) if a_left else (op, *b.tokens, *ta)
+                                found.append(Program(tokens, b.consts))
+                            if len(found) >= 8:
+                                return found
+        return found
+
     def _least_squares(self, terms: list[int], target: np.ndarray) -> tuple[Program, float]:
         """The fitted sum, and its residual relative to the target's spread."""
         A = np.column_stack([self.outputs[terms].T, np.ones(len(target))])
@@ -259,12 +313,14 @@ class LibrarySubgoal:
         first_size: int = 5,
         first_after: int = 300,
         linear_pool: int = 24,
+        affine_left: int = 150,
         reverse_flow: str | None = None,
     ):
         self.start_after = start_after
         self.first_size = first_size
         self.first_after = first_after
         self.linear_pool = linear_pool
+        self.affine_left = affine_left
         self.max_size = max_size
         self.max_entries = max_entries
         self.max_locations = max_locations
@@ -364,6 +420,8 @@ class LibrarySession:
                     inner = unary_preimage(u, target)
                     if np.isfinite(inner).all():
                         found += [Program((u, *p.tokens)) for p in lib.split(inner, fs.binary, (), left)[:4]]
+        if depth > 0 and fs.has_const and "add" in fs.binary and "mul" in fs.binary:
+            found += lib.affine_split(target, fs.binary, fs.unary, st.affine_left)
         if len(found) > nearest and depth == st.depth:
             return found  # exact matches at the top: no need to recurse
         if depth > 0:
