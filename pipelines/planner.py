@@ -26,7 +26,7 @@ from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
-from pipelines.tidy import description_length, shorter_forms
+from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.verify import Candidate, Verified, Verify
 from simulator.edits import Edit, legal_edits
 from simulator.execute import evaluate
@@ -240,12 +240,13 @@ class Planner:
                         noisy = best.loss > tol  # met the noise floor, not an exact fit
                         # A noisy hit may be a look-alike of the law that the search met first:
                         # the search goes on, unrestricted, as long again as it took (at least
-                        # the polish) before it stops.
+                        # the polish), in calls and in seconds, before it stops.
                         polish_until = (
                             budget.calls + max(self.polish_calls, budget.calls if noisy else 0),
                             budget.elapsed + max(self.polish_seconds, budget.elapsed if noisy else 0),
                         )
-                    if budget.calls >= polish_until[0] or budget.elapsed >= polish_until[1]:
+                    spent = (budget.calls >= polish_until[0], budget.elapsed >= polish_until[1])
+                    if all(spent) if best.loss > tol else any(spent):
                         stopped = EXACT_FIT if best.loss <= tol else done
                         break
                     noisy = best.loss > tol
@@ -279,6 +280,8 @@ class Planner:
             chosen = self._choose(state, front, tol)
         if fs.has_const and chosen.loss <= tol:
             chosen = self._tidy(state, front, tol, chosen)
+        elif chosen.loss > tol and self.select in ("auto", "mdl"):
+            chosen = self._simplify(state, front, tol, chosen)
         rows = self._front(state, front, tol)
         return Result(
             program=chosen.program,
@@ -352,6 +355,42 @@ class Planner:
             cand, stamp = min(better, key=lambda cs: description_length(cs[0].program))
             node = Node(cand, node, self.score(cand, state.floor), stamp)
             front[cand.program.complexity] = node  # shorter to write than any exact one there
+        return node
+
+    def _simplify(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:
+        """On data no program fits exactly: replace the chosen program by a one-step simpler
+        form (a subtree hoisted or collapsed, a constant absorbed) while that lowers its
+        description length; each step takes its size's place on the front if it fits better.
+        """
+        problem, budget = state.problem, state.budget
+        n, tokens = len(problem.y), len(problem.function_set.tokens)
+
+        def mdl(cand: Candidate) -> float:
+            p = cand.program
+            return float(
+                criterion_values("mdl", [p.complexity], [cand.loss], n, tokens, [len(p.consts)], tol)[0]
+            )
+
+        current = mdl(node.cand)
+        while budget.remaining > 0:
+            forms = [
+                Candidate(p, math.inf, (), "simplify", "a subtree hoisted or collapsed")
+                for p in simpler_forms(node.program, problem.function_set)
+            ]
+            verified = [
+                (mdl(c), c, stamp)
+                for c, stamp in state.run(self.verify.programs(problem, forms, budget.remaining))
+                if math.isfinite(c.loss)
+            ]
+            if not verified:
+                break
+            value, cand, stamp = min(verified, key=lambda v: v[0])
+            if value >= current:
+                break
+            node, current = Node(cand, node, self.score(cand, state.floor), stamp), value
+            c = cand.program.complexity
+            if c not in front or cand.loss < front[c].loss:
+                front[c] = node
         return node
 
     def _criterion(self, state: SolveState, rows: list[Node], tol: float) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sympy
 
+from simulator.edits import apply, legal_edits
 from simulator.language import CONST, FunctionSet
 from simulator.program import ParseError, Program, parse
 
@@ -49,6 +50,17 @@ def shorter_forms(program: Program, function_set: FunctionSet) -> list[Program]:
                 )
     allowed = set(function_set.tokens)
     return [p for p in out if allowed.issuperset(p.tokens)]
+
+
+def simpler_forms(program: Program, function_set: FunctionSet) -> list[Program]:
+    """Every program one step simpler: a subtree replaced by one of its children (hoist) or
+    by a leaf (collapse), and the :func:`shorter_forms`. On noisy data these are the
+    candidates that a description-length criterion may prefer to the search's near-fit."""
+    steps = [e for e in legal_edits(program, function_set) if e.kind in ("hoist", "collapse")]
+    out = {p.key: p for p in (apply(program, e) for e in steps)}
+    out.update((p.key, p) for p in shorter_forms(program, function_set))
+    out.pop(program.key, None)
+    return list(out.values())
 
 
 def _expanded(program: Program) -> Program | None:
