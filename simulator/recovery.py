@@ -23,7 +23,9 @@ Noisy data cannot pin constants to 3 decimals. With ``rtol`` > 0 (``NOISY_RTOL``
 tasks), a found program also recovers the truth when moving each of its constants c by at
 most ``rtol * |c|`` makes it the truth: the constants are refitted to the noiseless
 truth on the domain (least squares from the found values), and the refitted program must
-pass the exact check above. So ``0.4997*m*v**2`` recovers ``m*v**2/2`` at noise, and
+pass the exact check above. Whole and rational coefficients count as constants too, exact
+exponents do not: ``2*sqrt(x)`` recovers ``2.006*sqrt(x)`` at noise, ``x**2`` never recovers
+``x**2.1``. So ``0.4997*m*v**2`` recovers ``m*v**2/2`` at noise, and
 ``0.43*m*v**2`` does not. The tolerance is relative, so a spurious term with a small
 coefficient (``+ 0.01*x``) is not absorbed: its constant would have to move by 100%.
 """
@@ -117,11 +119,11 @@ def _refit_constants(found: Any, truth: Any, domain: Domain | None, rtol: float)
         a, b = to_sympy(found), to_sympy(truth)
     except Exception:  # noqa: BLE001 - an unparsable candidate recovers nothing
         return None
-    floats = sorted(a.atoms(sp.Float), key=str)
-    if not floats:
+    params: list[sp.Symbol] = []
+    values: list[float] = []
+    shape = _parametrize(a, params, values)
+    if not params:
         return None
-    params = [sp.Symbol(f"_c{i}") for i in range(len(floats))]
-    shape = a.xreplace(dict(zip(floats, params)))
     names = sorted({s.name for s in a.free_symbols | b.free_symbols})
     n = len(names)
     low = np.array(
@@ -132,7 +134,7 @@ def _refit_constants(found: Any, truth: Any, domain: Domain | None, rtol: float)
     )
     points = np.random.default_rng(1).uniform(low, high, size=(_POINTS, n))
     env = {m: points[:, i] for i, m in enumerate(names)}
-    c0 = np.array([float(f) for f in floats])
+    c0 = np.array(values)
     try:
         with np.errstate(all="ignore"):
             target = np.broadcast_to(numeric_value(b, env), (_POINTS,))
@@ -154,6 +156,37 @@ def _refit_constants(found: Any, truth: Any, domain: Domain | None, rtol: float)
     if np.sqrt(np.mean(fit.fun**2)) > 1e-6 * scale:
         return None
     return shape.xreplace({p: sp.Float(v) for p, v in zip(params, fit.x)})
+
+
+def _parametrize(expr: sp.Expr, params: list[sp.Symbol], values: list[float]) -> sp.Expr:
+    """``expr`` with its constants as fresh symbols (appended to ``params``, their values to
+    ``values``): every float, and every whole or rational coefficient or term other than ±1
+    (``2*sqrt(x)`` states the constant 2 as surely as ``2.0*sqrt(x)``), but not exact
+    exponents, which are structure (``x**2``, ``sqrt``)."""
+
+    def fresh(number: sp.Expr) -> sp.Symbol:
+        params.append(sp.Symbol(f"_c{len(params)}"))
+        values.append(float(number))
+        return params[-1]
+
+    if isinstance(expr, sp.Float):
+        return fresh(expr)
+    if expr.is_Atom:
+        return expr
+    if expr.is_Pow:
+        base = _parametrize(expr.args[0], params, values)
+        exponent = expr.args[1]
+        exponent = (
+            fresh(exponent) if isinstance(exponent, sp.Float) else _parametrize(exponent, params, values)
+        )
+        return sp.Pow(base, exponent, evaluate=False)
+    if expr.is_Add or expr.is_Mul:
+        args = [
+            fresh(arg) if arg.is_Rational and arg not in (1, -1) else _parametrize(arg, params, values)
+            for arg in expr.args
+        ]
+        return expr.func(*args, evaluate=False)
+    return expr.func(*[_parametrize(arg, params, values) for arg in expr.args])
 
 
 def _exactly_recovered(found: Any, truth: Any, decimals: int, domain: Domain | None, timeout: float) -> bool:

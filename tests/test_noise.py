@@ -104,6 +104,10 @@ def test_noisy_recovery_accepts_constants_within_five_percent_and_nothing_else()
     assert not is_recovered("0.43*x1*(x2*x2)", "x1*x2**2/2", domain=domain, rtol=NOISY_RTOL)
     spurious = "0.5*x1*(x2*x2) + 0.01*x1"  # a small extra term is not a constant's tolerance
     assert not is_recovered(spurious, "x1*x2**2/2", domain=domain, rtol=NOISY_RTOL)
+    pendulum = "2*pi*sqrt(x1/9.81)"  # 2.006*sqrt(x1): a whole coefficient states a constant too
+    assert is_recovered("sqrt(x1) + sqrt(x1)", pendulum, domain=[(0.1, 2)], rtol=NOISY_RTOL)
+    assert not is_recovered("3*sqrt(x1)", pendulum, domain=[(0.1, 2)], rtol=NOISY_RTOL)
+    assert not is_recovered("x1*x1", "x1**2.1", domain=[(0.1, 2)], rtol=NOISY_RTOL)  # exponents are structure
     damped = "exp(-0.305*x1)*cos(1.99*x1)"
     assert is_recovered(damped, "exp(-0.3*x1)*cos(2*x1)", domain=[(0, 10)], rtol=NOISY_RTOL)
 
