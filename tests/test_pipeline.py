@@ -8,7 +8,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from pipelines.estimator import ProgramRegressor
 from pipelines.locate import GradientLocate
-from pipelines.pipeline import InductionPipeline, PipelineError, preset_stages
+from pipelines.pipeline import PLANNER_SETTINGS, InductionPipeline, PipelineError, preset_stages
 from pipelines.subgoal import LibrarySubgoal
 from simulator.edits import apply
 from simulator.suites import get_task
@@ -130,7 +130,8 @@ def test_shipped_full_config_equals_the_preset():
     for stage in ("locate", "propose", "screen", "subgoal", "verify"):
         a, b = getattr(pipe.planner, stage), getattr(preset.planner, stage)
         assert type(a) is type(b) and vars(a) == vars(b), stage
-    assert pipe.planner.width == preset.planner.width
+    for setting in PLANNER_SETTINGS:  # every planner setting, noise_floor and select included
+        assert getattr(pipe.planner, setting) == getattr(preset.planner, setting), setting
 
 
 def test_one_pipeline_reused_for_three_tasks():
