@@ -230,7 +230,8 @@ class Library:
         """The fitted sum, and its residual relative to the target's spread."""
         A = np.column_stack([self.outputs[terms].T, np.ones(len(target))])
         coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-        res = float(np.mean((A @ coef - target) ** 2) / (np.var(target) + 1e-300))
+        with np.errstate(all="ignore"):  # a huge entry gives an inf residual: not a fit
+            res = float(np.mean((A @ coef - target) ** 2) / (np.var(target) + 1e-300))
         return self._linear_program(tuple(terms), coef), res
 
     def _linear_program(self, chosen: tuple[int, ...], coef: np.ndarray) -> Program:

@@ -144,6 +144,7 @@ def test_a_noisy_task_file_runs_through_bench_with_the_noise_table(tmp_path, mon
     assert all(isinstance(r["on_front"], bool) and r["error"] is None for r in runs)
     summary = (out / "summary.md").read_text()
     assert "## By noise level" in summary and "law on the front (%)" in summary
+    assert "| 0.01 " in summary  # the level as given, not rounded
     assert cli.main([*argv[:-1], "0,loud", "--out", str(out)]) == 2
 
 

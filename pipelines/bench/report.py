@@ -97,9 +97,15 @@ def _noise_lines(s: Summary) -> list[str]:
     front holds it (constants within the noisy tolerance where noise > 0)."""
     if s.by_noise is None:
         return []
-    t = s.by_noise.rename(
-        columns={"selected": "law selected (%)", "on_front": "law on the front (%)"}
-    ).to_markdown(index=False, floatfmt=".1f")
+    t = (
+        s.by_noise.assign(
+            noise=s.by_noise["noise"].map("{:g}".format),  # 0.001, not 0.0
+            selected=s.by_noise["selected"].map("{:.1f}".format),
+            on_front=s.by_noise["on_front"].map("{:.1f}".format),
+        )
+        .rename(columns={"selected": "law selected (%)", "on_front": "law on the front (%)"})
+        .to_markdown(index=False, disable_numparse=True)
+    )
     return [
         "## By noise level",
         "",
