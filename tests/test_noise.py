@@ -138,7 +138,7 @@ def test_a_noisy_task_file_runs_through_bench_with_the_noise_table(tmp_path, mon
     path.write_text(NOISY)
     out = tmp_path / "bench"
     argv = ["bench", "--tasks", str(path), "--methods", "plain", "--seeds", "1", "--noise", "0.01"]
-    assert cli.main([*argv, "--calls", "6000", "--seconds", "8", "--out", str(out)]) == 0
+    assert cli.main([*argv, "--calls", "3000", "--seconds", "4", "--out", str(out)]) == 0
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert [(r["task"], r["noise"]) for r in runs] == [("energy noise=0.01", 0.01)]
     assert all(isinstance(r["on_front"], bool) and r["error"] is None for r in runs)
