@@ -204,15 +204,12 @@ def cmd_solve(args) -> int:
 
 def _noise_floor(text: str) -> float | str:
     """``--noise-floor``: 'auto' or an NMSE in [0, 1)."""
-    if text.strip().lower() == "auto":
-        return "auto"
+    from pipelines.noise import check_noise_floor
+
     try:
-        value = float(text)
+        return check_noise_floor(text if text.strip().lower() == "auto" else float(text))
     except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise UsageError(f"--noise-floor must be auto or an NMSE from 0 to 1, got {text!r}")
-    return value
+        raise UsageError(f"--noise-floor must be auto or an NMSE from 0 to 1, got {text!r}") from None
 
 
 def cmd_export(args) -> int:

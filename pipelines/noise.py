@@ -23,6 +23,15 @@ MAX_POINTS = 256  # the surrogate's cost grows with the cube of the points it se
 UNRELIABLE_ABOVE = 0.05
 
 
+def check_noise_floor(value: float | str) -> float | str:
+    """A noise-floor setting: ``"auto"`` or an NMSE in [0, 1); else a one-line ValueError."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"noise floor must be auto or an NMSE from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def noise_floor(X: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     """Estimated noise variance over the variance of y (0.0 when the data look exact).
 

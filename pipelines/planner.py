@@ -18,7 +18,7 @@ import numpy as np
 
 from pipelines.budget import Budget
 from pipelines.locate import UniformLocate
-from pipelines.noise import noise_floor
+from pipelines.noise import check_noise_floor, noise_floor
 from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
@@ -157,9 +157,7 @@ class Planner:
         self.const_tol = const_tol
         self.polish_calls = polish_calls
         self.polish_seconds = polish_seconds
-        if not (noise_floor == "auto" or (isinstance(noise_floor, (int, float)) and 0 <= noise_floor < 1)):
-            raise ValueError(f"noise_floor must be 'auto' or an NMSE in [0, 1), got {noise_floor!r}")
-        self.noise_floor = noise_floor
+        self.noise_floor = check_noise_floor(noise_floor)
         self.select = check_criterion(select)
 
     def score(self, cand: Candidate, floor: float = 0.0) -> float:
@@ -185,8 +183,9 @@ class Planner:
         ``on_expand``, when given, sees every expansion (:class:`Expansion`) as it happens.
         """
         check_criterion(self.select, has_validation=problem.validation is not None)
+        setting = check_noise_floor(self.noise_floor)  # it may have been assigned after __init__
         budget = Budget(max_calls, max_seconds)
-        floor = noise_floor(problem.X, problem.y, seed) if self.noise_floor == "auto" else self.noise_floor
+        floor = noise_floor(problem.X, problem.y, seed) if setting == "auto" else setting
         state = SolveState(
             problem,
             budget,
@@ -198,7 +197,6 @@ class Planner:
         fs = problem.function_set
         tol = self.const_tol if fs.has_const else self.tol
         bar = max(tol, FLOOR_SLACK * state.floor)  # a program this good ends the search after the polish
-        done = NOISE_FLOOR if state.floor > 0 else EXACT_FIT
         tie = itertools.count()
         frontier: list[tuple[float, int, Node]] = []
         seen: set[str] = set()
@@ -230,14 +228,14 @@ class Planner:
             admit(cand, None, stamp)
         try:
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
-            noisy = False  # the search is past the noise floor, not an exact fit
+            noisy = False  # the best program meets the noise floor but fits inexactly
             while frontier and not stopped:
                 if best is not None and best.loss <= bar:
-                    if not fs.has_const and best.loss <= tol:
+                    noisy = best.loss > tol
+                    if not fs.has_const and not noisy:
                         stopped = EXACT_FIT
                         break
                     if polish_until is None:
-                        noisy = best.loss > tol  # met the noise floor, not an exact fit
                         # A noisy hit may be a look-alike of the law that the search met first:
                         # the search goes on, unrestricted, as long again as it took (at least
                         # the polish), in calls and in seconds, before it stops.
@@ -246,10 +244,9 @@ class Planner:
                             budget.elapsed + max(self.polish_seconds, budget.elapsed if noisy else 0),
                         )
                     spent = (budget.calls >= polish_until[0], budget.elapsed >= polish_until[1])
-                    if all(spent) if best.loss > tol else any(spent):
-                        stopped = EXACT_FIT if best.loss <= tol else done
+                    if all(spent) if noisy else any(spent):
+                        stopped = NOISE_FLOOR if noisy else EXACT_FIT
                         break
-                    noisy = best.loss > tol
                 stopped = budget.exhausted() or ""
                 if stopped:
                     break
@@ -266,7 +263,7 @@ class Planner:
                     progress(budget, best)
             if not stopped:
                 if best is not None and best.loss <= bar:
-                    stopped = EXACT_FIT if best.loss <= tol else done
+                    stopped = EXACT_FIT if best.loss <= tol else NOISE_FLOOR
                 else:
                     stopped = "exhausted search"
         except KeyboardInterrupt:
@@ -393,10 +390,19 @@ class Planner:
                 front[c] = node
         return node
 
-    def _criterion(self, state: SolveState, rows: list[Node], tol: float) -> np.ndarray:
-        """The selection criterion's value for each Pareto row."""
-        problem = state.problem
-        return criterion_values(
+    def _choose(self, state: SolveState, front: dict[int, Node], tol: float) -> Node:
+        """The Pareto row that the selection criterion prefers."""
+        rows = self._front(state, front, tol)
+        return _pareto(front)[
+            select(self.select, np.array([r.criterion for r in rows]), [r.loss for r in rows])
+        ]
+
+    def _front(self, state: SolveState, front: dict[int, Node], tol: float) -> list[FrontRow]:
+        """The Pareto front as the result reports it: each row with its criterion value and
+        its loss on the validation split, if there is one."""
+        rows, problem = _pareto(front), state.problem
+        validation = [_validation_loss(problem, n.program) for n in rows] if problem.validation else None
+        values = criterion_values(
             self.select,
             [n.program.complexity for n in rows],
             [n.loss for n in rows],
@@ -404,30 +410,11 @@ class Planner:
             len(problem.function_set.tokens),
             [len(n.program.consts) for n in rows],
             tol,
-            [_validation_loss(problem, n.program) for n in rows] if problem.validation else None,
+            validation,
         )
-
-    def _choose(self, state: SolveState, front: dict[int, Node], tol: float) -> Node:
-        """The Pareto row that the selection criterion prefers."""
-        rows = _pareto(front)
-        values = self._criterion(state, rows, tol)
-        return rows[select(self.select, values, [n.loss for n in rows])]
-
-    def _front(self, state: SolveState, front: dict[int, Node], tol: float) -> list[FrontRow]:
-        """The Pareto front as the result reports it: each row with its criterion value and
-        its loss on the validation split, if there is one."""
-        rows = _pareto(front)
-        values = self._criterion(state, rows, tol)
-        problem = state.problem
         return [
-            FrontRow(
-                n.program.complexity,
-                n.loss,
-                n.program,
-                float(v),
-                _validation_loss(problem, n.program) if problem.validation else None,
-            )
-            for n, v in zip(rows, values, strict=True)
+            FrontRow(n.program.complexity, n.loss, n.program, float(v), None if validation is None else val)
+            for n, v, val in zip(rows, values, validation or [None] * len(rows), strict=True)
         ]
 
 

@@ -11,6 +11,7 @@ middle), which reaches subtrees twice the library's size in one step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -73,6 +74,14 @@ class Library:
     def __len__(self) -> int:
         return len(self.programs)
 
+    @cached_property
+    def centered(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each output minus its mean, its norm, and whether it is not a constant: the shapes
+        that affine fits (``c1*L + c0``) compare, computed once per library."""
+        F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
+        norms = np.sqrt((F**2).sum(axis=1))
+        return F, norms, norms > 1e-9 * (np.abs(self.outputs).max(axis=1) + 1e-300)
+
     def lookup(self, targets: np.ndarray) -> np.ndarray:
         """For each row of ``targets`` (m, n), the index of a library entry equal to it, or -1."""
         out = np.full(len(targets), -1)
@@ -125,9 +134,7 @@ class Library:
         k, every fit that is exact, and (unless ``exact_only``) the best one-term fit.
         """
         n = len(target)
-        F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
-        norms = np.sqrt((F**2).sum(axis=1))
-        usable = norms > 1e-9 * (np.abs(self.outputs).max(axis=1) + 1e-300)
+        F, norms, usable = self.centered
         t = target - target.mean()
         corr = np.where(usable, np.abs(F @ t) / (norms + 1e-300), -1)
         best = int(np.argmax(corr))
@@ -184,9 +191,7 @@ class Library:
         each checked forwards.
         """
         n = len(target)
-        F = self.outputs - self.outputs.mean(axis=1, keepdims=True)
-        norms = np.sqrt((F**2).sum(axis=1))
-        usable = norms > 1e-9 * (np.abs(self.outputs).max(axis=1) + 1e-300)
+        F, norms, usable = self.centered
         D = np.where(usable[:, None], F / (norms[:, None] + 1e-300), 0.0)
         A = self.outputs[:left]
         scale = np.mean(target**2) + 1e-12

@@ -126,12 +126,7 @@ def _refit_constants(found: Any, truth: Any, domain: Domain | None, rtol: float)
         return None
     names = sorted({s.name for s in a.free_symbols | b.free_symbols})
     n = len(names)
-    low = np.array(
-        [float(domain[_index(sp.Symbol(m), len(domain))][0]) for m in names] if domain else [-2.0] * n
-    )
-    high = np.array(
-        [float(domain[_index(sp.Symbol(m), len(domain))][1]) for m in names] if domain else [2.0] * n
-    )
+    low, high = _box(names, domain) if domain else (np.full(n, -2.0), np.full(n, 2.0))
     points = np.random.default_rng(1).uniform(low, high, size=(_POINTS, n))
     env = {m: points[:, i] for i, m in enumerate(names)}
     c0 = np.array(values)
@@ -261,9 +256,7 @@ def _numeric_check(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], domain: Dom
     rng = np.random.default_rng(0)
     n = len(symbols)
     if domain is not None:
-        low = np.array([float(domain[_index(s, len(domain))][0]) for s in symbols] or [0.0])
-        high = np.array([float(domain[_index(s, len(domain))][1]) for s in symbols] or [1.0])
-        boxes = [(low, high)]
+        boxes = [_box([s.name for s in symbols], domain) if symbols else (np.zeros(1), np.ones(1))]
     else:
         boxes = [(np.full(n, -2.0), np.full(n, 2.0)), (np.full(n, 0.05), np.full(n, 2.0))]
     try:
@@ -282,6 +275,12 @@ def _numeric_check(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], domain: Dom
         return "agree" if agree else "unknown"
     except (_Unsupported, RecursionError, TypeError, ValueError, OverflowError):
         return "unknown"
+
+
+def _box(names: list[str], domain: Domain) -> tuple[np.ndarray, np.ndarray]:
+    """Each variable's (low, high) from the domain, as arrays in the order of ``names``."""
+    columns = [_index(sp.Symbol(m), len(domain)) for m in names]
+    return np.array([float(domain[k][0]) for k in columns]), np.array([float(domain[k][1]) for k in columns])
 
 
 def _index(symbol: sp.Symbol, size: int) -> int:

@@ -180,11 +180,11 @@ class Task:
     def __post_init__(self) -> None:
         if self.n_vars < 1:
             raise TaskError(f"task {self.name!r}: needs at least one variable, got {self.n_vars}")
-        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)):
-            raise TaskError(f"task {self.name!r}: noise must be a number, got {self.noise!r}")
-        if not 0 <= self.noise <= MAX_NOISE:
+        noise = self.noise
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= MAX_NOISE:
             raise TaskError(
-                f"task {self.name!r}: noise must be between 0 and {MAX_NOISE:g}, got {self.noise!r}"
+                f"task {self.name!r}: noise must be a number from 0 to {MAX_NOISE:g} (x RMS of y), "
+                f"got {noise!r}"
             )
         object.__setattr__(self, "noise", float(self.noise))
         if self.function_set.n_vars != self.n_vars:
@@ -428,16 +428,15 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
     train = _sampling(entry["train"], n_vars, f"{where}: train")
     test = _sampling(entry["test"], n_vars, f"{where}: test") if entry.get("test") is not None else None
     noise = entry.get("noise", 0.0)
-    if isinstance(noise, str):
+    if isinstance(noise, str):  # YAML's quoted numbers ("1e-3"), as for the sampling's
         try:
             noise = float(noise)
         except ValueError:
-            raise TaskError(f"{where}: noise must be a number, got {noise!r}") from None
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= MAX_NOISE:
-        raise TaskError(
-            f"{where}: noise must be a number from 0 to {MAX_NOISE:g} (x RMS of y), got {noise!r}"
-        )
-    task = Task(name, expression, n_vars, train, test, function_set, float(noise))
+            pass  # Task rejects it in one line
+    try:
+        task = Task(name, expression, n_vars, train, test, function_set, noise)
+    except TaskError as error:
+        raise TaskError(f"{source}: {error}") from None
 
     for split in ("train", "test"):
         X = task.sampling(split).sample(n_vars, np.random.default_rng([0, 0 if split == "train" else 1]))
