@@ -22,7 +22,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``no-<stage>``) or a pipeline YAML path. Each stage (``locate``, ``propose``, ``screen``,
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
-    ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``) overridden; None keeps
+    ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``) overridden; None keeps
     the pipeline's own. ``select`` chooses the law from the front (``auto``, ``mdl``,
     ``score``, ``accuracy``, ``validation``; :mod:`pipelines.selection`), and ``validation``
     holds that fraction of the points out of the search to report (and select) on.
@@ -52,6 +52,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         polish_seconds: float | None = None,
         noise_floor: float | str | None = None,
         select: str | None = None,
+        separate: bool | None = None,
         validation: float = 0.0,
     ):
         self.function_set = function_set
@@ -74,6 +75,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.polish_seconds = polish_seconds
         self.noise_floor = noise_floor
         self.select = select
+        self.separate = separate
         self.validation = validation
 
     def _build_pipeline(self) -> InductionPipeline:

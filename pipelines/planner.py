@@ -24,12 +24,14 @@ from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
+from pipelines.separate import power_splits
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.verify import Candidate, Verified, Verify
 from simulator.edits import Edit, legal_edits
 from simulator.execute import evaluate
+from simulator.language import CONST
 from simulator.program import Program
 from simulator.scoring import nmse
 
@@ -43,6 +45,10 @@ NOISE_FLOOR = "noise floor reached"
 # The law's own loss on noisy data scatters around the estimated floor (the estimate is from
 # a few points, and fitted constants absorb a little noise): within this factor counts.
 FLOOR_SLACK = 1.5
+# Separability (pipelines/separate.py) is tried on tasks with at least this many variables;
+# the remainder's sub-solve may spend this share of what is left of the calls and seconds.
+SEPARATE_MIN_VARS = 3
+SEPARATE_SHARE = 0.3
 
 
 @dataclass(eq=False)
@@ -124,6 +130,10 @@ class Planner:
     on, unrestricted, for as many calls and seconds again as it took (at least the polish),
     then stops ("noise floor reached"). ``select`` names how the result is chosen from
     the Pareto front (:mod:`pipelines.selection`).
+
+    ``separate``: on tasks with ``SEPARATE_MIN_VARS`` or more variables, first peel off
+    power-law factors and solve the remainder on fewer variables (:mod:`pipelines.separate`),
+    with its own share of the budget; the recombined program joins the search as a start.
     """
 
     def __init__(
@@ -143,6 +153,7 @@ class Planner:
         polish_seconds: float = 5.0,
         noise_floor: float | str = "auto",
         select: str = "auto",
+        separate: bool = True,
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -159,6 +170,7 @@ class Planner:
         self.polish_seconds = polish_seconds
         self.noise_floor = check_noise_floor(noise_floor)
         self.select = check_criterion(select)
+        self.separate = bool(separate)
 
     def score(self, cand: Candidate, floor: float = 0.0) -> float:
         """Lower is better: log-error (no better than the noise floor), the learned distance to
@@ -227,6 +239,9 @@ class Planner:
         for cand, stamp in state.run(self.verify.programs(problem, starts, budget.remaining)):
             admit(cand, None, stamp)
         try:
+            if self.separate and problem.X.shape[1] >= SEPARATE_MIN_VARS:
+                for cand, stamp in self._separate(state, seed):
+                    admit(cand, None, stamp)
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             noisy = False  # the best program meets the noise floor but fits inexactly
             while frontier and not stopped:
@@ -331,6 +346,33 @@ class Planner:
         if state.on_expand is not None:
             state.on_expand(Expansion(problem, node, edits, logp, order, order[keep], children, budget.calls))
         return children
+
+    def _separate(self, state: SolveState, seed: int) -> list[tuple[Candidate, int]]:
+        """Whole programs from power splits: each remainder solved on its own variables by a
+        sub-search (itself free to split again) and recombined; every sub-search's calls,
+        fit passes and candidates scored are charged to this solve."""
+        problem, budget, fs = state.problem, state.budget, state.problem.function_set
+        out = []
+        for split in power_splits(problem.X, problem.y, seed):
+            X_rest, r = split.remainder(problem.X, problem.y)
+            if split.rest:
+                calls = int(budget.remaining * SEPARATE_SHARE)
+                seconds = (budget.max_seconds - budget.elapsed) * SEPARATE_SHARE
+                if calls < 1 or seconds <= 0:
+                    break
+                sub = Problem(X_rest, r, fs.with_vars(len(split.rest)))
+                found = self.search(sub, calls, seconds, seed)
+                budget.charge(found.calls, found.fit_passes, found.candidates_scored)
+                rest = found.program
+            else:  # a pure product of powers: the remainder is the constant factor
+                rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None
+            program = split.combine(rest, fs)
+            if program is not None:
+                cand = Candidate(program, math.inf, (), "separate", f"powers peeled: {split}")
+                out += state.run(self.verify.programs(problem, [cand], budget.remaining))
+            if out and out[-1][0].loss <= (self.const_tol if fs.has_const else self.tol):
+                break
+        return out
 
     def _tidy(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:
         """Rewrite the chosen exact program while its description length drops and it stays

@@ -1,0 +1,177 @@
+"""Separability: peel power-law factors off a many-variable law, solve the rest on fewer variables.
+
+Laws with many variables are mostly a product of powers times a part that needs only a few
+of them: F = k q1 q2 / r², or P = ε c E² r² ω⁴ / (ω² − ω0²)². In log space each power is
+linear, log|y| = c + Σ_P a_i log|x_i| + log|R(x_S)|, and a variable the law ignores is a
+power with exponent 0. So a least-squares fit of log|y| on log|x_i| for the variables in P
+and a cubic polynomial in the rest S, scored by BIC over every S of up to ``MAX_REST``
+variables, names the split, and the exponents are rounded to halves. The remainder
+y / ∏ x_i^a_i then depends on x_S alone: a smaller task for the planner, on exact data.
+Its answer is recombined with the powers and verified on the whole data, so a wrong split
+costs budget but never a wrong answer.
+
+AI Feynman tests separability on a neural surrogate; here the surrogate is the polynomial
+fit, and the check is the sub-solve itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.language import CONST, FunctionSet
+from simulator.program import Program
+
+MAX_REST = 4  # the most variables the remainder may keep
+DEGREE = 3  # of the polynomial that stands in for log|R(x_S)|
+# An exponent counts as a half-integer when the fit puts it this close; else the variable
+# joins the remainder.
+ROUNDING = 0.05
+# The split's log-space fit must explain at least this share of log|y|'s variance, and,
+# with its exponents rounded and its polynomial refitted, leave at most ``ROUNDED_SLACK``
+# times the residual of the free fit: a true power's exponent is rounded, not changed.
+MIN_EXPLAINED = 0.95
+ROUNDED_SLACK = 2.0
+MAX_POINTS = 400  # the fits' cost grows with the points; a seeded subsample beyond this
+
+
+@dataclass(frozen=True)
+class PowerSplit:
+    """y = R(x_rest) · ∏ x_i^a_i: which variables are powers (with their exponents), which
+    the remainder R keeps; a variable in neither does not enter the law. Half-integer powers
+    are of |x_i|."""
+
+    powers: tuple[tuple[int, float], ...]
+    rest: tuple[int, ...]
+    n_vars: int
+    negative: frozenset[int] = frozenset()  # variables below 0 somewhere: sqrt needs abs there
+
+    def __str__(self) -> str:
+        terms = [f"x{i + 1}^{a:g}" for i, a in self.powers]
+        kept = ", ".join(f"x{i + 1}" for i in self.rest)
+        return f"{' '.join(terms) or '1'} · R({kept})"
+
+    def factor(self, X: np.ndarray) -> np.ndarray:
+        """∏ x_i^a_i on the rows of X (|x_i| for half-integer exponents)."""
+        out = np.ones(len(X))
+        with np.errstate(all="ignore"):
+            for i, a in self.powers:
+                out = out * (np.abs(X[:, i]) ** a if a != round(a) else X[:, i] ** int(a))
+        return out
+
+    def remainder(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The smaller task: (x_rest, y / factor)."""
+        with np.errstate(all="ignore"):
+            return X[:, list(self.rest)], y / self.factor(X)
+
+    def combine(self, rest: Program | None, function_set: FunctionSet) -> Program | None:
+        """The whole program R · ∏ x_i^a_i, with R written over the original variables, or
+        None when the function set cannot write it. ``rest`` is the remainder's program over
+        x1..x|rest| (None: R is the constant 1)."""
+        numerator = [t for i, a in self.powers if a > 0 for t in self._terms(i, a)]
+        denominator = [t for i, a in self.powers if a < 0 for t in self._terms(i, -a)]
+        tokens: tuple[str, ...] = ()
+        consts: tuple[float, ...] = ()
+        if rest is not None:
+            names = {f"x{k + 1}": f"x{i + 1}" for k, i in enumerate(self.rest)}
+            tokens, consts = tuple(names.get(t, t) for t in rest.tokens), rest.consts
+        if numerator:
+            tokens = _product([tokens, *numerator] if tokens else numerator)
+        if not tokens:
+            tokens, consts = (CONST,), (1.0,)  # 1 / (...): written only where const is allowed
+        if denominator:
+            tokens = ("div", *tokens, *_product(denominator))
+        if not set(function_set.tokens).issuperset(tokens):
+            return None
+        return Program(tokens, consts)
+
+    def _terms(self, i: int, a: float) -> list[tuple[str, ...]]:
+        """x^a for a > 0 as factors: x repeated, and sqrt(x) (sqrt(|x|) if x < 0 somewhere)
+        for a half."""
+        x = f"x{i + 1}"
+        whole = int(math.floor(a))
+        terms = [(x,)] * whole
+        if a != whole:
+            terms.append(("sqrt", "abs", x) if i in self.negative else ("sqrt", x))
+        return terms
+
+
+def _product(factors: list[tuple[str, ...]]) -> tuple[str, ...]:
+    out = factors[0]
+    for f in factors[1:]:
+        out = ("mul", *out, *f)
+    return out
+
+
+def _polynomial(Z: np.ndarray, degree: int) -> np.ndarray:
+    """Every monomial of the standardized columns of Z up to ``degree``, with the intercept."""
+    n, k = Z.shape
+    cols = [np.ones(n)]
+    if k:
+        Zs = (Z - Z.mean(axis=0)) / (Z.std(axis=0) + 1e-300)
+        for d in range(1, degree + 1):
+            cols += [np.prod(Zs[:, c], axis=1) for c in itertools.combinations_with_replacement(range(k), d)]
+    return np.stack(cols, axis=1)
+
+
+def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> list[PowerSplit]:
+    """Up to ``keep`` candidate splits of y into powers and a remainder on fewer variables,
+    best first (lowest BIC of the log-space fit); [] when y has zeros or nothing splits.
+
+    Variables with a zero in the data cannot be powers. Half-integer exponents need |x|
+    only where x is negative somewhere; the caller's function set decides if they can be
+    written (:meth:`PowerSplit.combine`).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    with np.errstate(all="ignore"):
+        if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or (y == 0).any():
+            return []
+        if n > MAX_POINTS:
+            rows = np.random.default_rng([seed, 4]).choice(n, MAX_POINTS, replace=False)
+            X, y, n = X[rows], y[rows], MAX_POINTS
+        U, L = np.log(np.abs(X)), np.log(np.abs(y))
+    total = float(np.sum((L - L.mean()) ** 2))
+    if not np.isfinite(total) or total <= 0:
+        return []
+    forced = [i for i in range(d) if (X[:, i] == 0).any()]
+    fits = []
+    for size in range(min(MAX_REST, d - 1) + 1):
+        for rest in itertools.combinations(range(d), size):
+            if not set(forced).issubset(rest):
+                continue
+            powers = [i for i in range(d) if i not in rest]
+            A = np.concatenate([U[:, powers], _polynomial(X[:, list(rest)], DEGREE)], axis=1)
+            if A.shape[1] > n // 2:
+                continue
+            coef, *_ = np.linalg.lstsq(A, L, rcond=None)
+            rss = max(float(np.sum((L - A @ coef) ** 2)), 1e-30 * total)
+            bic = n * math.log(rss / n) + A.shape[1] * math.log(n)
+            fits.append((bic, rss, rest, dict(zip(powers, coef[: len(powers)], strict=True))))
+    splits: list[PowerSplit] = []
+    for _, rss, rest, exponents in sorted(fits, key=lambda f: f[0]):
+        if rss > (1 - MIN_EXPLAINED) * total:
+            continue
+        rounded = {i: round(2 * a) / 2 for i, a in exponents.items()}
+        moved = [i for i, a in exponents.items() if abs(a - rounded[i]) > ROUNDING]
+        rest = tuple(sorted({*rest, *moved}))
+        powers = tuple((i, rounded[i]) for i in sorted(rounded) if i not in rest and rounded[i] != 0)
+        if len(rest) > MAX_REST or len(rest) == d:
+            continue
+        left = L - sum((a * U[:, i] for i, a in powers), np.zeros(n))
+        A = _polynomial(X[:, list(rest)], DEGREE)
+        if A.shape[1] > n // 2:
+            continue
+        coef, *_ = np.linalg.lstsq(A, left, rcond=None)
+        if float(np.sum((left - A @ coef) ** 2)) > ROUNDED_SLACK * rss:
+            continue  # rounding the exponents changed the fit: they were not powers
+        split = PowerSplit(powers, rest, d, frozenset(np.flatnonzero((X < 0).any(axis=0)).tolist()))
+        if split not in splits:
+            splits.append(split)
+        if len(splits) == keep:
+            break
+    return splits
