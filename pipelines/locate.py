@@ -43,13 +43,14 @@ class GradientLocate:
     def scores(self, problem: Problem, program: Program) -> np.ndarray:
         n = len(program)
         uniform = np.full(n, 1.0 / n)
-        X = torch.as_tensor(problem.X, dtype=torch.float64).requires_grad_(True)
+        X, y = problem.model_data
+        X = torch.as_tensor(X, dtype=torch.float64).requires_grad_(True)
         consts = torch.tensor(program.consts, dtype=torch.float64, requires_grad=True)
         y_hat, z = torch_forward(program, X, consts)
         for v in z:
             if v.requires_grad:
                 v.retain_grad()
-        y = torch.as_tensor(problem.y, dtype=torch.float64)
+        y = torch.as_tensor(y, dtype=torch.float64)
         loss = torch.mean((y_hat - y) ** 2) / problem.y_var
         from similarity.metric import pretrained_similarity  # lazy: Lightning loads only when used
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from simulator.language import FunctionSet
 from simulator.scoring import nmse
+
+# The learned stages see at most this many of the points: their models were trained on 12 to
+# 30, and their cost grows with every point (each node's outputs are encoded point by point).
+MODEL_POINTS = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +32,20 @@ class Problem:
     @property
     def y_var(self) -> float:
         return float(np.var(self.y)) + 1e-300
+
+    @cached_property
+    def model_rows(self) -> np.ndarray:
+        """The rows the learned stages see: all of them up to ``MODEL_POINTS``, else a fixed
+        draw (seeded by the data's size, so every stage and solve sees the same rows)."""
+        n = len(self.y)
+        if n <= MODEL_POINTS:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(n).choice(n, MODEL_POINTS, replace=False))
+
+    @property
+    def model_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) on :attr:`model_rows`."""
+        return self.X[self.model_rows], self.y[self.model_rows]
 
     def nmse(self, Y: np.ndarray) -> np.ndarray:
         """NMSE of each row of Y (or of one vector) against y."""

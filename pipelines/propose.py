@@ -43,9 +43,8 @@ class FlowPropose:
 
     def log_scores(self, problem: Problem, program: Program, edits: Sequence[Edit]) -> np.ndarray:
         try:
-            scores = np.asarray(
-                self.model.score_edits(program, problem.X, problem.y, edits), dtype=np.float64
-            )
+            X, y = problem.model_data
+            scores = np.asarray(self.model.score_edits(program, X, y, edits), dtype=np.float64)
         except ValueError:  # a token outside the model's vocabulary (an operator added since): uniform
             return np.zeros(len(edits))
         finite = np.isfinite(scores)

@@ -54,9 +54,8 @@ class FlowScreen:
         if n <= k:
             return np.arange(n)
         try:
-            predicted = self.model.predict_loss(
-                program, problem.X, problem.y, list(edits), n_samples=self.samples
-            )
+            X, y = problem.model_data
+            predicted = self.model.predict_loss(program, X, y, list(edits), n_samples=self.samples)
         except (AssertionError, RuntimeError, ValueError):  # the flow cannot invert here: keep proposal order
             return np.sort(np.argsort(-np.asarray(log_scores), kind="stable")[:k])
         predicted = np.nan_to_num(np.asarray(predicted, dtype=np.float64), nan=np.inf)

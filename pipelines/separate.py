@@ -33,7 +33,7 @@ ROUNDING = 0.05
 # The split's log-space fit must explain at least this share of log|y|'s variance, and,
 # with its exponents rounded and its polynomial refitted, leave at most ``ROUNDED_SLACK``
 # times the residual of the free fit: a true power's exponent is rounded, not changed.
-MIN_EXPLAINED = 0.95
+MIN_EXPLAINED = 0.99
 ROUNDED_SLACK = 2.0
 MAX_POINTS = 400  # the fits' cost grows with the points; a seeded subsample beyond this
 

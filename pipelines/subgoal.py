@@ -64,6 +64,7 @@ class Library:
         self.tol = tol
         n = outputs.shape[1] if outputs.ndim == 2 else 0
         self.direction = np.random.default_rng(12345).normal(size=n)
+        self.direction_norm = float(np.linalg.norm(self.direction))
         # Candidates scored without a simulator call: a lookup decides, for every entry, whether
         # it equals the target, so it scores len(self) candidates per target row.
         self.scored = 0
@@ -91,13 +92,19 @@ class Library:
             ok = np.isfinite(targets).all(axis=1)
             self.scored += int(ok.sum()) * len(self.programs)
             s = targets @ self.direction
+            power = np.mean(targets**2, axis=1) + 1e-12
+            # An entry within tol has |key - s| <= |entry - target| * |direction|: only rows
+            # whose neighbour's key is that close are compared point by point.
+            reach = 1.01 * np.sqrt(self.tol * power * targets.shape[1]) * self.direction_norm
             pos = np.clip(np.searchsorted(self.keys, s), 1, len(self.keys) - 1)
             for shift in (-1, 0):
-                j = self.order[pos + shift]
-                cand = self.outputs[j]
-                err = np.mean((cand - targets) ** 2, axis=1) / (np.mean(targets**2, axis=1) + 1e-12)
-                hit = ok & (err < self.tol) & (out < 0)
-                out[hit] = j[hit]
+                rows = np.flatnonzero(ok & (out < 0) & (np.abs(self.keys[pos + shift] - s) <= reach))
+                if not len(rows):
+                    continue
+                j = self.order[pos[rows] + shift]
+                err = np.mean((self.outputs[j] - targets[rows]) ** 2, axis=1) / power[rows]
+                hit = err < self.tol
+                out[rows[hit]] = j[hit]
         return out
 
     def nearest(self, target: np.ndarray, k: int) -> list[int]:
@@ -112,14 +119,14 @@ class Library:
 
     def match(self, targets: np.ndarray, unary: tuple[str, ...]) -> list[tuple[int, Program]]:
         """Rows of ``targets`` that equal a library entry L or ``u(L)``: (row, program) pairs."""
-        hits = self.lookup(targets)
-        found = [(int(r), self.programs[hits[r]]) for r in np.flatnonzero(hits >= 0)]
-        with np.errstate(all="ignore"):
-            for u in unary:
-                hits = self.lookup(unary_preimage(u, targets))
-                found += [
-                    (int(r), Program((u, *self.programs[hits[r]].tokens))) for r in np.flatnonzero(hits >= 0)
-                ]
+        m = len(targets)
+        with np.errstate(all="ignore"):  # one lookup for the targets and all their preimages
+            hits = self.lookup(np.concatenate([targets, *(unary_preimage(u, targets) for u in unary)]))
+        found = []
+        for k in np.flatnonzero(hits >= 0):
+            block, row = divmod(int(k), m)
+            tokens = self.programs[hits[k]].tokens
+            found.append((row, Program(tokens if block == 0 else (unary[block - 1], *tokens))))
         return found
 
     def linear_fits(

@@ -63,7 +63,8 @@ class Verify:
         from similarity.metric import pretrained_similarity  # lazy: Lightning loads only when used
 
         model = pretrained_similarity(self.similarity)
-        return np.asarray(model.distance(problem.X, problem.y, Y[rows]), dtype=np.float64)
+        X, y = problem.model_data
+        return np.asarray(model.distance(X, y, Y[rows][:, problem.model_rows]), dtype=np.float64)
 
     def edits(
         self,

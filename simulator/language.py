@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from simulator import operators
 
@@ -48,6 +49,7 @@ def is_literal(token: str) -> bool:
     return _LITERAL.match(token) is not None
 
 
+@cache  # a token's spelling decides it, and the planner asks millions of times
 def is_leaf(token: str) -> bool:
     return token == CONST or is_variable(token) or is_literal(token)
 

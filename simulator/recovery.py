@@ -189,8 +189,9 @@ def _exactly_recovered(found: Any, truth: Any, decimals: int, domain: Domain | N
     try:
         a, b = to_sympy(found), to_sympy(truth)
         if a.atoms(sp.Float) or b.atoms(sp.Float):
-            # fold numeric sub-expressions (2.38*sin(1)) into one float before rounding
-            a, b = sp.nfloat(a, exponent=False), sp.nfloat(b, exponent=False)
+            # fold numeric sub-expressions (2.38*sin(1)) into one float before rounding; common
+            # factors come out first, so sqrt(2*x1 - 2*x2) rounds as 1.414*sqrt(x1 - x2)
+            a, b = (sp.nfloat(sp.factor_terms(e), exponent=False) for e in (a, b))
         a, b = round_floats(a, decimals), round_floats(b, decimals)
     except Exception:  # an unparsable or non-symbolic candidate recovers nothing
         return False
@@ -212,7 +213,12 @@ def _exactly_recovered(found: Any, truth: Any, decimals: int, domain: Domain | N
                 return True
             if positive:
                 assumed = {n: sp.Symbol(n, positive=True) if n in positive else real[n] for n in names}
-                return _is_zero(_rename(a, assumed) - _rename(b, assumed), logs=True)
+                a, b = _rename(a, assumed), _rename(b, assumed)
+                if _is_zero(a - b, logs=True):
+                    return True
+                # Roots that sympy will not combine (x/sqrt(1 - v**2/c**2) against
+                # x*c/sqrt(c**2 - v**2)): equal squares, and equal values where both were sampled.
+                return verdict == "agree" and _is_zero(a**2 - b**2, logs=True)
             return False
     except (_Timeout, RecursionError):
         return False

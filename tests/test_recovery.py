@@ -88,3 +88,16 @@ def test_time_limit_interrupts() -> None:
             pass
     assert time.monotonic() - start < 30  # it stopped an endless loop; how soon depends on the machine
     assert is_recovered("x1 + 1", "1 + x1", timeout=10)  # a limit that does not fire changes nothing
+
+
+def test_forms_sympy_will_not_combine_are_recovered_and_near_misses_are_not() -> None:
+    # a constant inside a root (sqrt(2) in sqrt(2*(p1 - p2)/rho)) rounds like a written one
+    bernoulli = "sqrt(2*(x1 - x2)/x3)"
+    domain = [(200, 400), (10, 100), (1, 10)]
+    assert is_recovered("1.41421356237313*sqrt(x1 - x2)/sqrt(x3)", bernoulli, domain=domain)
+    assert not is_recovered("1.41621356237313*sqrt(x1 - x2)/sqrt(x3)", bernoulli, domain=domain)
+    # roots written apart: equal squares and equal sampled values
+    dilation, domain = "x1/sqrt(1 - x2**2/x3**2)", [(1, 10), (0, 1), (2, 3)]
+    assert is_recovered("x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x3)", dilation, domain=domain)
+    assert not is_recovered("-x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x3)", dilation, domain=domain)
+    assert not is_recovered("x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x2)", dilation, domain=domain)
