@@ -24,7 +24,7 @@ from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
-from pipelines.separate import power_splits
+from pipelines.separate import power_splits, rename, sum_splits
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
@@ -45,9 +45,13 @@ NOISE_FLOOR = "noise floor reached"
 # The law's own loss on noisy data scatters around the estimated floor (the estimate is from
 # a few points, and fitted constants absorb a little noise): within this factor counts.
 FLOOR_SLACK = 1.5
-# Separability (pipelines/separate.py) is tried on tasks with at least this many variables;
-# the remainder's sub-solve may spend this share of what is left of the calls and seconds.
+# Separability (pipelines/separate.py): power splits are tried on tasks with at least this
+# many variables, sum splits on any with two or more. A product of powers is tried before
+# the search; splits that need sub-searches once the search has spent SEPARATE_AFTER calls
+# without a hit, so that easy tasks never pay for them. Each sub-search may spend
+# SEPARATE_SHARE of what is left of the calls and seconds.
 SEPARATE_MIN_VARS = 3
+SEPARATE_AFTER = 1_000
 SEPARATE_SHARE = 0.3
 
 
@@ -131,9 +135,11 @@ class Planner:
     then stops ("noise floor reached"). ``select`` names how the result is chosen from
     the Pareto front (:mod:`pipelines.selection`).
 
-    ``separate``: on tasks with ``SEPARATE_MIN_VARS`` or more variables, first peel off
-    power-law factors and solve the remainder on fewer variables (:mod:`pipelines.separate`),
-    with its own share of the budget; the recombined program joins the search as a start.
+    ``separate``: split the task into parts on fewer variables (:mod:`pipelines.separate`):
+    power-law factors peeled off (a product of powers alone before the search starts), or a
+    sum of parts on disjoint variables, each part solved by a sub-search with its own share
+    of the budget once the search has found the task hard; the recombined program joins the
+    search as a start.
     """
 
     def __init__(
@@ -239,9 +245,10 @@ class Planner:
         for cand, stamp in state.run(self.verify.programs(problem, starts, budget.remaining)):
             admit(cand, None, stamp)
         try:
-            if self.separate and problem.X.shape[1] >= SEPARATE_MIN_VARS:
-                for cand, stamp in self._separate(state, seed):
+            if self.separate:  # products of powers cost nothing: tried before any search
+                for cand, stamp in self._separate(state, seed, products_only=True):
                     admit(cand, None, stamp)
+            separated = not self.separate
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             noisy = False  # the best program meets the noise floor but fits inexactly
             while frontier and not stopped:
@@ -265,6 +272,11 @@ class Planner:
                 stopped = budget.exhausted() or ""
                 if stopped:
                     break
+                if not separated and budget.calls >= SEPARATE_AFTER and polish_until is None:
+                    separated = True  # the task was not easy: split it and solve the parts
+                    for cand, stamp in self._separate(state, seed, products_only=False):
+                        admit(cand, None, stamp)
+                    continue
                 _, _, node = heapq.heappop(frontier)
                 polishing = polish_until is not None and not noisy
                 if polishing:
@@ -347,32 +359,68 @@ class Planner:
             state.on_expand(Expansion(problem, node, edits, logp, order, order[keep], children, budget.calls))
         return children
 
-    def _separate(self, state: SolveState, seed: int) -> list[tuple[Candidate, int]]:
-        """Whole programs from power splits: each remainder solved on its own variables by a
-        sub-search (itself free to split again) and recombined; every sub-search's calls,
-        fit passes and candidates scored are charged to this solve."""
-        problem, budget, fs = state.problem, state.budget, state.problem.function_set
-        out = []
-        for split in power_splits(problem.X, problem.y, seed):
-            X_rest, r = split.remainder(problem.X, problem.y)
-            if split.rest:
-                calls = int(budget.remaining * SEPARATE_SHARE)
-                seconds = (budget.max_seconds - budget.elapsed) * SEPARATE_SHARE
-                if calls < 1 or seconds <= 0:
-                    break
-                sub = Problem(X_rest, r, fs.with_vars(len(split.rest)))
-                found = self.search(sub, calls, seconds, seed)
-                budget.charge(found.calls, found.fit_passes, found.candidates_scored)
-                rest = found.program
-            else:  # a pure product of powers: the remainder is the constant factor
-                rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None
-            program = split.combine(rest, fs)
-            if program is not None:
-                cand = Candidate(program, math.inf, (), "separate", f"powers peeled: {split}")
-                out += state.run(self.verify.programs(problem, [cand], budget.remaining))
-            if out and out[-1][0].loss <= (self.const_tol if fs.has_const else self.tol):
-                break
+    def _separate(self, state: SolveState, seed: int, products_only: bool) -> list[tuple[Candidate, int]]:
+        """Whole programs from splits of the task (:mod:`pipelines.separate`), each part
+        solved on its own variables by a sub-search (itself free to split again) and the
+        parts recombined. ``products_only``: only products of powers with nothing left to
+        solve, which cost no sub-search. Every sub-search's calls, fit passes and candidates
+        scored are charged to this solve."""
+        problem, fs = state.problem, state.problem.function_set
+        X, y = problem.X, problem.y
+        exact = self.const_tol if fs.has_const else self.tol
+        out: list[tuple[Candidate, int]] = []
+
+        def offer(program: Program | None, reason: str) -> bool:
+            """Verify a recombined program; whether it fits exactly (no other split needed)."""
+            if program is None:
+                return False
+            cand = Candidate(program, math.inf, (), "separate", reason)
+            verified = state.run(self.verify.programs(problem, [cand], state.budget.remaining))
+            out.extend(verified)
+            return any(c.loss <= exact for c, _ in verified)
+
+        if X.shape[1] >= SEPARATE_MIN_VARS:
+            for split in power_splits(X, y, seed):
+                r = split.remainder(X, y)[1]
+                if products_only and not split.rest:
+                    rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None
+                    if offer(split.combine(rest, fs), f"a product of powers: {split}"):
+                        return out
+                elif not products_only and split.rest:
+                    rest = self._sub_solve(state, split.rest, r, seed)
+                    if rest is not None and offer(split.combine(rest, fs), f"powers peeled: {split}"):
+                        return out
+        if not products_only:
+            for split in sum_splits(X, y, seed):
+                first = self._sub_solve(state, split.first, split.first_target, seed)
+                if first is None:
+                    continue
+                second = None
+                if not split.second_is_zero:
+                    with np.errstate(all="ignore"):
+                        left = y - evaluate(rename(first, split.first), X)
+                    state.budget.charge(1)
+                    second = self._sub_solve(state, split.second, left, seed)
+                    if second is None:
+                        continue
+                if offer(split.combine(first, second, fs), f"a sum split: {split}"):
+                    return out
         return out
+
+    def _sub_solve(
+        self, state: SolveState, columns: tuple[int, ...], target: np.ndarray, seed: int
+    ) -> Program | None:
+        """The program a sub-search finds for ``target`` on the given columns of X, within
+        ``SEPARATE_SHARE`` of what is left of the budget; None when too little is left."""
+        budget = state.budget
+        calls = int(budget.remaining * SEPARATE_SHARE)
+        seconds = (budget.max_seconds - budget.elapsed) * SEPARATE_SHARE
+        if calls < 1 or seconds <= 0 or not np.isfinite(target).all():
+            return None
+        fs = state.problem.function_set.with_vars(len(columns))
+        found = self.search(Problem(state.problem.X[:, list(columns)], target, fs), calls, seconds, seed)
+        budget.charge(found.calls, found.fit_passes, found.candidates_scored)
+        return found.program
 
     def _tidy(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:
         """Rewrite the chosen exact program while its description length drops and it stays

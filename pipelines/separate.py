@@ -10,6 +10,11 @@ y / ∏ x_i^a_i then depends on x_S alone: a smaller task for the planner, on ex
 Its answer is recombined with the powers and verified on the whole data, so a wrong split
 costs budget but never a wrong answer.
 
+Sums are split the same way: y = F(x_A) + G(x_B) when a polynomial in x_A plus one in x_B
+fits y near exactly (a law in which some variables do not enter at all is the case G = 0).
+F is solved on y minus the fitted polynomial in x_B, then G on y − F(x_A), which is exact
+once F is.
+
 AI Feynman tests separability on a neural surrogate; here the surrogate is the polynomial
 fit, and the check is the sub-solve itself.
 """
@@ -36,6 +41,10 @@ ROUNDING = 0.05
 MIN_EXPLAINED = 0.99
 ROUNDED_SLACK = 2.0
 MAX_POINTS = 400  # the fits' cost grows with the points; a seeded subsample beyond this
+SUM_DEGREE = 4  # of each part's polynomial in a sum split
+# A sum split's additive fit must leave at most this share of y's variance: near exact, since
+# the first part's data carries the fit's error.
+SUM_EXACT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,7 @@ class PowerSplit:
         tokens: tuple[str, ...] = ()
         consts: tuple[float, ...] = ()
         if rest is not None:
-            names = {f"x{k + 1}": f"x{i + 1}" for k, i in enumerate(self.rest)}
-            tokens, consts = tuple(names.get(t, t) for t in rest.tokens), rest.consts
+            tokens, consts = rename(rest, self.rest).tokens, rest.consts
         if numerator:
             tokens = _product([tokens, *numerator] if tokens else numerator)
         if not tokens:
@@ -99,6 +107,38 @@ class PowerSplit:
         return terms
 
 
+@dataclass(frozen=True, eq=False)
+class SumSplit:
+    """y = F(x_first) + G(x_second). ``first_target`` is F's data: y minus the polynomial
+    in x_second fitted with it, which is 0 at x_second = 0 (any constant stays with F)."""
+
+    first: tuple[int, ...]
+    second: tuple[int, ...]
+    n_vars: int
+    first_target: np.ndarray
+    second_is_zero: bool = False  # y = F(x_first): the other variables do not enter
+
+    def __str__(self) -> str:
+        names = lambda group: ", ".join(f"x{i + 1}" for i in group)  # noqa: E731
+        return f"F({names(self.first)})" + ("" if self.second_is_zero else f" + G({names(self.second)})")
+
+    def combine(self, first: Program, second: Program | None, function_set: FunctionSet) -> Program | None:
+        """F + G over the original variables (None when ``add`` is not allowed)."""
+        f = rename(first, self.first)
+        if second is None:
+            return f
+        if "add" not in function_set.binary:
+            return None
+        g = rename(second, self.second)
+        return Program(("add", *f.tokens, *g.tokens), (*f.consts, *g.consts))
+
+
+def rename(program: Program, columns: tuple[int, ...]) -> Program:
+    """A sub-task's program (over x1..x|columns|) over the original variables."""
+    names = {f"x{k + 1}": f"x{i + 1}" for k, i in enumerate(columns)}
+    return Program(tuple(names.get(t, t) for t in program.tokens), program.consts)
+
+
 def _product(factors: list[tuple[str, ...]]) -> tuple[str, ...]:
     out = factors[0]
     for f in factors[1:]:
@@ -106,12 +146,55 @@ def _product(factors: list[tuple[str, ...]]) -> tuple[str, ...]:
     return out
 
 
-def _polynomial(Z: np.ndarray, degree: int) -> np.ndarray:
-    """Every monomial of the standardized columns of Z up to ``degree``, with the intercept."""
+def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[SumSplit]:
+    """The split of the variables into two groups whose polynomials, added, fit y within
+    ``SUM_EXACT`` of its variance, or []. A split whose second part fits as zero (those
+    variables do not enter) is preferred, the smaller its first group the better; else the
+    closest fit. Groups whose polynomials need more columns than half the points are not
+    tried."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    total = float(np.sum((y - y.mean()) ** 2))
+    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or total <= 0:
+        return []
+    rows = np.arange(n)
+    if n > MAX_POINTS:
+        rows = np.random.default_rng([seed, 5]).choice(n, MAX_POINTS, replace=False)
+    best = None
+    for size in range(1, d // 2 + 1):
+        for first in itertools.combinations(range(d), size):
+            second = tuple(i for i in range(d) if i not in first)
+            for a, b in ((first, second), (second, first)) if 2 * size < d else ((first, second),):
+                # the intercept goes to F, and G is 0 where its variables are (G(0) = 0)
+                P = _polynomial(X[:, list(a)], SUM_DEGREE, centered=False)
+                Q = _polynomial(X[:, list(b)], SUM_DEGREE, centered=False)[:, 1:]
+                A = np.concatenate([P, Q], axis=1)
+                if A.shape[1] > len(rows) // 2:
+                    continue
+                coef, *_ = np.linalg.lstsq(A[rows], y[rows], rcond=None)
+                rss = float(np.sum((y[rows] - A[rows] @ coef) ** 2))
+                if rss > SUM_EXACT * total * len(rows) / n:
+                    continue
+                second = Q @ coef[P.shape[1] :]
+                zero = float(np.sum((second - second.mean()) ** 2)) <= SUM_EXACT * total
+                rank = (not zero, len(a) if zero else 0, rss)
+                if best is None or rank < best[0]:
+                    best = (rank, SumSplit(a, b, d, y - second, zero))
+    return [] if best is None else [best[1]]
+
+
+def _polynomial(Z: np.ndarray, degree: int, centered: bool = True) -> np.ndarray:
+    """Every monomial of the scaled columns of Z up to ``degree``, with the intercept first.
+    Columns are standardized, or (``centered=False``) only divided by their largest size, so
+    that every monomial is 0 where the variables are."""
     n, k = Z.shape
     cols = [np.ones(n)]
     if k:
-        Zs = (Z - Z.mean(axis=0)) / (Z.std(axis=0) + 1e-300)
+        if centered:
+            Zs = (Z - Z.mean(axis=0)) / (Z.std(axis=0) + 1e-300)
+        else:
+            Zs = Z / (np.abs(Z).max(axis=0) + 1e-300)
         for d in range(1, degree + 1):
             cols += [np.prod(Zs[:, c], axis=1) for c in itertools.combinations_with_replacement(range(k), d)]
     return np.stack(cols, axis=1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from pipelines.pipeline import InductionPipeline
-from pipelines.separate import PowerSplit, power_splits
+from pipelines.planner import SEPARATE_AFTER
+from pipelines.separate import PowerSplit, power_splits, sum_splits
+from pipelines.subgoal import NoSubgoal
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
 
@@ -59,13 +61,38 @@ def test_no_split_where_y_has_zeros_or_nothing_is_a_power():
 def test_the_planner_solves_a_four_variable_law_through_the_split_and_counts_the_sub_solve():
     X = _uniform(1, 3, (100, 4))
     y = X[:, 0] * X[:, 1] ** 2 / X[:, 2] * np.sin(X[:, 3])
-    pipe = InductionPipeline.preset("plain", polish_calls=50, polish_seconds=1.0)
-    result = pipe.solve(X, y, function_set=PHYSICS.with_vars(4), calls=20_000, seconds=30, seed=0)
-    assert result.loss < 1e-20
-    assert "sin(x4)" in str(result.start)  # the recombined program started the search
-    assert result.found_at <= result.calls
-    off = InductionPipeline.preset("plain", separate=False, polish_calls=50, polish_seconds=1.0)
-    assert (
-        off.solve(X, y, function_set=PHYSICS.with_vars(4), calls=2_000, seconds=30, seed=0).start
-        != result.start
-    )
+    fs = PHYSICS.with_vars(4)
+    results = {}
+    for separate in (True, False):
+        pipe = InductionPipeline.preset("plain", separate=separate, polish_calls=50, polish_seconds=1.0)
+        pipe.planner.subgoal = NoSubgoal()  # no library: the edit search alone is slow here
+        results[separate] = pipe.solve(X, y, function_set=fs, calls=6_000, seconds=60, seed=0)
+    split = results[True]
+    assert split.loss < 1e-20 and str(split.start).endswith("*x1*x2*x2/x3")  # R(x4) times the powers
+    assert SEPARATE_AFTER < split.found_at <= split.calls  # after the search found it hard
+    assert results[False].loss > 1e-6  # without the split, not within this budget
+
+
+def test_a_sum_of_parts_on_disjoint_variables_splits_and_the_first_part_is_exact():
+    X = _uniform(0, 1, (20, 2))
+    y = X[:, 0] ** 4 - X[:, 0] ** 3 + X[:, 1] ** 2 / 2 - X[:, 1]  # Nguyen-12
+    (split,) = sum_splits(X, y)
+    assert {split.first, split.second} == {(0,), (1,)} and not split.second_is_zero
+    part = X[:, 0] ** 4 - X[:, 0] ** 3 if split.first == (0,) else X[:, 1] ** 2 / 2 - X[:, 1]
+    assert np.allclose(split.first_target, part, atol=1e-12)  # G(0) = 0: no constant moves
+
+
+def test_variables_that_do_not_enter_are_dropped_and_products_do_not_split_as_sums():
+    X = _uniform(1, 3, (60, 3))
+    (split,) = sum_splits(X, 1.5 + 2 * X[:, 1] ** 2)
+    assert split.first == (1,) and split.second_is_zero
+    assert sum_splits(X, X[:, 0] * X[:, 1] * X[:, 2]) == []
+
+
+def test_the_planner_solves_a_sum_through_the_split():
+    X = _uniform(0, 1, (20, 2))
+    y = X[:, 0] ** 4 - X[:, 0] ** 3 + X[:, 1] ** 2 / 2 - X[:, 1]
+    pipe = InductionPipeline.preset("plain")
+    result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0)
+    assert result.loss < 1e-12 and result.stopped == "exact fit"
+    assert result.trace == [] and "x2" in str(result.start) and "x1" in str(result.start)
