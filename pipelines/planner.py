@@ -24,12 +24,12 @@ from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
-from pipelines.separate import power_splits, rename, sum_splits
+from pipelines.separate import power_splits, rename, sum_splits, symmetry_splits
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.verify import Candidate, Verified, Verify
-from simulator.edits import Edit, legal_edits
+from simulator.edits import Edit, edit_path, legal_edits
 from simulator.execute import evaluate
 from simulator.language import CONST
 from simulator.program import Program
@@ -136,8 +136,9 @@ class Planner:
     the Pareto front (:mod:`pipelines.selection`).
 
     ``separate``: split the task into parts on fewer variables (:mod:`pipelines.separate`):
-    power-law factors peeled off (a product of powers alone before the search starts), or a
-    sum of parts on disjoint variables, each part solved by a sub-search with its own share
+    power-law factors peeled off (a product of powers alone before the search starts), a
+    sum of parts on disjoint variables, or two variables seen only through their difference
+    or ratio, each part solved by a sub-search with its own share
     of the budget once the search has found the task hard; the recombined program joins the
     search as a start.
     """
@@ -387,12 +388,12 @@ class Planner:
                     if offer(split.combine(rest, fs), f"a product of powers: {split}"):
                         return out
                 elif not products_only and split.rest:
-                    rest = self._sub_solve(state, split.rest, r, seed)
+                    rest = self._sub_solve(state, X[:, list(split.rest)], r, seed)
                     if rest is not None and offer(split.combine(rest, fs), f"powers peeled: {split}"):
                         return out
         if not products_only:
             for split in sum_splits(X, y, seed):
-                first = self._sub_solve(state, split.first, split.first_target, seed)
+                first = self._sub_solve(state, X[:, list(split.first)], split.first_target, seed)
                 if first is None:
                     continue
                 second = None
@@ -400,25 +401,28 @@ class Planner:
                     with np.errstate(all="ignore"):
                         left = y - evaluate(rename(first, split.first), X)
                     state.budget.charge(1)
-                    second = self._sub_solve(state, split.second, left, seed)
+                    second = self._sub_solve(state, X[:, list(split.second)], left, seed)
                     if second is None:
                         continue
                 if offer(split.combine(first, second, fs), f"a sum split: {split}"):
                     return out
+            for split in symmetry_splits(X, y, seed):
+                reduced = self._sub_solve(state, split.reduced(X), y, seed)
+                if reduced is not None and offer(split.combine(reduced, fs), f"a symmetry: {split}"):
+                    return out
         return out
 
-    def _sub_solve(
-        self, state: SolveState, columns: tuple[int, ...], target: np.ndarray, seed: int
-    ) -> Program | None:
-        """The program a sub-search finds for ``target`` on the given columns of X, within
-        ``SEPARATE_SHARE`` of what is left of the budget; None when too little is left."""
+    def _sub_solve(self, state: SolveState, X: np.ndarray, target: np.ndarray, seed: int) -> Program | None:
+        """The program a sub-search finds for ``target`` on the inputs ``X`` (fewer variables
+        than the task's), within ``SEPARATE_SHARE`` of what is left of the budget; None when
+        too little is left."""
         budget = state.budget
         calls = int(budget.remaining * SEPARATE_SHARE)
         seconds = (budget.max_seconds - budget.elapsed) * SEPARATE_SHARE
-        if calls < 1 or seconds <= 0 or not np.isfinite(target).all():
+        if calls < 1 or seconds <= 0 or not (np.isfinite(target).all() and np.isfinite(X).all()):
             return None
-        fs = state.problem.function_set.with_vars(len(columns))
-        found = self.search(Problem(state.problem.X[:, list(columns)], target, fs), calls, seconds, seed)
+        fs = state.problem.function_set.with_vars(X.shape[1])
+        found = self.search(Problem(X, target, fs), calls, seconds, seed)
         budget.charge(found.calls, found.fit_passes, found.candidates_scored)
         return found.program
 
@@ -522,6 +526,8 @@ def _trace(node: Node) -> list[TraceStep]:
     steps: list[TraceStep] = []
     for n in reversed(path):
         edits = n.cand.edits
+        if edits is None:  # a whole-subtree replacement: its edits are derived now
+            edits = tuple(edit_path(n.parent.program, n.program))
         for k, e in enumerate(edits):
             after = n.loss if k == len(edits) - 1 else math.nan
             steps.append(TraceStep(e, n.cand.stage, n.cand.reason, n.parent.loss, after))

@@ -1,4 +1,4 @@
-"""Separability: peel power-law factors off a many-variable law, solve the rest on fewer variables.
+"""Separability: split a many-variable task into parts on fewer variables, solve each apart.
 
 Laws with many variables are mostly a product of powers times a part that needs only a few
 of them: F = k q1 q2 / r², or P = ε c E² r² ω⁴ / (ω² − ω0²)². In log space each power is
@@ -14,6 +14,10 @@ Sums are split the same way: y = F(x_A) + G(x_B) when a polynomial in x_A plus o
 fits y near exactly (a law in which some variables do not enter at all is the case G = 0).
 F is solved on y minus the fitted polynomial in x_B, then G on y − F(x_A), which is exact
 once F is.
+
+Symmetries: when y sees x_i and x_j only through x_i − x_j or x_i / x_j, the task is solved
+with that one variable in their place (a higher-degree polynomial in it must fit y as well
+as a lower-degree one in all the variables).
 
 AI Feynman tests separability on a neural surrogate; here the surrogate is the polynomial
 fit, and the check is the sub-solve itself.
@@ -45,6 +49,7 @@ SUM_DEGREE = 4  # of each part's polynomial in a sum split
 # A sum split's additive fit must leave at most this share of y's variance: near exact, since
 # the first part's data carries the fit's error.
 SUM_EXACT = 1e-6
+SYMMETRY_EXACT = 1e-3  # a symmetry split's polynomial in u must explain all but this of y
 
 
 @dataclass(frozen=True)
@@ -258,3 +263,83 @@ def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> 
         if len(splits) == keep:
             break
     return splits
+
+
+@dataclass(frozen=True)
+class SymmetrySplit:
+    """y depends on x_i and x_j only through x_i − x_j (``op`` "sub") or x_i / x_j ("div").
+    The smaller task has u = op(x_i, x_j) as its first variable, then the others in order."""
+
+    i: int
+    j: int
+    op: str
+    n_vars: int
+
+    def __str__(self) -> str:
+        sign = "-" if self.op == "sub" else "/"
+        return f"R(x{self.i + 1} {sign} x{self.j + 1}, ...)"
+
+    @property
+    def others(self) -> tuple[int, ...]:
+        return tuple(k for k in range(self.n_vars) if k not in (self.i, self.j))
+
+    def reduced(self, X: np.ndarray) -> np.ndarray:
+        """The smaller task's inputs: u, then the other variables."""
+        with np.errstate(all="ignore"):
+            u = X[:, self.i] - X[:, self.j] if self.op == "sub" else X[:, self.i] / X[:, self.j]
+        return np.column_stack([u, X[:, list(self.others)]])
+
+    def combine(self, program: Program, function_set: FunctionSet) -> Program | None:
+        """The smaller task's program with u written out, over the original variables."""
+        if self.op not in function_set.binary:
+            return None
+        names = {f"x{k + 2}": f"x{v + 1}" for k, v in enumerate(self.others)}
+        u = (self.op, f"x{self.i + 1}", f"x{self.j + 1}")
+        tokens = tuple(t for tok in program.tokens for t in (u if tok == "x1" else (names.get(tok, tok),)))
+        return Program(tokens, program.consts)
+
+
+def symmetry_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[SymmetrySplit]:
+    """Pairs of variables that y sees only through their difference or ratio, best first.
+
+    The test is asymmetric on purpose: a polynomial in (u, the others) of a higher degree
+    must fit y at least as well as one of a lower degree in all the variables, and explain
+    all but ``SYMMETRY_EXACT`` of its variance. If y depends on x_i and x_j apart, no
+    polynomial in u catches that; if only through u, the extra degree wins.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    total = float(np.sum((y - y.mean()) ** 2))
+    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or total <= 0:
+        return []
+    if n > MAX_POINTS:
+        rows = np.random.default_rng([seed, 6]).choice(n, MAX_POINTS, replace=False)
+        X, y, n = X[rows], y[rows], MAX_POINTS
+    low = _degree_within(d, n // 3)
+    if low < 2:
+        return []
+    A = _polynomial(X, low)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    full = float(np.sum((y - A @ coef) ** 2))
+    found = []
+    for i, j in itertools.permutations(range(d), 2):
+        for op in ("sub", "div"):
+            if (op == "sub" and i > j) or (op == "div" and (X[:, j] == 0).any()):
+                continue  # a difference is one split whichever way round
+            split = SymmetrySplit(i, j, op, d)
+            Z = split.reduced(X)
+            B = _polynomial(Z, _degree_within(d - 1, n // 3))
+            coef, *_ = np.linalg.lstsq(B, y, rcond=None)
+            rss = float(np.sum((y - B @ coef) ** 2))
+            if rss <= full and rss <= SYMMETRY_EXACT * total:
+                found.append((rss, split))
+    return [s for _, s in sorted(found, key=lambda f: f[0])][:1]
+
+
+def _degree_within(k: int, columns: int) -> int:
+    """The highest polynomial degree in k variables with at most ``columns`` monomials."""
+    degree = 0
+    while math.comb(k + degree + 1, degree + 1) <= columns and degree < 8:
+        degree += 1
+    return degree

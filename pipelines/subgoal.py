@@ -21,7 +21,6 @@ from pipelines.budget import Budget
 from pipelines.problem import Problem
 from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
-from simulator.edits import edit_path
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import node_values
 from simulator.language import CONST, arity
@@ -481,5 +480,6 @@ class LibrarySession:
                     if new.key in out or new.key == program.key:
                         continue
                     reason = f"z* at node {loc} from {source}, matched by {sub}"
-                    out[new.key] = Candidate(new, np.inf, tuple(edit_path(program, new)), "subgoal", reason)
+                    # edits=None: the path from the parent is derived only if the result uses it
+                    out[new.key] = Candidate(new, np.inf, None, "subgoal", reason)
         return SubgoalOffer(list(out.values()), calls=cost, scored=lib.scored - scored_before)

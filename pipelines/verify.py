@@ -21,7 +21,7 @@ class Candidate:
 
     program: Program
     loss: float
-    edits: tuple[Edit, ...]
+    edits: tuple[Edit, ...] | None  # None: not yet derived (a whole subtree from the sub-goal stage)
     stage: str
     reason: str
     distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set

@@ -55,7 +55,7 @@ def is_leaf(token: str) -> bool:
 
 
 def arity(token: str) -> int:
-    op = operators.get(token)
+    op = operators.OPERATORS.get(token)
     if op is not None:
         return op.arity
     if is_leaf(token):

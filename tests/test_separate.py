@@ -6,10 +6,11 @@ import numpy as np
 
 from pipelines.pipeline import InductionPipeline
 from pipelines.planner import SEPARATE_AFTER
-from pipelines.separate import PowerSplit, power_splits, sum_splits
+from pipelines.separate import PowerSplit, power_splits, sum_splits, symmetry_splits
 from pipelines.subgoal import NoSubgoal
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
+from simulator.program import parse
 
 PHYSICS = FunctionSet.from_names(["add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "const"], 5)
 
@@ -96,3 +97,16 @@ def test_the_planner_solves_a_sum_through_the_split():
     result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0)
     assert result.loss < 1e-12 and result.stopped == "exact fit"
     assert result.trace == [] and "x2" in str(result.start) and "x1" in str(result.start)
+
+
+def test_a_difference_or_ratio_of_two_variables_becomes_one_variable():
+    X = _uniform(1, 3, (100, 3))
+    y = np.exp(-((X[:, 0] - X[:, 1]) ** 2)) * X[:, 2]
+    (split,) = symmetry_splits(X, y)
+    assert (split.i, split.j, split.op) == (0, 1, "sub")
+    assert np.allclose(split.reduced(X)[:, 0], X[:, 0] - X[:, 1])
+    program = split.combine(parse("x2*exp(x1*x1)"), FunctionSet.from_names("koza", 3))
+    assert np.allclose(evaluate(program, X), np.exp((X[:, 0] - X[:, 1]) ** 2) * X[:, 2])
+    (ratio,) = symmetry_splits(X, np.sin(X[:, 0] / X[:, 2]) + X[:, 1])
+    assert (ratio.i, ratio.j, ratio.op) == (0, 2, "div")
+    assert symmetry_splits(X, X[:, 0] * X[:, 1] ** 2 + X[:, 2]) == []  # x1, x2 apart
