@@ -323,6 +323,7 @@ class Planner:
             found_at=chosen.calls,
             noise_floor=state.floor,
             selection=self.select,
+            split=_root(chosen).cand.reason if _root(chosen).cand.stage == "separate" else "",
         )
 
     def expand(

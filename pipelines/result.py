@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +78,7 @@ class Result:
     variable_names: tuple[str, ...] | None = None  # the data's names for x1, x2, ... (printing only)
     noise_floor: float = 0.0  # the NMSE the law itself would score (0: exact data)
     selection: str = "auto"  # the criterion that chose ``program`` from the front
+    split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
 
     def named(self, program: Program) -> sympy.Expr:
         """A program as sympy over the data's variable names (x1..xn when there are none)."""
@@ -156,12 +158,20 @@ class Result:
             ],
             "noise_floor": self.noise_floor,
             "selection": self.selection,
+            "split": self.named_split(),
             "start": self.text(self.start),
             "variables": list(self.variable_names) if self.variable_names else None,
             "trace": [s.to_dict() for s in self.trace],
             "history": self.history,
             "found_at": self.found_at,
         }
+
+    def named_split(self) -> str:
+        """:attr:`split` with the data's variable names for x1, x2, ..."""
+        if not self.variable_names:
+            return self.split
+        names = self.variable_names
+        return re.sub(r"\bx(\d+)\b", lambda m: names[int(m.group(1)) - 1], self.split)
 
     def __str__(self) -> str:
         return (
@@ -170,7 +180,9 @@ class Result:
             f"nmse:     {self.loss:.4g}"
             + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
             + f"chosen:   by {self.selection} from the Pareto front\n"
-            f"calls:    {self.calls} simulator calls, {self.candidates_scored} candidates scored by lookup\n"
+            + (f"split:    {self.named_split()}\n" if self.split else "")
+            + f"calls:    {self.calls} simulator calls, "
+            f"{self.candidates_scored} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"
             f"stopped:  {self.stopped}\n\n"
             f"Pareto front\n{self.front_table()}"

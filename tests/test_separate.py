@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pipelines.pipeline import InductionPipeline
@@ -71,6 +73,7 @@ def test_the_planner_solves_a_four_variable_law_through_the_split_and_counts_the
     split = results[True]
     assert split.loss < 1e-20 and str(split.start).endswith("*x1*x2*x2/x3")  # R(x4) times the powers
     assert SEPARATE_AFTER < split.found_at <= split.calls  # after the search found it hard
+    assert split.split == "powers peeled: x1^1 x2^2 x3^-1 · R(x4)" and results[False].split == ""
     assert results[False].loss > 1e-6  # without the split, not within this budget
 
 
@@ -97,6 +100,11 @@ def test_the_planner_solves_a_sum_through_the_split():
     result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0)
     assert result.loss < 1e-12 and result.stopped == "exact fit"
     assert result.trace == [] and "x2" in str(result.start) and "x1" in str(result.start)
+    assert result.split == "a sum split: F(x1) + G(x2)" and "split:    a sum split" in str(result)
+    named = dataclasses.replace(result, variable_names=("t", "v"))
+    assert (
+        named.named_split() == "a sum split: F(t) + G(v)" and named.to_dict()["split"] == named.named_split()
+    )
 
 
 def test_a_difference_or_ratio_of_two_variables_becomes_one_variable():
