@@ -12,7 +12,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -106,6 +106,7 @@ class SolveState:
     subgoal: SubgoalSession
     on_expand: OnExpand | None = None
     floor: float = 0.0  # the data's estimated noise floor (NMSE); 0 for exact data
+    progress: Progress | None = None
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -212,6 +213,7 @@ class Planner:
             self.subgoal.start(problem),
             on_expand,
             float(floor),
+            progress,
         )
         fs = problem.function_set
         tol = self.const_tol if fs.has_const else self.tol
@@ -423,7 +425,10 @@ class Planner:
         if calls < 1 or seconds <= 0 or not (np.isfinite(target).all() and np.isfinite(X).all()):
             return None
         fs = state.problem.function_set.with_vars(X.shape[1])
-        found = self.search(Problem(X, target, fs), calls, seconds, seed)
+        progress = None
+        if state.progress is not None:  # the sub-search's calls, counted on top of this solve's
+            progress = lambda b, node: state.progress(replace(b, calls=budget.calls + b.calls), node)  # noqa: E731
+        found = self.search(Problem(X, target, fs), calls, seconds, seed, progress)
         budget.charge(found.calls, found.fit_passes, found.candidates_scored)
         return found.program
 

@@ -97,8 +97,18 @@ def test_the_planner_solves_a_sum_through_the_split():
     X = _uniform(0, 1, (20, 2))
     y = X[:, 0] ** 4 - X[:, 0] ** 3 + X[:, 1] ** 2 / 2 - X[:, 1]
     pipe = InductionPipeline.preset("plain")
-    result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0)
+    seen = []  # the progress bar's feed keeps moving through the sub-searches
+    result = pipe.solve(
+        X,
+        y,
+        function_set="koza",
+        calls=30_000,
+        seconds=60,
+        seed=0,
+        progress=lambda b, n: seen.append(b.calls),
+    )
     assert result.loss < 1e-12 and result.stopped == "exact fit"
+    assert seen == sorted(seen) and seen[-1] <= result.calls and any(c > SEPARATE_AFTER for c in seen)
     assert result.trace == [] and "x2" in str(result.start) and "x1" in str(result.start)
     assert result.split == "a sum split: F(x1) + G(x2)" and "split:    a sum split" in str(result)
     named = dataclasses.replace(result, variable_names=("t", "v"))
