@@ -395,7 +395,8 @@ class Planner:
                     if rest is not None and offer(split.combine(rest, fs), f"powers peeled: {split}"):
                         return out
         if not products_only:
-            for split in sum_splits(X, y, seed):
+            noise = FLOOR_SLACK * state.floor  # noisy data fit no polynomial better than this
+            for split in sum_splits(X, y, seed, noise):
                 first = self._sub_solve(state, X[:, list(split.first)], split.first_target, seed)
                 if first is None:
                     continue
@@ -409,7 +410,7 @@ class Planner:
                         continue
                 if offer(split.combine(first, second, fs), f"a sum split: {split}"):
                     return out
-            for split in symmetry_splits(X, y, seed):
+            for split in symmetry_splits(X, y, seed, noise):
                 reduced = self._sub_solve(state, split.reduced(X), y, seed)
                 if reduced is not None and offer(split.combine(reduced, fs), f"a symmetry: {split}"):
                     return out

@@ -151,12 +151,12 @@ def _product(factors: list[tuple[str, ...]]) -> tuple[str, ...]:
     return out
 
 
-def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[SumSplit]:
+def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, noise: float = 0.0) -> list[SumSplit]:
     """The split of the variables into two groups whose polynomials, added, fit y within
-    ``SUM_EXACT`` of its variance, or []. A split whose second part fits as zero (those
-    variables do not enter) is preferred, the smaller its first group the better; else the
-    closest fit. Groups whose polynomials need more columns than half the points are not
-    tried."""
+    ``SUM_EXACT`` of its variance (plus ``noise``, the data's noise floor as an NMSE), or [].
+    A split whose second part fits as zero (those variables do not enter) is preferred, the
+    smaller its first group the better; else the closest fit. Groups whose polynomials need
+    more columns than half the points are not tried."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n, d = X.shape
@@ -179,10 +179,10 @@ def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[SumSplit]:
                     continue
                 coef, *_ = np.linalg.lstsq(A[rows], y[rows], rcond=None)
                 rss = float(np.sum((y[rows] - A[rows] @ coef) ** 2))
-                if rss > SUM_EXACT * total * len(rows) / n:
+                if rss > (SUM_EXACT + noise) * total * len(rows) / n:
                     continue
                 second = Q @ coef[P.shape[1] :]
-                zero = float(np.sum((second - second.mean()) ** 2)) <= SUM_EXACT * total
+                zero = float(np.sum((second - second.mean()) ** 2)) <= (SUM_EXACT + noise) * total
                 rank = (not zero, len(a) if zero else 0, rss)
                 if best is None or rank < best[0]:
                     best = (rank, SumSplit(a, b, d, y - second, zero))
@@ -299,8 +299,9 @@ class SymmetrySplit:
         return Program(tokens, program.consts)
 
 
-def symmetry_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[SymmetrySplit]:
-    """Pairs of variables that y sees only through their difference or ratio, best first.
+def symmetry_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, noise: float = 0.0) -> list[SymmetrySplit]:
+    """Pairs of variables that y sees only through their difference or ratio, best first
+    (``noise``: the data's noise floor as an NMSE, added to the bar).
 
     The test is asymmetric on purpose: a polynomial in (u, the others) of a higher degree
     must fit y at least as well as one of a lower degree in all the variables, and explain
@@ -332,7 +333,7 @@ def symmetry_splits(X: np.ndarray, y: np.ndarray, seed: int = 0) -> list[Symmetr
             B = _polynomial(Z, _degree_within(d - 1, n // 3))
             coef, *_ = np.linalg.lstsq(B, y, rcond=None)
             rss = float(np.sum((y - B @ coef) ** 2))
-            if rss <= full and rss <= SYMMETRY_EXACT * total:
+            if rss <= full and rss <= (SYMMETRY_EXACT + noise) * total:
                 found.append((rss, split))
     return [s for _, s in sorted(found, key=lambda f: f[0])][:1]
 
