@@ -8,6 +8,7 @@ and the search stops at the recovery tolerance or when the budget is spent.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import math
@@ -429,7 +430,11 @@ class Planner:
         progress = None
         if state.progress is not None:  # the sub-search's calls, counted on top of this solve's
             progress = lambda b, node: state.progress(replace(b, calls=budget.calls + b.calls), node)  # noqa: E731
-        found = self.search(Problem(X, target, fs), calls, seconds, seed, progress)
+        planner = self
+        if self.select == "validation":  # a part has no held-out split of its own
+            planner = copy.copy(self)
+            planner.select = "auto"
+        found = planner.search(Problem(X, target, fs), calls, seconds, seed, progress)
         budget.charge(found.calls, found.fit_passes, found.candidates_scored)
         return found.program
 

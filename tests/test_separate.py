@@ -128,3 +128,11 @@ def test_a_difference_or_ratio_of_two_variables_becomes_one_variable():
     (ratio,) = symmetry_splits(X, np.sin(X[:, 0] / X[:, 2]) + X[:, 1])
     assert (ratio.i, ratio.j, ratio.op) == (0, 2, "div")
     assert symmetry_splits(X, X[:, 0] * X[:, 1] ** 2 + X[:, 2]) == []  # x1, x2 apart
+
+
+def test_a_split_under_validation_selection_solves_its_parts_without_a_split_of_their_own():
+    X = _uniform(0, 1, (40, 2))
+    y = X[:, 0] ** 4 - X[:, 0] ** 3 + X[:, 1] ** 2 / 2 - X[:, 1]
+    pipe = InductionPipeline.preset("plain", select="validation")
+    result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0, validation=0.25)
+    assert result.split.startswith("a sum split") and result.selection == "validation"
