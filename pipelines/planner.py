@@ -25,7 +25,7 @@ from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
-from pipelines.separate import power_splits, rename, sum_splits, symmetry_splits
+from pipelines.separate import offset_products, power_splits, rename, sum_splits, symmetry_splits
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
@@ -394,6 +394,11 @@ class Planner:
                 elif not products_only and split.rest:
                     rest = self._sub_solve(state, X[:, list(split.rest)], r, seed)
                     if rest is not None and offer(split.combine(rest, fs), f"powers peeled: {split}"):
+                        return out
+            if products_only and fs.has_const:  # c0 + k * product: both constants fitted
+                for split in offset_products(X, y):
+                    scale = float(np.median(split.remainder(X, y)[1]))
+                    if offer(split.combine(Program((CONST,), (scale,)), fs), f"a product of powers: {split}"):
                         return out
         if not products_only:
             noise = FLOOR_SLACK * state.floor  # noisy data fit no polynomial better than this

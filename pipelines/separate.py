@@ -49,6 +49,8 @@ SUM_DEGREE = 4  # of each part's polynomial in a sum split
 # A sum split's additive fit must leave at most this share of y's variance: near exact, since
 # the first part's data carries the fit's error.
 SUM_EXACT = 1e-6
+# An offset product's log-space fit must leave at most this share of the variance.
+OFFSET_EXACT = 1e-8
 SYMMETRY_EXACT = 1e-3  # a symmetry split's polynomial in u must explain all but this of y
 
 
@@ -62,11 +64,12 @@ class PowerSplit:
     rest: tuple[int, ...]
     n_vars: int
     negative: frozenset[int] = frozenset()  # variables below 0 somewhere: sqrt needs abs there
+    offset: float = 0.0  # y = offset + R · ∏ x_i^a_i (only for a product with nothing left)
 
     def __str__(self) -> str:
         terms = [f"x{i + 1}^{a:g}" for i, a in self.powers]
         kept = ", ".join(f"x{i + 1}" for i in self.rest)
-        return f"{' '.join(terms) or '1'} · R({kept})"
+        return (f"{self.offset:.4g} + " if self.offset else "") + f"{' '.join(terms) or '1'} · R({kept})"
 
     def factor(self, X: np.ndarray) -> np.ndarray:
         """∏ x_i^a_i on the rows of X (|x_i| for half-integer exponents)."""
@@ -77,9 +80,9 @@ class PowerSplit:
         return out
 
     def remainder(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The smaller task: (x_rest, y / factor)."""
+        """The smaller task: (x_rest, (y - offset) / factor)."""
         with np.errstate(all="ignore"):
-            return X[:, list(self.rest)], y / self.factor(X)
+            return X[:, list(self.rest)], (y - self.offset) / self.factor(X)
 
     def combine(self, rest: Program | None, function_set: FunctionSet) -> Program | None:
         """The whole program R · ∏ x_i^a_i, with R written over the original variables, or
@@ -97,6 +100,8 @@ class PowerSplit:
             tokens, consts = (CONST,), (1.0,)  # 1 / (...): written only where const is allowed
         if denominator:
             tokens = ("div", *tokens, *_product(denominator))
+        if self.offset:
+            tokens, consts = ("add", CONST, *tokens), (self.offset, *consts)
         if not set(function_set.tokens).issuperset(tokens):
             return None
         return Program(tokens, consts)
@@ -187,6 +192,52 @@ def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, noise: float = 0.0) 
                 if best is None or rank < best[0]:
                     best = (rank, SumSplit(a, b, d, y - second, zero))
     return [] if best is None else [best[1]]
+
+
+def offset_products(X: np.ndarray, y: np.ndarray) -> list[PowerSplit]:
+    """y = c0 + k · ∏ x_i^a_i with every variable a power: the offset c0 that makes
+    log|y - c0| exactly linear in the log|x_i|, searched outside y's range on a log grid and
+    refined; [] when no offset makes the fit exact (or a plain product needs none)."""
+    from scipy.optimize import minimize_scalar
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or (X == 0).any():
+        return []
+    span = float(np.ptp(y))
+    if span <= 0:
+        return []
+    A = np.column_stack([np.ones(n), np.log(np.abs(X))])
+
+    def misfit(c0: float) -> float:
+        with np.errstate(all="ignore"):
+            L = np.log(np.abs(y - c0))
+        total = float(np.sum((L - L.mean()) ** 2))
+        if not np.isfinite(total) or total <= 0:
+            return np.inf
+        coef, *_ = np.linalg.lstsq(A, L, rcond=None)
+        return float(np.sum((L - A @ coef) ** 2)) / total
+
+    steps = np.logspace(-6, 3, 37)
+    grid = [float(y.min() - t * span) for t in steps] + [float(y.max() + t * span) for t in steps]
+    values = [misfit(c) for c in grid]
+    k = int(np.argmin(values))
+    side = grid[: len(steps)] if k < len(steps) else grid[len(steps) :]
+    j = k % len(steps)
+    low, high = sorted((side[max(j - 1, 0)], side[min(j + 1, len(steps) - 1)]))
+    c0 = float(minimize_scalar(misfit, bounds=(low, high), method="bounded", options={"xatol": 1e-12}).x)
+    if misfit(c0) > OFFSET_EXACT or abs(c0) <= 1e-9 * span:
+        return []
+    with np.errstate(all="ignore"):
+        coef, *_ = np.linalg.lstsq(A, np.log(np.abs(y - c0)), rcond=None)
+    exponents = coef[1:]
+    rounded = np.round(2 * exponents) / 2
+    if np.abs(exponents - rounded).max() > ROUNDING:
+        return []
+    powers = tuple((i, float(a)) for i, a in enumerate(rounded) if a != 0)
+    negative = frozenset(np.flatnonzero((X < 0).any(axis=0)).tolist())
+    return [PowerSplit(powers, (), d, negative, c0)] if powers else []
 
 
 def _polynomial(Z: np.ndarray, degree: int, centered: bool = True) -> np.ndarray:

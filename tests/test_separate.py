@@ -8,7 +8,7 @@ import numpy as np
 
 from pipelines.pipeline import InductionPipeline
 from pipelines.planner import SEPARATE_AFTER
-from pipelines.separate import PowerSplit, power_splits, sum_splits, symmetry_splits
+from pipelines.separate import PowerSplit, offset_products, power_splits, sum_splits, symmetry_splits
 from pipelines.subgoal import NoSubgoal
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
@@ -136,3 +136,15 @@ def test_a_split_under_validation_selection_solves_its_parts_without_a_split_of_
     pipe = InductionPipeline.preset("plain", select="validation")
     result = pipe.solve(X, y, function_set="koza", calls=30_000, seconds=60, seed=0, validation=0.25)
     assert result.split.startswith("a sum split") and result.selection == "validation"
+
+
+def test_a_product_of_powers_plus_a_constant_is_found_before_any_search():
+    X = _uniform(1, 5, (100, 3))
+    y = 3.3 + 2 * X[:, 0] * X[:, 1] ** 2 / X[:, 2]
+    (split,) = offset_products(X, y)
+    assert split.powers == ((0, 1.0), (1, 2.0), (2, -1.0)) and abs(split.offset - 3.3) < 1e-6
+    assert offset_products(X, 2 * X[:, 0] * X[:, 1] ** 2 / X[:, 2]) == []  # no offset needed
+    assert offset_products(X, 2 * X[:, 0] + X[:, 1] ** 2 / X[:, 2]) == []
+    pipe = InductionPipeline.preset("plain", polish_calls=50, polish_seconds=1.0)
+    result = pipe.solve(X, y, function_set=PHYSICS.with_vars(3), calls=5_000, seconds=60, seed=0)
+    assert result.loss < 1e-20 and result.split.startswith("a product of powers: 3.3 + x1^1")
