@@ -385,7 +385,7 @@ class Planner:
             return any(c.loss <= exact for c, _ in verified)
 
         if X.shape[1] >= SEPARATE_MIN_VARS:
-            for split in power_splits(X, y, seed):
+            for split in power_splits(X, y, seed, noisy=state.floor > 0):
                 r = split.remainder(X, y)[1]
                 if products_only and not split.rest:
                     rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None

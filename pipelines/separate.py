@@ -256,9 +256,15 @@ def _polynomial(Z: np.ndarray, degree: int, centered: bool = True) -> np.ndarray
     return np.stack(cols, axis=1)
 
 
-def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> list[PowerSplit]:
+def power_splits(
+    X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2, noisy: bool = False
+) -> list[PowerSplit]:
     """Up to ``keep`` candidate splits of y into powers and a remainder on fewer variables,
     best first (lowest BIC of the log-space fit); [] when y has zeros or nothing splits.
+
+    ``noisy``: noise of one size on every point is relative noise of size 1/|y| in log|y|,
+    so each point is weighted by |y| (the delta method), and small values do not swamp
+    the fit.
 
     Variables with a zero in the data cannot be powers. Half-integer exponents need |x|
     only where x is negative somewhere; the caller's function set decides if they can be
@@ -274,7 +280,8 @@ def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> 
             rows = np.random.default_rng([seed, 4]).choice(n, MAX_POINTS, replace=False)
             X, y, n = X[rows], y[rows], MAX_POINTS
         U, L = np.log(np.abs(X)), np.log(np.abs(y))
-    total = float(np.sum((L - L.mean()) ** 2))
+    w = np.abs(y) / np.sqrt(np.mean(y**2)) if noisy else np.ones(n)  # row weights
+    total = float(np.sum((w * (L - np.average(L, weights=w**2))) ** 2))
     if not np.isfinite(total) or total <= 0:
         return []
     forced = [i for i in range(d) if (X[:, i] == 0).any()]
@@ -287,8 +294,8 @@ def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> 
             A = np.concatenate([U[:, powers], _polynomial(X[:, list(rest)], DEGREE)], axis=1)
             if A.shape[1] > n // 2:
                 continue
-            coef, *_ = np.linalg.lstsq(A, L, rcond=None)
-            rss = max(float(np.sum((L - A @ coef) ** 2)), 1e-30 * total)
+            coef, *_ = np.linalg.lstsq(w[:, None] * A, w * L, rcond=None)
+            rss = max(float(np.sum((w * (L - A @ coef)) ** 2)), 1e-30 * total)
             bic = n * math.log(rss / n) + A.shape[1] * math.log(n)
             fits.append((bic, rss, rest, dict(zip(powers, coef[: len(powers)], strict=True))))
     splits: list[PowerSplit] = []
@@ -305,8 +312,8 @@ def power_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, keep: int = 2) -> 
         A = _polynomial(X[:, list(rest)], DEGREE)
         if A.shape[1] > n // 2:
             continue
-        coef, *_ = np.linalg.lstsq(A, left, rcond=None)
-        if float(np.sum((left - A @ coef) ** 2)) > ROUNDED_SLACK * rss:
+        coef, *_ = np.linalg.lstsq(w[:, None] * A, w * left, rcond=None)
+        if float(np.sum((w * (left - A @ coef)) ** 2)) > ROUNDED_SLACK * rss:
             continue  # rounding the exponents changed the fit: they were not powers
         split = PowerSplit(powers, rest, d, frozenset(np.flatnonzero((X < 0).any(axis=0)).tolist()))
         if split not in splits:
