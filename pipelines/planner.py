@@ -25,7 +25,14 @@ from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
 from pipelines.selection import check_criterion, criterion_values, select
-from pipelines.separate import offset_products, power_splits, rename, sum_splits, symmetry_splits
+from pipelines.separate import (
+    PowerSplit,
+    offset_products,
+    power_splits,
+    rename,
+    sum_splits,
+    symmetry_splits,
+)
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
@@ -249,8 +256,11 @@ class Planner:
         for cand, stamp in state.run(self.verify.programs(problem, starts, budget.remaining)):
             admit(cand, None, stamp)
         try:
+            powers: list[PowerSplit] = []  # the power splits, found once for both phases
+            if self.separate and problem.X.shape[1] >= SEPARATE_MIN_VARS:
+                powers = power_splits(problem.X, problem.y, seed, noisy=state.floor > 0)
             if self.separate:  # products of powers cost nothing: tried before any search
-                for cand, stamp in self._separate(state, seed, products_only=True):
+                for cand, stamp in self._products(state, powers):
                     admit(cand, None, stamp)
             separated = not self.separate
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
@@ -278,7 +288,7 @@ class Planner:
                     break
                 if not separated and budget.calls >= SEPARATE_AFTER and polish_until is None:
                     separated = True  # the task was not easy: split it and solve the parts
-                    for cand, stamp in self._separate(state, seed, products_only=False):
+                    for cand, stamp in self._split(state, powers, seed):
                         admit(cand, None, stamp)
                     continue
                 _, _, node = heapq.heappop(frontier)
@@ -310,12 +320,12 @@ class Planner:
             chosen = self._tidy(state, front, tol, chosen)
         elif chosen.loss > tol and self.select in ("auto", "mdl"):
             chosen = self._simplify(state, front, tol, chosen)
-        rows = self._front(state, front, tol)
+        rows, start = self._front(state, front, tol), _root(chosen)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
             front=rows,
-            start=_root(chosen).program,
+            start=start.program,
             trace=_trace(chosen),
             calls=budget.calls,
             fit_passes=budget.fit_passes,
@@ -326,7 +336,7 @@ class Planner:
             found_at=chosen.calls,
             noise_floor=state.floor,
             selection=self.select,
-            split=_root(chosen).cand.reason if _root(chosen).cand.stage == "separate" else "",
+            split=start.cand.reason if start.cand.stage == "separate" else "",
         )
 
     def expand(
@@ -364,62 +374,68 @@ class Planner:
             state.on_expand(Expansion(problem, node, edits, logp, order, order[keep], children, budget.calls))
         return children
 
-    def _separate(self, state: SolveState, seed: int, products_only: bool) -> list[tuple[Candidate, int]]:
-        """Whole programs from splits of the task (:mod:`pipelines.separate`), each part
-        solved on its own variables by a sub-search (itself free to split again) and the
-        parts recombined. ``products_only``: only products of powers with nothing left to
-        solve, which cost no sub-search. Every sub-search's calls, fit passes and candidates
-        scored are charged to this solve."""
-        problem, fs = state.problem, state.problem.function_set
-        X, y = problem.X, problem.y
-        exact = self.const_tol if fs.has_const else self.tol
+    def _offer(self, state: SolveState, out: list, program: Program | None, reason: str) -> bool:
+        """Verify a recombined program into ``out``; whether it fits exactly (no other split
+        is needed)."""
+        if program is None:
+            return False
+        problem = state.problem
+        cand = Candidate(program, math.inf, (), "separate", reason)
+        verified = state.run(self.verify.programs(problem, [cand], state.budget.remaining))
+        out.extend(verified)
+        exact = self.const_tol if problem.function_set.has_const else self.tol
+        return any(c.loss <= exact for c, _ in verified)
+
+    def _products(self, state: SolveState, powers: list[PowerSplit]) -> list[tuple[Candidate, int]]:
+        """Products of powers with nothing left to solve, alone or plus a constant: whole
+        programs at the cost of a verification each, tried before any search."""
+        X, y, fs = state.problem.X, state.problem.y, state.problem.function_set
         out: list[tuple[Candidate, int]] = []
+        for split in (s for s in powers if not s.rest):
+            r = split.remainder(X, y)[1]
+            rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None
+            if self._offer(state, out, split.combine(rest, fs), f"a product of powers: {split}"):
+                return out
+        if fs.has_const and X.shape[1] >= SEPARATE_MIN_VARS:  # c0 + k * product: both fitted
+            for split in offset_products(X, y):
+                scale = Program((CONST,), (float(np.median(split.remainder(X, y)[1])),))
+                if self._offer(state, out, split.combine(scale, fs), f"a product of powers: {split}"):
+                    return out
+        return out
 
-        def offer(program: Program | None, reason: str) -> bool:
-            """Verify a recombined program; whether it fits exactly (no other split needed)."""
-            if program is None:
-                return False
-            cand = Candidate(program, math.inf, (), "separate", reason)
-            verified = state.run(self.verify.programs(problem, [cand], state.budget.remaining))
-            out.extend(verified)
-            return any(c.loss <= exact for c, _ in verified)
-
-        if X.shape[1] >= SEPARATE_MIN_VARS:
-            for split in power_splits(X, y, seed, noisy=state.floor > 0):
-                r = split.remainder(X, y)[1]
-                if products_only and not split.rest:
-                    rest = Program((CONST,), (float(np.median(r)),)) if fs.has_const else None
-                    if offer(split.combine(rest, fs), f"a product of powers: {split}"):
-                        return out
-                elif not products_only and split.rest:
-                    rest = self._sub_solve(state, X[:, list(split.rest)], r, seed)
-                    if rest is not None and offer(split.combine(rest, fs), f"powers peeled: {split}"):
-                        return out
-            if products_only and fs.has_const:  # c0 + k * product: both constants fitted
-                for split in offset_products(X, y):
-                    scale = float(np.median(split.remainder(X, y)[1]))
-                    if offer(split.combine(Program((CONST,), (scale,)), fs), f"a product of powers: {split}"):
-                        return out
-        if not products_only:
-            noise = FLOOR_SLACK * state.floor  # noisy data fit no polynomial better than this
-            for split in sum_splits(X, y, seed, noise):
-                first = self._sub_solve(state, X[:, list(split.first)], split.first_target, seed)
-                if first is None:
+    def _split(self, state: SolveState, powers: list[PowerSplit], seed: int) -> list[tuple[Candidate, int]]:
+        """Whole programs from splits of the task (:mod:`pipelines.separate`) whose parts need
+        a sub-search each (itself free to split again), the parts recombined. Every
+        sub-search's calls, fit passes and candidates scored are charged to this solve."""
+        X, y, fs = state.problem.X, state.problem.y, state.problem.function_set
+        out: list[tuple[Candidate, int]] = []
+        for split in (s for s in powers if s.rest):
+            rest = self._sub_solve(state, X[:, list(split.rest)], split.remainder(X, y)[1], seed)
+            if rest is not None and self._offer(
+                state, out, split.combine(rest, fs), f"powers peeled: {split}"
+            ):
+                return out
+        noise = FLOOR_SLACK * state.floor  # noisy data fit no polynomial better than this
+        for split in sum_splits(X, y, seed, noise):
+            first = self._sub_solve(state, X[:, list(split.first)], split.first_target, seed)
+            if first is None:
+                continue
+            second = None
+            if not split.second_is_zero:
+                with np.errstate(all="ignore"):
+                    left = y - evaluate(rename(first, split.first), X)
+                state.budget.charge(1)
+                second = self._sub_solve(state, X[:, list(split.second)], left, seed)
+                if second is None:
                     continue
-                second = None
-                if not split.second_is_zero:
-                    with np.errstate(all="ignore"):
-                        left = y - evaluate(rename(first, split.first), X)
-                    state.budget.charge(1)
-                    second = self._sub_solve(state, X[:, list(split.second)], left, seed)
-                    if second is None:
-                        continue
-                if offer(split.combine(first, second, fs), f"a sum split: {split}"):
-                    return out
-            for split in symmetry_splits(X, y, seed, noise):
-                reduced = self._sub_solve(state, split.reduced(X), y, seed)
-                if reduced is not None and offer(split.combine(reduced, fs), f"a symmetry: {split}"):
-                    return out
+            if self._offer(state, out, split.combine(first, second, fs), f"a sum split: {split}"):
+                return out
+        for split in symmetry_splits(X, y, seed, noise):
+            reduced = self._sub_solve(state, split.reduced(X), y, seed)
+            if reduced is not None and self._offer(
+                state, out, split.combine(reduced, fs), f"a symmetry: {split}"
+            ):
+                return out
         return out
 
     def _sub_solve(self, state: SolveState, X: np.ndarray, target: np.ndarray, seed: int) -> Program | None:

@@ -42,9 +42,9 @@ class Problem:
             return np.arange(n)
         return np.sort(np.random.default_rng(n).choice(n, MODEL_POINTS, replace=False))
 
-    @property
+    @cached_property
     def model_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """(X, y) on :attr:`model_rows`."""
+        """(X, y) on :attr:`model_rows`, taken once: every expansion's stages read it."""
         return self.X[self.model_rows], self.y[self.model_rows]
 
     def nmse(self, Y: np.ndarray) -> np.ndarray:

@@ -162,15 +162,14 @@ def sum_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, noise: float = 0.0) 
     A split whose second part fits as zero (those variables do not enter) is preferred, the
     smaller its first group the better; else the closest fit. Groups whose polynomials need
     more columns than half the points are not tried."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    if (data := _data(X, y)) is None:
+        return []
+    X, y = data
     n, d = X.shape
     total = float(np.sum((y - y.mean()) ** 2))
-    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or total <= 0:
+    if total <= 0:
         return []
-    rows = np.arange(n)
-    if n > MAX_POINTS:
-        rows = np.random.default_rng([seed, 5]).choice(n, MAX_POINTS, replace=False)
+    rows = _rows(n, seed, 5)  # the fits see these; F's data is made for every point
     best = None
     for size in range(1, d // 2 + 1):
         for first in itertools.combinations(range(d), size):
@@ -200,11 +199,10 @@ def offset_products(X: np.ndarray, y: np.ndarray) -> list[PowerSplit]:
     refined; [] when no offset makes the fit exact (or a plain product needs none)."""
     from scipy.optimize import minimize_scalar
 
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n, d = X.shape
-    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or (X == 0).any():
+    if (data := _data(X, y)) is None or (data[0] == 0).any():
         return []
+    X, y = data
+    n, d = X.shape
     span = float(np.ptp(y))
     if span <= 0:
         return []
@@ -240,6 +238,22 @@ def offset_products(X: np.ndarray, y: np.ndarray) -> list[PowerSplit]:
     return [PowerSplit(powers, (), d, negative, c0)] if powers else []
 
 
+def _data(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """X and y as float arrays, or None where no split can be tested: fewer than 10 points,
+    one variable, or a value that is not finite."""
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(y) < 10 or X.shape[1] < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()):
+        return None
+    return X, y
+
+
+def _rows(n: int, seed: int, stream: int) -> np.ndarray:
+    """Every row, or a seeded draw of ``MAX_POINTS`` (``stream`` keeps each test's draw apart)."""
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    return np.random.default_rng([seed, stream]).choice(n, MAX_POINTS, replace=False)
+
+
 def _polynomial(Z: np.ndarray, degree: int, centered: bool = True) -> np.ndarray:
     """Every monomial of the scaled columns of Z up to ``degree``, with the intercept first.
     Columns are standardized, or (``centered=False``) only divided by their largest size, so
@@ -270,15 +284,12 @@ def power_splits(
     only where x is negative somewhere; the caller's function set decides if they can be
     written (:meth:`PowerSplit.combine`).
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    if (data := _data(X, y)) is None or (data[1] == 0).any():
+        return []
+    rows = _rows(len(data[1]), seed, 4)
+    X, y = data[0][rows], data[1][rows]
     n, d = X.shape
     with np.errstate(all="ignore"):
-        if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or (y == 0).any():
-            return []
-        if n > MAX_POINTS:
-            rows = np.random.default_rng([seed, 4]).choice(n, MAX_POINTS, replace=False)
-            X, y, n = X[rows], y[rows], MAX_POINTS
         U, L = np.log(np.abs(X)), np.log(np.abs(y))
     w = np.abs(y) / np.sqrt(np.mean(y**2)) if noisy else np.ones(n)  # row weights
     total = float(np.sum((w * (L - np.average(L, weights=w**2))) ** 2))
@@ -366,15 +377,14 @@ def symmetry_splits(X: np.ndarray, y: np.ndarray, seed: int = 0, noise: float = 
     all but ``SYMMETRY_EXACT`` of its variance. If y depends on x_i and x_j apart, no
     polynomial in u catches that; if only through u, the extra degree wins.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    if (data := _data(X, y)) is None:
+        return []
+    rows = _rows(len(data[1]), seed, 6)
+    X, y = data[0][rows], data[1][rows]
     n, d = X.shape
     total = float(np.sum((y - y.mean()) ** 2))
-    if n < 10 or d < 2 or not (np.isfinite(X).all() and np.isfinite(y).all()) or total <= 0:
+    if total <= 0:
         return []
-    if n > MAX_POINTS:
-        rows = np.random.default_rng([seed, 6]).choice(n, MAX_POINTS, replace=False)
-        X, y, n = X[rows], y[rows], MAX_POINTS
     low = _degree_within(d, n // 3)
     if low < 2:
         return []
