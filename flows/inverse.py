@@ -13,6 +13,7 @@ analytic backbone and the planner's fast path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,16 @@ def hole_path(program: Program, hole_loc: int, X: np.ndarray, z: list | None = N
             steps.append(PathStep(t, side, np.asarray(z[right if side == 0 else left], dtype=np.float64)))
         child, node = node, program.parents[node]
     return steps
+
+
+def split_solvers(op: str) -> list[tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
+    """For ``z = op(A, B)`` and ``z = op(B, A)``: functions (z, A) -> B, each with whether A is
+    on the left. A commutative operator needs only the first."""
+    inverse = OPERATORS[op].inverse
+    right = (lambda z, a: inverse(z, a, 1)[0], True)
+    if OPERATORS[op].commutative:
+        return [right]
+    return [right, (lambda z, a: inverse(z, a, 0)[0], False)]
 
 
 def _undo(step: PathStep, v: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -2,7 +2,8 @@
 
 One command loads the checkpoints in ``checkpoints/`` and recomputes, on fixed seeds, the
 figures the issue asks for: edit-flow top-k (in distribution and Nguyen-derived),
-forward-flow NLL and rank correlation, reverse-flow hit rate, similarity Spearman.
+forward-flow NLL and rank correlation, reverse-flow hit rate, similarity Spearman, and the
+decomposition policy's ranking and search beside library order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 def _modules():
     """(name, loader, metrics function, keyword arguments) for each shipped model."""
+    from flows.decomposition_policy import DecompositionPolicy
     from flows.edit_flow import EditFlow, edit_flow_metrics
     from flows.forward_flow import ForwardFlow, forward_flow_metrics
     from flows.reverse_flow import ReverseFlow, reverse_flow_metrics
@@ -25,7 +27,18 @@ def _modules():
         ("forward_flow", ForwardFlow, lambda m, seed: forward_flow_metrics(m, n_states=200, seed=seed)),
         ("reverse_flow", ReverseFlow, reverse_flow_metrics),
         ("similarity", SimilarityModule, similarity_metrics),
+        ("decomposition_policy", DecompositionPolicy, _decomposition_figures),
     ]
+
+
+def _decomposition_figures(model, seed: int) -> dict:
+    """The policy's ranking of one step (beside library order), then the whole recursion."""
+    from flows.decomposition_policy import decomposition_metrics
+    from pipelines.decompose import search_metrics
+
+    ranking = decomposition_metrics(model, n=500, seed=seed)
+    search = search_metrics(model, n=60, seed=seed)
+    return {**ranking, **{f"search_{k}": v for k, v in search.items()}}
 
 
 def evaluate_all(only: list[str] | None = None, seed: int = 0, checkpoint_dir: str | None = None) -> dict:
@@ -56,7 +69,9 @@ def format_table(results: dict) -> str:
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="quality metrics of the shipped checkpoints, beside baselines")
     p.add_argument("--json", help="also write the figures as JSON here")
-    p.add_argument("--only", help="comma list: edit_flow, forward_flow, reverse_flow, similarity")
+    p.add_argument(
+        "--only", help="comma list: edit_flow, forward_flow, reverse_flow, similarity, decomposition_policy"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", help="folder of checkpoints (default: the shipped ones)")
     p.set_defaults(func=main)

@@ -47,6 +47,7 @@ SHIPPED = {
     "edit_flow": "checkpoints/edit_flow.pt",
     "forward_flow": "checkpoints/forward_flow.pt",
     "reverse_flow": "checkpoints/reverse_flow.pt",
+    "decomposition_policy": "checkpoints/decomposition_policy.pt",
 }
 
 
@@ -75,7 +76,11 @@ LEARNED_STAGES = {
     "locate": _spec("pipelines.locate.GradientLocate"),  # plus the similarity model when learned
     "propose": _spec("pipelines.propose.FlowPropose", checkpoint=SHIPPED["edit_flow"]),
     "screen": _spec("pipelines.screen.FlowScreen", checkpoint=SHIPPED["forward_flow"]),
-    "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=SHIPPED["reverse_flow"]),
+    "subgoal": _spec(
+        "pipelines.subgoal.LibrarySubgoal",
+        reverse_flow=SHIPPED["reverse_flow"],
+        decomposer=SHIPPED["decomposition_policy"],
+    ),
 }
 PLAIN_STAGES = {
     "locate": _spec("pipelines.locate.UniformLocate"),

@@ -10,14 +10,15 @@ middle), which reaches subtrees twice the library's size in one step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cached_property
 from itertools import combinations
 
 import numpy as np
 
-from flows.inverse import exact_inverse
+from flows.encoders import MAX_VARS
+from flows.inverse import exact_inverse, split_solvers
 from pipelines.budget import Budget
+from pipelines.decompose import decompose
 from pipelines.problem import Problem
 from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
@@ -31,16 +32,6 @@ from simulator.program import Program
 def unary_preimage(u: str, z: np.ndarray) -> np.ndarray:
     """The B with ``u(B) = z`` on u's principal branch (NaN outside u's range)."""
     return OPERATORS[u].inverse(z)[0]
-
-
-def split_solvers(op: str) -> list[tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]]:
-    """For ``z = op(A, B)`` and ``z = op(B, A)``: functions (z, A) -> B, each with whether A is
-    on the left. A commutative operator needs only the first."""
-    inverse = OPERATORS[op].inverse
-    right = (lambda z, a: inverse(z, a, 1)[0], True)
-    if OPERATORS[op].commutative:
-        return [right]
-    return [right, (lambda z, a: inverse(z, a, 0)[0], False)]
 
 
 class Library:
@@ -302,6 +293,11 @@ class LibrarySubgoal:
     or by the small library before the large one's cost is paid.
     ``max_locations`` caps how many nodes of a program are tried besides the root.
     ``reverse_flow``, a checkpoint path, samples targets where no exact inverse exists.
+    At the root, targets that no lookup or split meets are decomposed
+    (:func:`pipelines.decompose.decompose`): one of the first ``recurse_left`` entries peeled
+    off per level, up to ``recurse_depth`` levels, ``recurse_pops`` remainders matched, in the
+    order of the ``decomposer`` (a decomposition-policy checkpoint) or, without one, in
+    library order.
 
     The stage holds settings only; :meth:`start` gives each solve its own session, so a
     library is never built on one task's X and served on another's.
@@ -321,6 +317,10 @@ class LibrarySubgoal:
         depth: int = 1,
         recurse_left: int = 12,
         recurse_split_left: int = 600,
+        recurse_depth: int = 3,
+        recurse_pops: int = 300,
+        recurse_limit: int = 8,
+        decomposer: str | None = None,
         start_after: int = 2_000,
         first_size: int = 5,
         first_after: int = 300,
@@ -343,6 +343,10 @@ class LibrarySubgoal:
         self.depth = depth
         self.recurse_left = recurse_left
         self.recurse_split_left = recurse_split_left
+        self.recurse_depth = recurse_depth
+        self.recurse_pops = recurse_pops
+        self.recurse_limit = recurse_limit
+        self.decomposer = decomposer
         self.reverse_flow = reverse_flow
 
     def start(self, problem: Problem) -> LibrarySession:
@@ -365,6 +369,12 @@ class LibrarySession:
             from flows.reverse_flow import ReverseFlow
 
             self._reverse = load_pretrained(ReverseFlow, stage.reverse_flow)
+        self._decomposer = None
+        if stage.decomposer is not None and problem.X.shape[1] <= MAX_VARS:
+            from flows.checkpoint import load_pretrained
+            from flows.decomposition_policy import DecompositionPolicy
+
+            self._decomposer = load_pretrained(DecompositionPolicy, stage.decomposer)
 
     def grow(self, budget: Budget) -> int:
         """Build or enlarge the library to the size the calls spent so far allow; returns the
@@ -436,17 +446,19 @@ class LibrarySession:
             found += lib.affine_split(target, fs.binary, fs.unary, st.affine_left)
         if len(found) > nearest and depth == st.depth:
             return found  # exact matches at the top: no need to recurse
-        if depth > 0:
-            with np.errstate(all="ignore"):
-                for a in range(min(st.recurse_left, len(lib))):
-                    for op in fs.binary:
-                        for solve, a_left in split_solvers(op):
-                            need = solve(target, lib.outputs[a])
-                            if not np.isfinite(need).all():
-                                continue
-                            A = lib.programs[a].tokens
-                            for b in lib.split(need, fs.binary, (), st.recurse_split_left)[:2]:
-                                found.append(Program((op, *A, *b.tokens) if a_left else (op, *b.tokens, *A)))
+        if depth > 0:  # peel small siblings off, level after level (pipelines/decompose.py)
+            found += decompose(
+                lib,
+                target,
+                fs.binary,
+                self._decomposer,
+                self.problem.model_rows,
+                st.recurse_depth,
+                st.recurse_pops,
+                st.recurse_left,
+                st.recurse_split_left,
+                st.recurse_limit,
+            ).programs
         return found
 
     def candidates(

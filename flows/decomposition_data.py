@@ -1,0 +1,248 @@
+"""Training data for the decomposition policy: which split of a target leaves an easy rest.
+
+A decomposition step writes a target z as ``op(a, z')`` (or ``op(z', a)``) with a a small
+sibling program, one of the first library entries, and z' the remaining target, solved
+exactly by the operator's inverse. From a target there are about 70 such steps, and a
+search three steps deep meets 70³ remainders, so the order they are tried in decides
+whether the search finishes.
+
+The labels are free from enumeration: a random program ψ from the prior wrapped in 1 to
+3 random steps, ``z = op1(a1, op2(a2, ψ))``, gives at each level the step that peels the
+last wrap off. Every step whose remainder equals one of the chain's inner values counts as
+right (peeling two equal wraps in either order is as good). Targets never come from
+benchmark formulas: :class:`~simulator.enumerate.ProgramPrior` refuses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from flows.encoders import MODEL_OPERATORS, POINT_CHANNELS, _zscore, point_features, slog
+from flows.forward_data import random_setting
+from flows.inverse import split_solvers
+from simulator.datasets import StreamDataModule
+from simulator.enumerate import FunctionSetPrior, ProgramPrior, enumerate_exhaustive, output_ok
+from simulator.execute import evaluate
+from simulator.operators import OPERATORS
+
+SIBLINGS = 12  # the first (smallest) library entries that a step may peel off
+MAX_ABS = 1e6  # remainders beyond this are numerical garbage, not targets
+SAME = 1e-6  # remainders within this relative error are the same target
+STEP_CHANNELS = 7  # per point: the remainder (3 views), the sibling (2), their ratio to z (2)
+BINARY_OPS = tuple(t for t in MODEL_OPERATORS if OPERATORS[t].arity == 2)
+
+
+@dataclass
+class DecompositionSteps:
+    """Every step from one target: the operator, whether the sibling is on the left, which
+    sibling, and the remaining target each leaves (rows of ``remainders``)."""
+
+    ops: list[str]
+    sibling_left: np.ndarray  # (C,) bool
+    siblings: np.ndarray  # (C,) index into the sibling list
+    remainders: np.ndarray  # (C, n)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+def decomposition_steps(z: np.ndarray, siblings: np.ndarray, binary: tuple[str, ...]) -> DecompositionSteps:
+    """The steps ``z = op(a, z')`` over the sibling outputs ``siblings`` (K, n).
+
+    Remainders that are not finite, huge, equal to z itself (``z * 1``), or equal to an
+    earlier step's are dropped, so each remaining target is offered once.
+    """
+    ops: list[str] = []
+    left: list[bool] = []
+    which: list[int] = []
+    rows: list[np.ndarray] = []
+    seen: set[bytes] = {np.round(z, 6).tobytes()}
+    with np.errstate(all="ignore"):
+        for op in binary:
+            for solve, a_left in split_solvers(op):
+                need = solve(z[None, :], siblings)
+                ok = np.isfinite(need).all(axis=1) & (np.abs(need).max(axis=1) < MAX_ABS)
+                for k in np.flatnonzero(ok):
+                    sig = np.round(need[k], 6).tobytes()
+                    if sig in seen:
+                        continue
+                    seen.add(sig)
+                    ops.append(op)
+                    left.append(a_left)
+                    which.append(int(k))
+                    rows.append(need[k])
+    n = len(z)
+    return DecompositionSteps(
+        ops, np.array(left, bool), np.array(which, np.int64), np.array(rows).reshape(len(rows), n)
+    )
+
+
+def step_features(
+    X: np.ndarray, z: np.ndarray, siblings: np.ndarray, steps: DecompositionSteps
+) -> np.ndarray:
+    """(C, n, POINT_CHANNELS + STEP_CHANNELS) per-point features of every step: the target's
+    points, then the remainder, the sibling, and how each compares with the target."""
+    base = point_features(X, z)  # slog x, slog z, z-scored z
+    R = steps.remainders
+    A = siblings[steps.siblings]
+    with np.errstate(all="ignore"):
+        scale = np.std(z) + 1e-8
+        extra = np.stack(
+            [
+                slog(R),
+                _zscore(R),
+                np.clip((R - z.mean()) / scale, -10, 10),
+                slog(A),
+                _zscore(A),
+                slog(R / (np.abs(z) + 1e-8)),
+                np.broadcast_to(np.log10(np.std(R, axis=1, keepdims=True) / scale + 1e-12), R.shape),
+            ],
+            axis=-1,
+        )
+    extra = np.nan_to_num(np.clip(extra, -30, 30), nan=0.0)
+    out = np.concatenate([np.broadcast_to(base, (len(R), *base.shape)), extra], axis=-1)
+    return out.astype(np.float32)
+
+
+def step_ops(steps: DecompositionSteps) -> np.ndarray:
+    """(C,) ids of (operator, side) for the policy's embedding."""
+    ids = np.array([BINARY_OPS.index(op) for op in steps.ops], np.int64)
+    return 2 * ids + steps.sibling_left.astype(np.int64)
+
+
+def sibling_library(fs, X: np.ndarray, count: int = SIBLINGS) -> tuple[list, np.ndarray]:
+    """The first ``count`` library entries on X: the siblings a step may peel off."""
+    programs, outputs = enumerate_exhaustive(fs, X, 7, count)
+    return programs, outputs.reshape(len(programs), X.shape[0])
+
+
+@dataclass
+class DecompositionExample:
+    features: np.ndarray  # (C, n, channels)
+    ops: np.ndarray  # (C,)
+    positive: np.ndarray  # (C,) bool: the steps that peel off a wrap of the chain
+
+
+@dataclass
+class DecompositionBatch:
+    features: torch.Tensor  # (B, C, n, channels)
+    point_mask: torch.Tensor  # (B, C, n)
+    ops: torch.Tensor  # (B, C)
+    step_mask: torch.Tensor  # (B, C)
+    positive: torch.Tensor  # (B, C)
+
+
+def collate_steps(examples: list[DecompositionExample]) -> DecompositionBatch:
+    """Pad steps and points to one batch, with masks."""
+    B = len(examples)
+    C = max(len(e.ops) for e in examples)
+    n = max(e.features.shape[1] for e in examples)
+    ch = examples[0].features.shape[2]
+    feats = torch.zeros(B, C, n, ch)
+    pmask = torch.zeros(B, C, n, dtype=torch.bool)
+    ops = torch.zeros(B, C, dtype=torch.long)
+    smask = torch.zeros(B, C, dtype=torch.bool)
+    pos = torch.zeros(B, C, dtype=torch.bool)
+    for b, e in enumerate(examples):
+        c, m = e.features.shape[:2]
+        feats[b, :c, :m] = torch.from_numpy(e.features)
+        pmask[b, :c, :m] = True
+        ops[b, :c] = torch.from_numpy(e.ops)
+        smask[b, :c] = True
+        pos[b, :c] = torch.from_numpy(e.positive)
+    return DecompositionBatch(feats, pmask, ops, smask, pos)
+
+
+@dataclass
+class Chain:
+    """A random target built by wrapping a random program in decomposition steps."""
+
+    X: np.ndarray
+    function_set: object
+    siblings: np.ndarray  # (K, n)
+    values: list[np.ndarray]  # the inner program's output, then after each wrap (values[-1] is z)
+
+
+DECOMPOSITION_FUNCTION_SETS = FunctionSetPrior(named=("koza", "arith", "full"), var_weights=(0.6, 0.4))
+CHAIN_PROGRAMS = ProgramPrior(1, 11, p_const=0.0)  # the program inside the wraps; no constants,
+# since the library holds none
+
+
+def random_chain(
+    rng: np.random.Generator,
+    max_depth: int = 3,
+    prior: ProgramPrior = CHAIN_PROGRAMS,
+    function_sets: FunctionSetPrior = DECOMPOSITION_FUNCTION_SETS,
+) -> Chain | None:
+    """A random program wrapped in 1 to ``max_depth`` random steps on random inputs; None
+    when a draw is unusable (a non-finite, huge or constant value on the way)."""
+    fs, X = random_setting(rng, function_sets, max_vars=2)
+    binary = tuple(op for op in fs.binary if op in BINARY_OPS)
+    if not binary:
+        return None
+    _, siblings = sibling_library(fs, X)
+    if len(siblings) < 2:
+        return None
+    v = evaluate(prior.sample(fs, rng), X)
+    values = [v]
+    if not output_ok(v):
+        return None
+    with np.errstate(all="ignore"):
+        for _ in range(int(rng.integers(1, max_depth + 1))):
+            op = binary[int(rng.integers(len(binary)))]
+            a = siblings[int(rng.integers(len(siblings)))]
+            v = OPERATORS[op].numpy(a, v) if rng.random() < 0.5 else OPERATORS[op].numpy(v, a)
+            if not output_ok(v, max_abs=MAX_ABS):
+                return None
+            values.append(v)
+    return Chain(X, fs, siblings, values)
+
+
+def chain_example(chain: Chain, level: int) -> DecompositionExample | None:
+    """The decision at ``level`` (1 = the innermost wrap): the steps from that value, and
+    which of them reach one of the chain's inner values."""
+    z = chain.values[level]
+    binary = tuple(op for op in chain.function_set.binary if op in BINARY_OPS)
+    steps = decomposition_steps(z, chain.siblings, binary)
+    if not len(steps):
+        return None
+    positive = np.zeros(len(steps), bool)
+    with np.errstate(all="ignore"):
+        for inner in chain.values[:level]:
+            scale = np.mean(inner**2) + 1e-12
+            positive |= np.mean((steps.remainders - inner) ** 2, axis=1) / scale < SAME
+    if not positive.any():
+        return None
+    return DecompositionExample(step_features(chain.X, z, chain.siblings, steps), step_ops(steps), positive)
+
+
+class DecompositionData(StreamDataModule):
+    """Streams of chain decisions (:func:`random_chain`), one level of one chain per example."""
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_size: int = 256,
+        max_depth: int = 3,
+        max_program_size: int = 11,
+    ):
+        super().__init__(batch_size, num_workers, seed, val_size)
+        self.max_depth = max_depth
+        self.prior = ProgramPrior(1, max_program_size, p_const=0.0)
+
+    def make_example(self, rng: np.random.Generator) -> DecompositionExample | None:
+        chain = random_chain(rng, self.max_depth, self.prior)
+        if chain is None:
+            return None
+        return chain_example(chain, int(rng.integers(1, len(chain.values))))
+
+    def collate(self, examples: list[DecompositionExample]) -> DecompositionBatch:
+        return collate_steps(examples)
+
+
+FEATURE_CHANNELS = POINT_CHANNELS + STEP_CHANNELS

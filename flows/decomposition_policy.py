@@ -1,0 +1,132 @@
+"""The decomposition policy p(operator, sibling | x, z*): which split of a target to try first.
+
+Each step ``z* = op(a, z')`` is scored from a set encoding of its points (x, z*, the
+remainder z', the sibling a, and how they compare) plus an embedding of the operator and
+side; a softmax over the steps of one target gives the policy. It is trained on random
+chains (:mod:`flows.decomposition_data`) to put the steps that peel a real wrap off first,
+and the sub-goal stage's recursion (:mod:`pipelines.decompose`) searches best-first by its
+log-probabilities, where the plain stand-in tries steps in library order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from flows.checkpoint import Pretrained
+from flows.decomposition_data import (
+    BINARY_OPS,
+    FEATURE_CHANNELS,
+    DecompositionBatch,
+    DecompositionData,
+    DecompositionSteps,
+    chain_example,
+    random_chain,
+    step_features,
+    step_ops,
+)
+from flows.encoders import SetEncoder
+
+TOP_K = (1, 5, 10)
+
+
+class DecompositionPolicy(Pretrained, pl.LightningModule):
+    """Scores every decomposition step of a target; trained by a softmax over the steps with
+    every right step as a positive."""
+
+    default_checkpoint = "decomposition_policy.pt"
+
+    def __init__(self, hidden: int = 64, lr: float = 2e-3, metric_chains: int = 200):
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = SetEncoder(FEATURE_CHANNELS, hidden, hidden)
+        self.op = nn.Embedding(2 * len(BINARY_OPS), hidden)
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
+
+    def forward(self, batch: DecompositionBatch) -> torch.Tensor:
+        """Logits (B, C); padded steps are -inf."""
+        h = self.encoder(batch.features, batch.point_mask) + self.op(batch.ops)
+        logits = self.head(h).squeeze(-1)
+        return logits.masked_fill(~batch.step_mask, float("-inf"))
+
+    def loss(self, batch: DecompositionBatch) -> torch.Tensor:
+        """-log of the probability mass on the right steps."""
+        logits = self(batch)
+        right = torch.logsumexp(logits.masked_fill(~batch.positive, float("-inf")), -1)
+        return (torch.logsumexp(logits, -1) - right).mean()
+
+    @torch.no_grad()
+    def log_probs(
+        self, X: np.ndarray, z: np.ndarray, siblings: np.ndarray, steps: DecompositionSteps
+    ) -> np.ndarray:
+        """log p of each step of target ``z`` (C,)."""
+        feats = torch.from_numpy(step_features(X, z, siblings, steps))[None]
+        C, n = feats.shape[1:3]
+        batch = DecompositionBatch(
+            feats,
+            torch.ones(1, C, n, dtype=torch.bool),
+            torch.from_numpy(step_ops(steps))[None],
+            torch.ones(1, C, dtype=torch.bool),
+            torch.zeros(1, C, dtype=torch.bool),
+        )
+        return torch.log_softmax(self(batch)[0], -1).double().numpy()
+
+    # ----- training -----------------------------------------------------------------------
+    def training_step(self, batch: DecompositionBatch, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.ops.shape[0])
+        return loss
+
+    def validation_step(self, batch: DecompositionBatch, batch_idx: int) -> None:
+        self.log("val/loss", self.loss(batch), prog_bar=True, batch_size=batch.ops.shape[0])
+
+    def on_validation_epoch_end(self) -> None:
+        if getattr(self.trainer, "sanity_checking", False):
+            return
+        metrics = decomposition_metrics(self, n=self.hparams.metric_chains, seed=7)
+        for key, value in metrics.items():
+            self.log(f"val/{key}", value, batch_size=1)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def decomposition_metrics(
+    policy: DecompositionPolicy | None, n: int = 200, seed: int = 0
+) -> dict[str, float]:
+    """How often a right step is among the first k tried, on ``n`` fresh held-out decisions:
+    by the policy, and in library order (the plain stand-in, ``plain_top<k>``)."""
+    rng = np.random.default_rng([seed, 17])
+    data = DecompositionData()
+    hits = {k: [0, 0] for k in TOP_K}
+    done = 0
+    was_training = policy.training if policy is not None else False
+    if policy is not None:
+        policy.eval()
+    while done < n:
+        chain = random_chain(rng, data.max_depth, data.prior)
+        if chain is None:
+            continue
+        example = chain_example(chain, int(rng.integers(1, len(chain.values))))
+        if example is None:
+            continue
+        done += 1
+        first_plain = int(np.flatnonzero(example.positive)[0])
+        order = np.arange(len(example.ops))
+        if policy is not None:
+            batch = data.collate([example])
+            with torch.no_grad():
+                order = torch.argsort(policy(batch)[0], descending=True).numpy()
+        first_policy = int(np.flatnonzero(example.positive[order])[0])
+        for k in TOP_K:
+            hits[k][0] += first_policy < k
+            hits[k][1] += first_plain < k
+    if policy is not None and was_training:
+        policy.train()
+    out = {}
+    for k in TOP_K:
+        out[f"top{k}"] = hits[k][0] / n
+        out[f"plain_top{k}"] = hits[k][1] / n
+    return out

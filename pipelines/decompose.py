@@ -1,0 +1,136 @@
+"""Recursive sub-goals: peel small siblings off a target, level after level, until the rest
+is a library entry or a split of two.
+
+A step writes the target z as ``op(a, z')`` with a among the library's first entries, and
+z' is a new target (the operator's exact inverse). Three levels of about 70 steps are
+3×10⁵ remainders, each worth a library split, so the order decides: the search is
+best-first by the summed log-probability of its steps, from the decomposition policy
+(:mod:`flows.decomposition_policy`) or, as the plain stand-in, uniform, which tries the
+steps level by level in library order. Every popped remainder costs one library match and
+one split (their lookups count as candidates scored); ``pops`` bounds the work.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flows.decomposition_data import BINARY_OPS, decomposition_steps
+from simulator.program import Program
+
+if TYPE_CHECKING:
+    from flows.decomposition_policy import DecompositionPolicy
+    from pipelines.subgoal import Library
+
+Wrap = tuple[str, tuple[str, ...], bool]  # (operator, sibling tokens, sibling on the left)
+
+
+@dataclass
+class Decomposition:
+    """What a decomposition search found, and what it spent."""
+
+    programs: list[Program]
+    pops: int  # remainders matched against the library
+
+
+def wrap(program: Program, wraps: tuple[Wrap, ...]) -> Program:
+    """``program`` put back inside the peeled steps (the first wrap is the outermost)."""
+    tokens = program.tokens
+    for op, sibling, left in reversed(wraps):
+        tokens = (op, *sibling, *tokens) if left else (op, *tokens, *sibling)
+    return Program(tokens)
+
+
+def decompose(
+    lib: Library,
+    target: np.ndarray,
+    binary: tuple[str, ...],
+    policy: DecompositionPolicy | None = None,
+    rows: np.ndarray | None = None,
+    depth: int = 3,
+    pops: int = 200,
+    siblings: int = 12,
+    left: int = 600,
+    limit: int = 4,
+) -> Decomposition:
+    """Programs equal to ``target`` as ``op1(a1, op2(a2, ... rest))`` with up to ``depth`` steps,
+    rest a library entry or a split ``A op B`` (A among the first ``left`` entries).
+
+    ``policy`` (a :class:`~flows.decomposition_policy.DecompositionPolicy` or None for library
+    order) orders the steps, reading the points ``rows`` only (all when None). Stops after
+    ``limit`` programs or ``pops`` remainders.
+    """
+    rows = np.arange(len(target)) if rows is None else rows
+    binary = tuple(op for op in binary if op in BINARY_OPS)
+    k = min(siblings, len(lib))
+    if not binary or k == 0 or depth < 1:
+        return Decomposition([], 0)
+    sib_outputs, sib_tokens = lib.outputs[:k], [p.tokens for p in lib.programs[:k]]
+    tie = itertools.count()
+    heap: list[tuple[float, int, np.ndarray, tuple[Wrap, ...]]] = [(0.0, next(tie), target, ())]
+    found: list[Program] = []
+    popped = 0
+    while heap and popped < pops and len(found) < limit:
+        cost, _, z, wraps = heapq.heappop(heap)
+        if wraps:  # the target itself is matched by the caller
+            popped += 1
+            rests = [p for _, p in lib.match(z[None, :], ())] + lib.split(z, binary, (), left)[:2]
+            found += [wrap(rest, wraps) for rest in rests]
+        if len(wraps) >= depth:
+            continue
+        steps = decomposition_steps(z, sib_outputs, binary)
+        if not len(steps):
+            continue
+        if policy is None:
+            logp = np.full(len(steps), -np.log(len(steps)))
+        else:
+            logp = policy.log_probs(lib.X[rows], z[rows], sib_outputs[:, rows], steps)
+        for c in np.argsort(-logp, kind="stable"):
+            step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))
+            heapq.heappush(heap, (cost - float(logp[c]), next(tie), steps.remainders[c], (*wraps, step)))
+    return Decomposition(found[:limit], popped)
+
+
+def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 0, pops: int = 300) -> dict:
+    """The recursion on ``n`` held-out random targets three steps deep (random chains around a
+    program of up to 7 nodes, never a benchmark formula): the share whose decomposition is
+    found within ``pops`` remainders, and the median remainders matched (a miss counts as
+    ``pops``), with the policy's order and in library order, on the same targets."""
+    from flows.decomposition_data import random_chain
+    from pipelines.subgoal import Library
+    from simulator.enumerate import ProgramPrior, enumerate_exhaustive
+    from simulator.execute import evaluate
+
+    rng = np.random.default_rng([seed, 29])
+    prior = ProgramPrior(1, 7, p_const=0.0)
+    runs: dict[str, list[int]] = {"policy": [], "plain": []}
+    while len(runs["plain"]) < n:
+        chain = random_chain(rng, 3, prior)
+        if chain is None or len(chain.values) < 4:
+            continue
+        X, z, fs = chain.X, chain.values[-1], chain.function_set
+        programs, outputs = enumerate_exhaustive(fs, X, 6, 5_000)
+        lib = Library(programs, outputs, X)
+        if len(lib.match(z[None, :], fs.unary)) or lib.split(z, fs.binary, fs.unary, 600):
+            continue  # met without decomposing: not a test of the order
+        for name, p in (("policy", policy), ("plain", None)):
+            if name == "policy" and policy is None:
+                continue
+            found = decompose(lib, z, fs.binary, p, depth=3, pops=pops, limit=1)
+            with np.errstate(all="ignore"):
+                ok = [q for q in found.programs if np.allclose(evaluate(q, X), z, rtol=1e-6, atol=1e-9)]
+            runs[name].append(found.pops if ok else pops + 1)
+    out: dict[str, float] = {"targets": n, "pops": pops}
+    for name, used in runs.items():
+        if used:
+            used_arr = np.array(used)
+            out[f"{name}_found"] = float(np.mean(used_arr <= pops))
+            out[f"{name}_median_pops"] = float(np.median(np.minimum(used_arr, pops)))
+    if runs["policy"]:
+        a, b = np.array(runs["policy"]), np.array(runs["plain"])
+        out["policy_wins"], out["policy_losses"] = int(np.sum(a < b)), int(np.sum(a > b))
+    return out

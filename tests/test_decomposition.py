@@ -1,0 +1,142 @@
+"""Recursive decomposition: labels from chains, the best-first search, and the learned order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wandb
+
+from flows.checkpoint import CHECKPOINT_DIR
+from flows.decomposition_data import Chain, chain_example, decomposition_steps, sibling_library
+from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
+from pipelines.cli import main
+from pipelines.decompose import decompose, wrap
+from pipelines.problem import Problem
+from pipelines.subgoal import Library, LibrarySubgoal
+from simulator.enumerate import enumerate_exhaustive
+from simulator.execute import evaluate
+from simulator.language import FunctionSet
+from simulator.operators import OPERATORS
+from simulator.program import Program, parse
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "decomposition_policy.yaml"
+SHIPPED = CHECKPOINT_DIR / "decomposition_policy.pt"
+KOZA = FunctionSet.from_names("Koza")
+
+
+def _x(n: int = 20, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (n, 1))
+
+
+def test_every_step_leaves_the_remainder_its_operator_undoes():
+    X = _x()
+    _, sib = sibling_library(KOZA, X)
+    z = evaluate(parse("x1*x1*x1 + sin(x1)"), X)
+    steps = decomposition_steps(z, sib, KOZA.binary)
+    assert len(steps) > 20
+    for op, left, k, rest in zip(steps.ops, steps.sibling_left, steps.siblings, steps.remainders):
+        f = OPERATORS[op].numpy
+        back = f(sib[k], rest) if left else f(rest, sib[k])
+        assert np.allclose(back, z, rtol=1e-9, atol=1e-9)
+    assert len({r.round(6).tobytes() for r in steps.remainders}) == len(steps)  # each rest once
+
+
+def test_chain_labels_mark_the_steps_that_peel_a_wrap():
+    """z = x1 * (sin(x1) - x1): at level 2 the right steps leave sin(x1) - x1, at level 1 sin(x1)."""
+    X = _x()
+    programs, sib = sibling_library(KOZA, X)
+    x = X[:, 0]
+    values = [np.sin(x), np.sin(x) - x, x * (np.sin(x) - x)]
+    chain = Chain(X, KOZA, sib, values)
+    top = chain_example(chain, 2)
+    steps = decomposition_steps(values[2], sib, KOZA.binary)
+    right = {(steps.ops[c], str(programs[steps.siblings[c]])) for c in np.flatnonzero(top.positive)}
+    assert ("mul", "x1") in right  # peel the outer x1 * ...
+    assert ("div", "x1") not in right
+    inner = chain_example(chain, 1)
+    steps1 = decomposition_steps(values[1], sib, KOZA.binary)
+    assert {steps1.ops[c] for c in np.flatnonzero(inner.positive)} == {"sub"}
+
+
+def test_wrap_puts_the_rest_back_inside_the_steps():
+    rest = parse("sin(x1)")
+    wraps = (("mul", ("x1",), True), ("sub", ("x1",), False))
+    assert str(wrap(rest, wraps)) == str(parse("x1 * (sin(x1) - x1)"))
+
+
+def _library(X: np.ndarray, fs: FunctionSet = KOZA) -> Library:
+    programs, outputs = enumerate_exhaustive(fs, X, 5, 2_000)
+    return Library(programs, outputs, X)
+
+
+def test_three_levels_deep_recovers_a_hand_built_target_and_counts_its_lookups():
+    """Three steps that peel x1 off, then a split: out of reach of one level, found at three."""
+    X = _x()
+    lib = _library(X)
+    truth = parse("x1 * (x1 + x1 * (sin(x1) * cos(x1) + x1 * x1))")
+    y = evaluate(truth, X)
+    fs = ("add", "mul")
+    shallow = decompose(lib, y, fs, depth=1, siblings=1, pops=100)
+    assert not shallow.programs
+    before = lib.scored
+    deep = decompose(lib, y, fs, depth=3, siblings=1, pops=100, limit=1)
+    assert deep.programs and 0 < deep.pops <= 100
+    assert np.allclose(evaluate(deep.programs[0], X), y)
+    assert lib.scored - before >= deep.pops * len(lib)  # every popped remainder's lookups counted
+
+
+def test_the_library_session_is_built_on_its_own_tasks_x():
+    """Two solves through one stage never share a library: each is enumerated on its own X."""
+    stage = LibrarySubgoal(first_after=0, start_after=10**9)
+    a, b = (Problem(_x(seed=s), _x(seed=s)[:, 0] ** 3, KOZA) for s in (0, 1))
+    from pipelines.budget import Budget
+
+    sa, sb = stage.start(a), stage.start(b)
+    sa.grow(Budget(1000, 10, calls=10)), sb.grow(Budget(1000, 10, calls=10))
+    assert np.array_equal(sa.library.X, a.X) and np.array_equal(sb.library.X, b.X)
+    assert not np.array_equal(sa.library.outputs, sb.library.outputs)
+
+
+def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    wandb.finish()
+    out = tmp_path / "policy.pt"
+    main(
+        [
+            "fit",
+            "--config",
+            str(CONFIG),
+            "--trainer.max_steps=3",
+            "--trainer.val_check_interval=3",
+            "--data.val_size=8",
+            "--data.batch_size=4",
+            "--data.num_workers=0",
+            "--model.metric_chains=4",
+            f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
+            f"--trainer.callbacks.init_args.path={out}",
+        ]
+    )
+    wandb.finish()
+    model = DecompositionPolicy.from_pretrained(out)
+    assert "val/top5" in model.checkpoint_metrics and "val/plain_top5" in model.checkpoint_metrics
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped decomposition_policy.pt")
+def test_shipped_policy_beats_library_order_on_held_out_chains():
+    """checkpoints/decomposition_policy.md records n=100, seed 0; the policy must keep its lead."""
+    model = DecompositionPolicy.from_pretrained()
+    assert SHIPPED.stat().st_size < 0.5e6
+    m = decomposition_metrics(model, n=100, seed=0)
+    assert m["top5"] >= m["plain_top5"] + 0.2
+    assert m["top1"] > m["plain_top1"]
+
+
+def test_program_class_is_what_decompose_returns():
+    X = _x()
+    lib = _library(X)
+    y = evaluate(parse("x1 + sin(x1) * x1"), X)
+    out = decompose(lib, y, KOZA.binary, depth=1, pops=20)
+    assert all(isinstance(p, Program) for p in out.programs)
