@@ -114,3 +114,21 @@ def test_paired_against_plain_and_throughput():
     text = report.markdown(s, META)
     assert "| full | 24 | 8 | 1 |" in text and "6.50x (2)" in text
     assert "simulator calls per second" in report.table(s)
+
+
+def test_paired_against_a_named_stand_in():
+    """``--reference`` pairs every method against another stand-in than plain."""
+    runs = []
+    for seed in range(6):
+        runs += [rec("A", "full", 50, seed), rec("A", "order.yaml", None, seed)]
+    s = summarize(runs, ["A"], ["full", "order.yaml"], reference="order.yaml")
+    assert (s.paired["full"]["wins"], s.paired["full"]["losses"]) == (6, 0)
+    assert "## Paired against order.yaml" in report.markdown(s, META)
+    assert not summarize(runs, ["A"], ["full", "order.yaml"]).paired  # plain did not run
+
+
+def test_reference_must_be_a_method(tmp_path, capsys):
+    argv = ["bench", "--only", "Nguyen-1", "--methods", "full", "--seeds", "1", "--reference", "nope"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    assert "--reference 'nope' is not one of --methods (full)" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before anything ran

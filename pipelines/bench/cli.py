@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.bench.plan import HEADLINE_CALLS, HEADLINE_SEEDS
 from pipelines.bench.runner import EXECUTORS
+from pipelines.bench.stats import REFERENCE
 
 if TYPE_CHECKING:
     from simulator.suites import Task
@@ -34,6 +35,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--methods",
         help="comma list of pipeline presets (full, plain, uniform, no-<stage>) and peers (operon, gplearn); "
         "default: every preset and each peer that is installed",
+    )
+    b.add_argument(
+        "--reference",
+        default=REFERENCE,
+        help="the method every other is paired against (wins, losses, sign test); one of --methods "
+        "(default plain)",
     )
     b.add_argument(
         "--noise",
@@ -138,6 +145,8 @@ def main(args: argparse.Namespace) -> int:
     _check_numbers(args)
     tasks, source = select_tasks(args.suite, args.tasks, args.only, args.noise)
     chosen = methods.parse(args.methods)
+    if args.reference != REFERENCE and args.reference not in chosen:
+        raise BenchError(f"--reference {args.reference!r} is not one of --methods ({', '.join(chosen)})")
     executor = make_executor(args.executor, args.workers, args.ray_address)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +177,7 @@ def main(args: argparse.Namespace) -> int:
         executor.run([j for j in todo if not why[j.method]], on_record)
 
     records = store.records(jobs)
-    summary = summarize(records, [t.name for t in tasks], chosen)
+    summary = summarize(records, [t.name for t in tasks], chosen, args.reference)
     meta = {
         "source": source,
         "tasks": [t.name for t in tasks],

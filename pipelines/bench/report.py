@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.bench.plan import HEADLINE_CALLS, HEADLINE_SEEDS
-from pipelines.bench.stats import BASELINE, REFERENCE, Summary, recovery_curve
+from pipelines.bench.stats import BASELINE, Summary, recovery_curve
 
 PROTOCOL = "docs/benchmarks.md"
 
@@ -76,11 +76,11 @@ def _ratio_line(s: Summary, ratios: dict[str, dict[str, float]]) -> str:
 def _paired_lines(s: Summary) -> list[str]:
     """Each method against plain on the same task-seeds: the test a learned part must pass."""
     if not s.paired:
-        return [f"Not available: this bench did not run `{REFERENCE}`."]
+        return [f"Not available: this bench did not run `{s.reference}`."]
     lines = [
-        f"Same tasks and seeds. Wins: recovered by the method and not by `{REFERENCE}`; losses: the "
+        f"Same tasks and seeds. Wins: recovered by the method and not by `{s.reference}`; losses: the "
         "reverse; p: two-sided sign test on them. Calls: median over tasks of "
-        f"`{REFERENCE}`'s censored median calls to recovery over the method's (tasks both recover in "
+        f"`{s.reference}`'s censored median calls to recovery over the method's (tasks both recover in "
         "at least half the seeds).",
         "",
         "| method | task-seeds | wins | losses | sign test p | calls plain/method (tasks) |",
@@ -160,7 +160,7 @@ def markdown(s: Summary, meta: dict) -> str:
         "the seeds): " + _ratio_line(s, s.censored),
         "",
         *_noise_lines(s),
-        f"## Paired against {REFERENCE}",
+        f"## Paired against {s.reference}",
         "",
         *_paired_lines(s),
         "",

@@ -51,7 +51,8 @@ class Summary:
     errors: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # failed, runs, first error
     calls_per_second: dict[str, float | None] = field(default_factory=dict)  # over all its runs
     scored_per_second: dict[str, float | None] = field(default_factory=dict)
-    paired: dict[str, dict] = field(default_factory=dict)  # per method: against REFERENCE
+    paired: dict[str, dict] = field(default_factory=dict)  # per method: against ``reference``
+    reference: str = REFERENCE  # the stand-in every other method is paired against
     by_noise: pd.DataFrame | None = None  # (noise, method): runs, law selected, law on the front
 
     @property
@@ -67,8 +68,11 @@ def _none(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def summarize(records: Sequence[dict], tasks: list[str], methods: list[str]) -> Summary:
-    """All the statistics of a bench, for ``tasks`` x ``methods``."""
+def summarize(
+    records: Sequence[dict], tasks: list[str], methods: list[str], reference: str = REFERENCE
+) -> Summary:
+    """All the statistics of a bench, for ``tasks`` x ``methods``; each method is paired
+    against ``reference`` (``plain`` unless the bench names another stand-in)."""
     df = frame(records)
     df = df[df["task"].isin(tasks) & df["method"].isin(methods)]
     grid = pd.MultiIndex.from_product([tasks, methods], names=["task", "method"])
@@ -111,7 +115,8 @@ def summarize(records: Sequence[dict], tasks: list[str], methods: list[str]) -> 
         errors=errors,
         calls_per_second={m: _rate(df, m, "simulator_calls") for m in methods},
         scored_per_second={m: _rate(df, m, "candidates_scored") for m in methods},
-        paired=paired(df, methods) if REFERENCE in methods else {},
+        paired=paired(df, methods, reference) if reference in methods else {},
+        reference=reference,
         by_noise=noise_table(df, methods),
     )
 
@@ -143,9 +148,10 @@ def _rate(df: pd.DataFrame, method: str, column: str) -> float | None:
     return float(runs[column].sum() / runs["seconds"].sum()) if len(runs) else None
 
 
-def paired(df: pd.DataFrame, methods: list[str]) -> dict[str, dict]:
-    """Each method against ``plain`` on the same (task, seed) pairs: wins, losses, a two-sided
-    sign test on them, and the median over tasks of plain's censored calls over the method's."""
+def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> dict[str, dict]:
+    """Each method against ``reference`` on the same (task, seed) pairs: wins, losses, a
+    two-sided sign test on them, and the median over tasks of the reference's censored calls
+    over the method's."""
     from scipy.stats import binomtest
 
     ok = df[~df["failed"]]
@@ -154,14 +160,14 @@ def paired(df: pd.DataFrame, methods: list[str]) -> dict[str, dict]:
     med = calls.groupby([ok["task"], ok["method"]]).quantile(0.5, interpolation="lower").unstack("method")
     out = {}
     for m in methods:
-        if m == REFERENCE or m not in wide or REFERENCE not in wide:
+        if m == reference or m not in wide or reference not in wide:
             continue
-        both = wide[[m, REFERENCE]].dropna().astype(bool)
-        wins = int((both[m] & ~both[REFERENCE]).sum())
-        losses = int((~both[m] & both[REFERENCE]).sum())
+        both = wide[[m, reference]].dropna().astype(bool)
+        wins = int((both[m] & ~both[reference]).sum())
+        losses = int((~both[m] & both[reference]).sum())
         p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
-        finite = np.isfinite(med[m]) & np.isfinite(med[REFERENCE]) if m in med else []
-        ratios = (med[REFERENCE][finite].clip(lower=1) / med[m][finite].clip(lower=1)) if len(finite) else []
+        finite = np.isfinite(med[m]) & np.isfinite(med[reference]) if m in med else []
+        ratios = (med[reference][finite].clip(lower=1) / med[m][finite].clip(lower=1)) if len(finite) else []
         out[m] = {
             "pairs": len(both),
             "wins": wins,
