@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,7 +88,8 @@ def decompose(
         if policy is None:
             logp = np.full(len(steps), -np.log(len(steps)))
         else:
-            logp = policy.log_probs(lib.X[rows], z[rows], sib_outputs[:, rows], steps)
+            seen = replace(steps, remainders=steps.remainders[:, rows])  # the points the policy reads
+            logp = policy.log_probs(lib.X[rows], z[rows], sib_outputs[:, rows], seen)
         for c in np.argsort(-logp, kind="stable"):
             step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))
             heapq.heappush(heap, (cost - float(logp[c]), next(tie), steps.remainders[c], (*wraps, step)))

@@ -140,3 +140,17 @@ def test_program_class_is_what_decompose_returns():
     y = evaluate(parse("x1 + sin(x1) * x1"), X)
     out = decompose(lib, y, KOZA.binary, depth=1, pops=20)
     assert all(isinstance(p, Program) for p in out.programs)
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped decomposition_policy.pt")
+def test_the_policy_reads_at_most_the_model_rows_of_a_large_task():
+    """A task with more points than the models read (Problem.model_rows) decomposes all the same."""
+    X = np.random.default_rng(3).uniform(-1, 1, (100, 1))
+    truth = parse("x1 * (x1 + x1 * (sin(x1) * cos(x1) + x1 * x1))")
+    y = evaluate(truth, X)
+    stage = LibrarySubgoal(first_after=0, start_after=0, max_size=5, decomposer=str(SHIPPED))
+    session = stage.start(Problem(X, y, KOZA))
+    from pipelines.budget import Budget
+
+    offer = session.candidates(Program(("x1",)), Budget(200_000, 60, calls=10))
+    assert any(np.allclose(evaluate(c.program, X), y) for c in offer.candidates)
