@@ -83,7 +83,7 @@ def _paired_lines(s: Summary) -> list[str]:
         f"`{s.reference}`'s censored median calls to recovery over the method's (tasks both recover in "
         "at least half the seeds).",
         "",
-        "| method | task-seeds | wins | losses | sign test p | calls plain/method (tasks) |",
+        f"| method | task-seeds | wins | losses | sign test p | calls {s.reference}/method (tasks) |",
         "|---|---|---|---|---|---|",
     ]
     for m, d in s.paired.items():
