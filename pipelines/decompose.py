@@ -5,8 +5,9 @@ A step writes the target z as ``op(a, z')`` with a among the library's first ent
 z' is a new target (the operator's exact inverse). Three levels of about 70 steps are
 3×10⁵ remainders, each worth a library split, so the order decides: the search is
 best-first by the summed log-probability of its steps, from the decomposition policy
-(:mod:`flows.decomposition_policy`) or, as the plain stand-in, uniform, which tries the
-steps level by level in library order. Every popped remainder costs one library match and
+(:mod:`flows.decomposition_policy`) or, as the plain stand-in, uniform over each target's
+steps: shallow remainders first (those of targets with fewer steps a little sooner), and
+a target's steps in library order. Every popped remainder costs one library match and
 one split (their lookups count as candidates scored); ``pops`` bounds the work.
 """
 
