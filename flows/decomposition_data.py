@@ -32,6 +32,7 @@ SIBLINGS = 12  # the first (smallest) library entries that a step may peel off
 MAX_ABS = 1e6  # remainders beyond this are numerical garbage, not targets
 SAME = 1e-6  # remainders within this relative error are the same target
 STEP_CHANNELS = 7  # per point: the remainder (3 views), the sibling (2), their ratio to z (2)
+FEATURE_CHANNELS = POINT_CHANNELS + STEP_CHANNELS  # the target's points, then the step's
 BINARY_OPS = tuple(t for t in MODEL_OPERATORS if OPERATORS[t].arity == 2)
 
 
@@ -243,6 +244,3 @@ class DecompositionData(StreamDataModule):
 
     def collate(self, examples: list[DecompositionExample]) -> DecompositionBatch:
         return collate_steps(examples)
-
-
-FEATURE_CHANNELS = POINT_CHANNELS + STEP_CHANNELS

@@ -20,9 +20,10 @@ from flows.decomposition_data import (
     BINARY_OPS,
     FEATURE_CHANNELS,
     DecompositionBatch,
-    DecompositionData,
+    DecompositionExample,
     DecompositionSteps,
     chain_example,
+    collate_steps,
     random_chain,
     step_features,
     step_ops,
@@ -62,16 +63,9 @@ class DecompositionPolicy(Pretrained, pl.LightningModule):
         self, X: np.ndarray, z: np.ndarray, siblings: np.ndarray, steps: DecompositionSteps
     ) -> np.ndarray:
         """log p of each step of target ``z`` (C,)."""
-        feats = torch.from_numpy(step_features(X, z, siblings, steps))[None]
-        C, n = feats.shape[1:3]
-        batch = DecompositionBatch(
-            feats,
-            torch.ones(1, C, n, dtype=torch.bool),
-            torch.from_numpy(step_ops(steps))[None],
-            torch.ones(1, C, dtype=torch.bool),
-            torch.zeros(1, C, dtype=torch.bool),
-        )
-        return torch.log_softmax(self(batch)[0], -1).double().numpy()
+        unlabelled = np.zeros(len(steps), bool)
+        example = DecompositionExample(step_features(X, z, siblings, steps), step_ops(steps), unlabelled)
+        return torch.log_softmax(self(collate_steps([example]))[0], -1).double().numpy()
 
     # ----- training -----------------------------------------------------------------------
     def training_step(self, batch: DecompositionBatch, batch_idx: int) -> torch.Tensor:
@@ -99,14 +93,13 @@ def decomposition_metrics(
     """How often a right step is among the first k tried, on ``n`` fresh held-out decisions:
     by the policy, and in library order (the plain stand-in, ``plain_top<k>``)."""
     rng = np.random.default_rng([seed, 17])
-    data = DecompositionData()
     hits = {k: [0, 0] for k in TOP_K}
     done = 0
     was_training = policy.training if policy is not None else False
     if policy is not None:
         policy.eval()
     while done < n:
-        chain = random_chain(rng, data.max_depth, data.prior)
+        chain = random_chain(rng)
         if chain is None:
             continue
         example = chain_example(chain, int(rng.integers(1, len(chain.values))))
@@ -116,9 +109,8 @@ def decomposition_metrics(
         first_plain = int(np.flatnonzero(example.positive)[0])
         order = np.arange(len(example.ops))
         if policy is not None:
-            batch = data.collate([example])
             with torch.no_grad():
-                order = torch.argsort(policy(batch)[0], descending=True).numpy()
+                order = torch.argsort(policy(collate_steps([example]))[0], descending=True).numpy()
         first_policy = int(np.flatnonzero(example.positive[order])[0])
         for k in TOP_K:
             hits[k][0] += first_policy < k

@@ -109,7 +109,8 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
 
     rng = np.random.default_rng([seed, 29])
     prior = ProgramPrior(1, 7, p_const=0.0)
-    runs: dict[str, list[int]] = {"policy": [], "plain": []}
+    orders = {"plain": None} if policy is None else {"policy": policy, "plain": None}
+    runs: dict[str, list[int]] = {name: [] for name in orders}
     while len(runs["plain"]) < n:
         chain = random_chain(rng, 3, prior)
         if chain is None or len(chain.values) < 4:
@@ -119,9 +120,7 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
         lib = Library(programs, outputs, X)
         if len(lib.match(z[None, :], fs.unary)) or lib.split(z, fs.binary, fs.unary, 600):
             continue  # met without decomposing: not a test of the order
-        for name, p in (("policy", policy), ("plain", None)):
-            if name == "policy" and policy is None:
-                continue
+        for name, p in orders.items():
             found = decompose(lib, z, fs.binary, p, depth=3, pops=pops, limit=1)
             with np.errstate(all="ignore"):
                 ok = [q for q in found.programs if np.allclose(evaluate(q, X), z, rtol=1e-6, atol=1e-9)]
@@ -132,7 +131,7 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
             used_arr = np.array(used)
             out[f"{name}_found"] = float(np.mean(used_arr <= pops))
             out[f"{name}_median_pops"] = float(np.median(np.minimum(used_arr, pops)))
-    if runs["policy"]:
+    if "policy" in runs:
         a, b = np.array(runs["policy"]), np.array(runs["plain"])
         out["policy_wins"], out["policy_losses"] = int(np.sum(a < b)), int(np.sum(a > b))
     return out

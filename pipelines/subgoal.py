@@ -451,13 +451,13 @@ class LibrarySession:
                 lib,
                 target,
                 fs.binary,
-                self._decomposer,
-                self.problem.model_rows,
-                st.recurse_depth,
-                st.recurse_pops,
-                st.recurse_left,
-                st.recurse_split_left,
-                st.recurse_limit,
+                policy=self._decomposer,
+                rows=self.problem.model_rows,
+                depth=st.recurse_depth,
+                pops=st.recurse_pops,
+                siblings=st.recurse_left,
+                left=st.recurse_split_left,
+                limit=st.recurse_limit,
             ).programs
         return found
 

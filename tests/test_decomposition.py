@@ -134,12 +134,13 @@ def test_shipped_policy_beats_library_order_on_held_out_chains():
     assert m["top1"] > m["plain_top1"]
 
 
-def test_program_class_is_what_decompose_returns():
+def test_one_level_returns_programs_equal_to_the_target():
     X = _x()
     lib = _library(X)
     y = evaluate(parse("x1 + sin(x1) * x1"), X)
     out = decompose(lib, y, KOZA.binary, depth=1, pops=20)
-    assert all(isinstance(p, Program) for p in out.programs)
+    assert out.programs and all(isinstance(p, Program) for p in out.programs)
+    assert all(np.allclose(evaluate(p, X), y) for p in out.programs)
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped decomposition_policy.pt")
