@@ -22,9 +22,10 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``no-<stage>``) or a pipeline YAML path. Each stage (``locate``, ``propose``, ``screen``,
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
-    ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``) overridden; None keeps
-    the pipeline's own. ``select`` chooses the law from the front (``auto``, ``mdl``,
-    ``score``, ``accuracy``, ``validation``; :mod:`pipelines.selection`), and ``validation``
+    ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
+    ``shapes``) overridden; None keeps the pipeline's own. ``select`` chooses the law from the
+    front (``auto``, ``mdl``, ``score``, ``accuracy``, ``validation``;
+    :mod:`pipelines.selection`), and ``validation``
     holds that fraction of the points out of the search to report (and select) on.
     After ``fit``: ``program_`` (the law), ``result_`` (Pareto front, trace, exports),
     ``equations_`` (the front as rows), and ``n_features_in_``.
@@ -53,6 +54,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         noise_floor: float | str | None = None,
         select: str | None = None,
         separate: bool | None = None,
+        shapes: bool | None = None,
         validation: float = 0.0,
     ):
         self.function_set = function_set
@@ -76,6 +78,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.noise_floor = noise_floor
         self.select = select
         self.separate = separate
+        self.shapes = shapes
         self.validation = validation
 
     def _build_pipeline(self) -> InductionPipeline:

@@ -33,6 +33,7 @@ from pipelines.separate import (
     sum_splits,
     symmetry_splits,
 )
+from pipelines.shapes import ShapeFitter
 from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
 from pipelines.subgoal import NoSubgoal
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
@@ -61,6 +62,21 @@ FLOOR_SLACK = 1.5
 SEPARATE_MIN_VARS = 3
 SEPARATE_AFTER = 1_000
 SEPARATE_SHARE = 0.3
+# Shapes with fitted inner constants (pipelines/shapes.py) are fitted once the search has
+# spent SHAPES_AFTER calls without a hit: a fraction of a second that easy tasks never pay,
+# and before the sub-goal library's first build (300 calls; 20,000 programs on five variables).
+SHAPES_AFTER = 200
+# Exact fits are told apart by how exact: on data that spans many orders of magnitude,
+# dropping a real additive constant (2.1 - 2.1*exp(-0.5*x)) can cost less than the tolerance
+# of the variance. A program counts as exact as another when its loss is within EXACT_SLACK
+# of the other's (or below EXACT_FLOOR times the tolerance).
+EXACT_SLACK = 1e4
+EXACT_FLOOR = 1e-6
+
+
+def as_exact(loss: float, tol: float) -> float:
+    """The loss up to which a program is as exact as one of ``loss`` (both within ``tol``)."""
+    return min(tol, max(EXACT_SLACK * loss, EXACT_FLOOR * tol))
 
 
 @dataclass(eq=False)
@@ -150,6 +166,11 @@ class Planner:
     or ratio, each part solved by a sub-search with its own share
     of the budget once the search has found the task hard; the recombined program joins the
     search as a start.
+
+    ``shapes``: once the search has spent ``SHAPES_AFTER`` calls without a hit, fit whole
+    programs ``a + b*u(c*L + d)`` and products of two such factors (:mod:`pipelines.shapes`),
+    the inner constants found by a grid and Levenberg-Marquardt; those that fit (exactly, or
+    to the noise floor) join the search as starts.
     """
 
     def __init__(
@@ -170,6 +191,7 @@ class Planner:
         noise_floor: float | str = "auto",
         select: str = "auto",
         separate: bool = True,
+        shapes: bool = True,
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -187,6 +209,7 @@ class Planner:
         self.noise_floor = check_noise_floor(noise_floor)
         self.select = check_criterion(select)
         self.separate = bool(separate)
+        self.shapes = bool(shapes)
 
     def score(self, cand: Candidate, floor: float = 0.0) -> float:
         """Lower is better: log-error (no better than the noise floor), the learned distance to
@@ -263,6 +286,7 @@ class Planner:
                 for cand, stamp in self._products(state, powers):
                     admit(cand, None, stamp)
             separated = not self.separate
+            shaped = not (self.shapes and fs.has_const)
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             noisy = False  # the best program meets the noise floor but fits inexactly
             while frontier and not stopped:
@@ -291,6 +315,11 @@ class Planner:
                     for cand, stamp in self._split(state, powers, seed):
                         admit(cand, None, stamp)
                     continue
+                if not shaped and budget.calls >= SHAPES_AFTER and polish_until is None:
+                    shaped = True
+                    for cand, stamp in self._shapes(state, bar):
+                        admit(cand, None, stamp)
+                    continue
                 _, _, node = heapq.heappop(frontier)
                 polishing = polish_until is not None and not noisy
                 if polishing:
@@ -312,6 +341,9 @@ class Planner:
         if best is None:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
         exact = [n for n in front.values() if n.loss <= tol]
+        if exact:  # only those as exact as the most exact
+            bar = as_exact(min(n.loss for n in exact), tol)
+            exact = [n for n in exact if n.loss <= bar]
         if self.select == "auto" and exact:  # the exact program with the shortest description
             chosen = min(exact, key=lambda n: description_length(n.program))
         else:
@@ -403,6 +435,17 @@ class Planner:
                     return out
         return out
 
+    def _shapes(self, state: SolveState, bar: float) -> list[tuple[Candidate, int]]:
+        """Whole programs of one or two inner-constant factors that meet ``bar``, verified;
+        the bases' evaluations, grid points and LM iterations are charged to this solve."""
+        problem = state.problem
+        fits = ShapeFitter().fit(problem.X, problem.y, problem.function_set, max(bar, 1e-10))
+        state.budget.charge(fits.calls, fits.passes, fits.scored)
+        cands = [
+            Candidate(p, math.inf, (), "shape", "a shape with fitted inner constants") for p in fits.programs
+        ]
+        return state.run(self.verify.programs(problem, cands, state.budget.remaining))
+
     def _split(self, state: SolveState, powers: list[PowerSplit], seed: int) -> list[tuple[Candidate, int]]:
         """Whole programs from splits of the task (:mod:`pipelines.separate`) whose parts need
         a sub-search each (itself free to split again), the parts recombined. Every
@@ -461,9 +504,12 @@ class Planner:
 
     def _tidy(self, state: SolveState, front: dict[int, Node], tol: float, node: Node) -> Node:
         """Rewrite the chosen exact program while its description length drops and it stays
-        exact; each rewrite also takes its size's place on the Pareto front."""
+        exact; each rewrite also takes its size's place on the Pareto front.
+        Exact means as exact as the program was (:func:`as_exact`), not only within ``tol``.
+        """
         budget = state.budget
         while budget.remaining > 0:
+            bar = as_exact(node.loss, tol)
             forms = [
                 Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
                 for p in shorter_forms(node.program, state.problem.function_set)
@@ -472,7 +518,7 @@ class Planner:
             better = [
                 (c, stamp)
                 for c, stamp in verified
-                if c.loss <= tol and description_length(c.program) < description_length(node.program)
+                if c.loss <= bar and description_length(c.program) < description_length(node.program)
             ]
             if not better:
                 break
