@@ -1,13 +1,14 @@
 """Shapes with fitted inner constants: ``a + b*u(c*L + d)`` and ``a + b*F1*F2``.
 
 Library entries carry no constants, so ``exp(-0.3*t)*cos(2*t)`` or ``sin(1.5*x1)*cos(0.5*x2)``
-is no entry and no split of two entries. Here a small set of bases L (the variables and
-their pairwise products, ratios, sums and differences) is wrapped in each unary operator
-with an inner scale and shift, and whole programs of one or two such factors are fitted
-to the data by variable projection: the inner constants are scanned on a grid, the outer
-``a`` and ``b`` come from least squares at every grid point, and the best grid points are
-refined jointly by a batched Levenberg-Marquardt. The second factor is searched around the
-best first factors (greedy), so the cost stays a few hundred milliseconds.
+is no entry and no split of two entries. Here a small set of bases L (the variables, their
+pairwise products and ratios, roots and cubes, sums and differences) is wrapped in each
+unary operator with an inner scale and shift, and whole programs of one or two factors
+(each such a shape, a plain base, or one base's reciprocal) are fitted to the data by
+variable projection: the inner constants are scanned on a grid, the outer ``a`` and ``b``
+come from least squares at every grid point, and the best grid points are refined by a
+batched Levenberg-Marquardt with ``a`` and ``b`` projected out. The second factor is
+searched around the best first factors (greedy), so a fit takes well under a second.
 
 Every grid point is a candidate scored without a simulator call, and every LM iteration of
 every problem a forward pass; both are reported. On noisy data a fit is kept when it meets
@@ -37,6 +38,7 @@ SHIFTS = {
     "abs": (0.0, -1.0, 1.0),
 }
 PERIODIC = ("sin", "cos")
+# The grid and LM see at most this many points (a seeded draw); the planner verifies on all
 MAX_ROWS = 64
 # Written with a positive inner scale: u(-z) == -u(z) for the odd, u(-z) == u(z) for the even
 ODD = ("sin", "tanh")
@@ -70,7 +72,8 @@ def shifts(unary: str, others: list[str], fine: bool) -> tuple[float, ...]:
 
 @dataclass
 class Grid:
-    """Many factors at once, as arrays: operator name ("" for a plain base), base, c, d."""
+    """Many factors at once, as arrays: operator name ("" for a plain base, "/" for its
+    reciprocal), base, c, d."""
 
     unary: np.ndarray
     base: np.ndarray
@@ -78,8 +81,9 @@ class Grid:
     d: np.ndarray
 
     @classmethod
-    def of(cls, unary: list[str], n_bases: int, fine: bool, points: int) -> Grid:
-        parts = [(np.array([""]), np.arange(n_bases), np.array([1.0]), np.array([0.0]))]
+    def of(cls, unary: list[str], n_bases: int, fine: bool, points: int, divide: bool = False) -> Grid:
+        plain = ["", "/"] if divide else [""]
+        parts = [(np.array([p]), np.arange(n_bases), np.array([1.0]), np.array([0.0])) for p in plain]
         parts += [
             (np.array([u]), np.arange(n_bases), scales(u, fine, points), np.array(shifts(u, unary, fine)))
             for u in unary
@@ -96,15 +100,24 @@ class Grid:
     def factor(self, i: int) -> Factor:
         return Factor(str(self.unary[i]) or None, int(self.base[i]), float(self.c[i]), float(self.d[i]))
 
+    def shaped(self) -> np.ndarray:
+        return (self.unary != "") & (self.unary != "/")
+
 
 @dataclass
 class Factor:
-    """``u(c*Ln + d)`` on a normalised base Ln = (L - mean)/spread, or the base L itself."""
+    """``u(c*Ln + d)`` on a normalised base Ln = (L - mean)/spread, the base L itself
+    (``unary`` None), or its reciprocal (``unary`` "/")."""
 
     unary: str | None
     base: int
     c: float = 1.0
     d: float = 0.0
+
+    @property
+    def shaped(self) -> bool:
+        """Whether it has inner constants."""
+        return self.unary not in (None, "/")
 
 
 @dataclass
@@ -157,13 +170,14 @@ class ShapeFitter:
     pairs, ``pairs`` the two-factor models refined, ``limit`` the programs returned.
     """
 
-    def __init__(self, bases: int = 24, top: int = 16, pairs: int = 64, steps: int = 60, limit: int = 6):
+    def __init__(self, bases: int = 32, top: int = 16, pairs: int = 96, steps: int = 60, limit: int = 6):
         self.n_bases, self.top, self.pairs, self.steps, self.limit = bases, top, pairs, steps, limit
 
     def fit(self, X: np.ndarray, y: np.ndarray, function_set: FunctionSet, bar: float) -> ShapeFits:
         """Programs with NMSE at most ``bar`` (an exact fit's tolerance, or the noise floor)."""
         fs, out = function_set, ShapeFits()
         unary = [u for u in fs.unary if u not in POLYNOMIAL]
+        self.unary = set(unary)
         if not fs.has_const or not {"add", "mul"} <= set(fs.binary) or not unary:
             return out
         if not self._set_bases(fs, X, out):
@@ -173,40 +187,51 @@ class ShapeFitter:
         K = len(self.programs)
 
         # First factors: every shape on the fine grid, and every plain base
-        singles = Grid.of(unary, K, True, len(self.y))
+        divide = "div" in fs.binary
+        singles = Grid.of(unary, K, True, len(self.y), divide)
         err = self._varpro(self._values(singles))
         out.scored += len(singles)
-        plain = np.flatnonzero(singles.unary == "")
-        err_shapes = np.where(singles.unary == "", np.inf, err)
-        picks = [*self._distinct(singles, err_shapes, self.top), *plain]
+        shaped = singles.shaped()
+        picks = [  # the best shapes and the best plain bases, one per (operator, base)
+            *self._distinct(singles, np.where(shaped, err, np.inf), self.top),
+            *self._distinct(singles, np.where(shaped, np.inf, err), 2 * self.top),
+        ]
         fits = self._refine([[singles.factor(i)] for i in picks], out)
 
         # Second factors on a coarser grid, around each refined first factor (greedy)
-        seconds = Grid.of(unary, K, False, len(self.y))
-        G2 = self._values(seconds)
-        pairs, pair_err = [], []
-        for fit in fits:
-            first = fit.factors[0]
-            e = self._varpro(self._product([first], np.array([first.c, first.d, 0, 0]))[0] * G2)
-            if first.unary is None:
-                e[seconds.unary == ""] = np.inf  # two plain bases: a linear fit's business
-            out.scored += len(seconds)
-            for k in self._distinct(seconds, e, self.top):
-                pairs.append([first, seconds.factor(k)])
-                pair_err.append(e[k])
-        order = np.argsort(pair_err)
-        chosen, seen = [], set()
-        for i in order[: 4 * self.pairs]:
-            key = frozenset((f.unary, f.base) for f in pairs[i])
-            if key not in seen and len(chosen) < self.pairs:
-                seen.add(key)
-                chosen.append(pairs[i])
-        fits += self._refine(chosen, out)
+        seconds = Grid.of(unary, K, False, len(self.y), divide)
+        fits += self._refine(self._pairs(fits, seconds, out), out)
 
         good = [(self._program(f), f.loss) for f in fits if f.loss <= bar]
         good.sort(key=lambda t: (t[0].complexity, t[1]))
         out.programs = [p for p, _ in good[: self.limit]]
         return out
+
+    def _pairs(self, fits: list[Fit], seconds: Grid, out: ShapeFits) -> list[list[Factor]]:
+        """Two-factor models to refine: each fitted first factor times the second factors
+        whose product fits best on the grid."""
+        G2 = self._values(seconds)
+        pairs, pair_err, pair_rank = [], [], []
+        for fit in fits:
+            first = fit.factors[0]
+            e = self._varpro(self._product([first], np.array([first.c, first.d, 0, 0]))[0] * G2)
+            if not first.shaped:  # two plain bases: one ratio of them at most
+                e[(seconds.unary == "") | ((seconds.unary == "/") & (first.unary == "/"))] = np.inf
+            out.scored += len(seconds)
+            for rank, k in enumerate(self._distinct(seconds, e, self.top)):
+                pairs.append([first, seconds.factor(k)])
+                pair_err.append(e[k])
+                pair_rank.append(min(rank, 2))
+        # every first factor's best two seconds, then the rest by error: the grid's error of a
+        # pair is only a rough guide to where LM ends, so no first factor is crowded out
+        order = np.lexsort((pair_err, pair_rank))
+        chosen, seen = [], set()
+        for i in order:
+            key = frozenset((f.unary, f.base) for f in pairs[i])
+            if key not in seen and len(chosen) < self.pairs:
+                seen.add(key)
+                chosen.append(pairs[i])
+        return chosen
 
     def _set_bases(self, fs: FunctionSet, X: np.ndarray, out: ShapeFits) -> bool:
         """Evaluate the bases (simulator calls) and keep the first distinct ones, normalised."""
@@ -226,7 +251,7 @@ class ShapeFitter:
                     keep.append(int(j))
         keep = keep[: self.n_bases]
         self.programs = [programs[j] for j in keep]
-        n = L.shape[1]  # the grid and LM see at most MAX_ROWS points; the planner verifies all
+        n = L.shape[1]
         self.rows = (
             np.arange(n)
             if n <= MAX_ROWS
@@ -243,7 +268,9 @@ class ShapeFitter:
         """Each factor's output on the data (NaN outside its operator's domain)."""
         out = self.raw[grid.base]
         with np.errstate(all="ignore"):
-            for u in set(grid.unary) - {""}:
+            plain = grid.unary == "/"
+            out[plain] = 1.0 / out[plain]
+            for u in set(grid.unary) - {"", "/"}:
                 rows = np.flatnonzero(grid.unary == u)
                 out[rows] = OPERATORS[u].numpy(
                     grid.c[rows, None] * self.Ln[grid.base[rows]] + grid.d[rows, None]
@@ -285,8 +312,8 @@ class ShapeFitter:
         for i, m in enumerate(models):
             for k, f in enumerate(m):
                 T[i, 2 * k : 2 * k + 2] = (f.c, f.d)
-                free[i, 2 * k] = f.unary is not None
-                free[i, 2 * k + 1] = f.unary is not None and f.unary != "exp"  # exp: d is in b
+                free[i, 2 * k] = f.shaped
+                free[i, 2 * k + 1] = f.shaped and f.unary != "exp"  # exp: d is in b
         J, r, ab = self._jacobian(models, T)
         loss = self._loss(r)
         lam = np.full(B, 1e-3)
@@ -332,8 +359,8 @@ class ShapeFitter:
         values, slopes = [], []
         with np.errstate(all="ignore"):
             for k, f in enumerate(model):
-                if f.unary is None:
-                    values.append(self.raw[f.base])
+                if not f.shaped:
+                    values.append(self.raw[f.base] if f.unary is None else 1.0 / self.raw[f.base])
                     slopes.append(None)
                 else:
                     s = t[2 * k] * self.Ln[f.base] + t[2 * k + 1]
@@ -361,7 +388,7 @@ class ShapeFitter:
                 ab[i] = (self.y.mean() - b * G.mean(), b)
                 r[i] = ab[i, 0] + b * G - self.y
                 for k, f in enumerate(m):
-                    if f.unary is not None:
+                    if f.shaped:
                         others = values[1 - k] if len(m) == 2 else 1.0
                         dk = b * slopes[k] * others
                         J[i, :, 2 * k], J[i, :, 2 * k + 1] = dk * self.Ln[f.base], dk
@@ -372,12 +399,13 @@ class ShapeFitter:
         return J, r, ab
 
     def _program(self, fit: Fit) -> Program:
-        """``a + b*F1[*F2]`` in the language, the inner constants un-normalised."""
-        tokens: list[str] = ["add", CONST] + ["mul"] * len(fit.factors) + [CONST]
+        """``a + b*F1[*F2]`` (or ``/L2``) in the language, the inner constants un-normalised."""
+        ops = ["div" if f.unary == "/" else "mul" for f in fit.factors]  # ((b op1 F1) op2 F2)
+        tokens: list[str] = ["add", CONST, *reversed(ops), CONST]
         consts: list[float] = [fit.a, fit.b]
         for f in fit.factors:
             base = self.programs[f.base]
-            if f.unary is None:
+            if not f.shaped:
                 tokens += base.tokens
                 continue
             m, s = self.mean[f.base], self.spread[f.base]
@@ -386,16 +414,23 @@ class ShapeFitter:
                 c, d, consts[1] = -c, -d, -consts[1]
             elif f.unary in EVEN and c < 0:
                 c, d = -c, -d
-            if f.unary in PERIODIC:  # the phase in (-pi, pi]
+            unary = f.unary
+            if unary in PERIODIC:  # the phase in (-pi, pi], quarter turns absorbed
                 d = float(d - 2 * np.pi * np.ceil((d - np.pi) / (2 * np.pi)))
-            if f.unary == "exp":  # exp(c*L + d) == e**d * exp(c*L): d moves into b
-                tokens += [f.unary, "mul", CONST, *base.tokens]
+                turns = round(d / (np.pi / 2))
+                if abs(d - turns * np.pi / 2) < 1e-9 and set(PERIODIC) <= self.unary:
+                    for _ in range(turns % 4):  # sin(z + pi/2) == cos(z), cos(z + pi/2) == -sin(z)
+                        consts[1] *= -1 if unary == "cos" else 1
+                        unary = "sin" if unary == "cos" else "cos"
+                    d = 0.0
+            if unary == "exp":  # exp(c*L + d) == e**d * exp(c*L): d moves into b
+                tokens += [unary, "mul", CONST, *base.tokens]
                 consts[1] *= float(np.exp(d))
                 consts.append(c)
             elif abs(d) < 1e-10:
-                tokens += [f.unary, "mul", CONST, *base.tokens]
+                tokens += [unary, "mul", CONST, *base.tokens]
                 consts.append(c)
             else:
-                tokens += [f.unary, "add", "mul", CONST, *base.tokens, CONST]
+                tokens += [unary, "add", "mul", CONST, *base.tokens, CONST]
                 consts += [c, d]
         return Program(tuple(tokens), tuple(consts))
