@@ -60,6 +60,8 @@ def test_domain_decides_sign_dependent_identities() -> None:
     assert is_recovered("sqrt(x1**2)", "x1", domain=[(0, 4)])
     assert not is_recovered("sqrt(x1**2)", "x1", domain=[(-1, 1)])
     assert is_recovered("2*log(x1)", "log(x1**2)", domain=[(0, 2)])
+    assert is_recovered("1.065*log(x5**2) + 3", "3 + 2.13*log(Abs(x5))", domain=[(-50, 50)] * 5)
+    assert not is_recovered("log(x1**2)", "2*log(x1)", domain=[(-1, 1)])  # not where x1 < 0
 
 
 def test_accepts_sympy_and_mixed_symbol_assumptions() -> None:
