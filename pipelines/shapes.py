@@ -38,6 +38,8 @@ SHIFTS = {
     "abs": (0.0, -1.0, 1.0),
 }
 PERIODIC = ("sin", "cos")
+# The absent second factor of a one-factor model
+NONE = "1"
 # The grid and LM see at most this many points (a seeded draw); the planner verifies on all
 MAX_ROWS = 64
 # Written with a positive inner scale: u(-z) == -u(z) for the odd, u(-z) == u(z) for the even
@@ -189,7 +191,7 @@ class ShapeFitter:
         # First factors: every shape on the fine grid, and every plain base
         divide = "div" in fs.binary
         singles = Grid.of(unary, K, True, len(self.y), divide)
-        err = self._varpro(self._values(singles))
+        err = self._varpro(self._rows(self._values(singles)))
         out.scored += len(singles)
         shaped = singles.shaped()
         picks = [  # the best shapes and the best plain bases, one per (operator, base)
@@ -210,11 +212,18 @@ class ShapeFitter:
     def _pairs(self, fits: list[Fit], seconds: Grid, out: ShapeFits) -> list[list[Factor]]:
         """Two-factor models to refine: each fitted first factor times the second factors
         whose product fits best on the grid."""
-        G2 = self._values(seconds)
+        firsts = [fit.factors[0] for fit in fits]
+        names = np.array([f.unary or "" for f in firsts], dtype=object)
+        W = self._factors(
+            names,
+            np.array([f.base for f in firsts]),
+            np.array([f.c for f in firsts]),
+            np.array([f.d for f in firsts]),
+        )[0].T
+        E = self._varpro(self._rows(self._values(seconds)), W)
         pairs, pair_err, pair_rank = [], [], []
-        for fit in fits:
-            first = fit.factors[0]
-            e = self._varpro(self._product([first], np.array([first.c, first.d, 0, 0]))[0] * G2)
+        for j, first in enumerate(firsts):
+            e = E[:, j]
             if not first.shaped:  # two plain bases: one ratio of them at most
                 e[(seconds.unary == "") | ((seconds.unary == "/") & (first.unary == "/"))] = np.inf
             out.scored += len(seconds)
@@ -277,16 +286,33 @@ class ShapeFitter:
                 )
         return out
 
-    def _varpro(self, G: np.ndarray) -> np.ndarray:
-        """NMSE of the best ``a + b*g`` for each row g (inf where g is not finite)."""
+    @staticmethod
+    def _rows(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grid outputs ready for :meth:`_varpro`: non-finite rows zeroed, squares, and which."""
+        ok = np.isfinite(G).all(axis=1)
+        G = np.where(ok[:, None], G, 0.0)
         with np.errstate(all="ignore"):
-            Gc = G - G.mean(axis=1, keepdims=True)
-            yc = self.y - self.y.mean()
-            gg = (Gc**2).sum(axis=1)
-            gy = Gc @ yc
-            err = (yc @ yc - np.where(gg > 1e-300, gy**2 / gg, 0.0)) / len(self.y) / self.var
-        err[~np.isfinite(err) | ~np.isfinite(G).all(axis=1)] = np.inf
-        return np.maximum(err, 0.0)
+            return G, G**2, ok
+
+    def _varpro(
+        self, rows: tuple[np.ndarray, np.ndarray, np.ndarray], w: np.ndarray | None = None
+    ) -> np.ndarray:
+        """NMSE of the best ``a + b*g*w`` for each row g and each column w of ``w`` (n, F):
+        (rows, F), inf where it is not finite; without ``w``, of ``a + b*g`` (rows,).
+
+        Computed from three matrix products, so the rows times each of many ``w`` (the second
+        factors times each first) are never formed.
+        """
+        G, G2, ok = rows
+        W = np.ones((len(self.y), 1)) if w is None else w
+        yc = self.y - self.y.mean()
+        with np.errstate(all="ignore"):
+            s1, s2, sy = G @ W, G2 @ (W**2), G @ (W * yc[:, None])
+            gg = s2 - s1**2 / len(yc)
+            err = (yc @ yc - np.where(gg > 1e-300 * (s2 + 1e-300), sy**2 / gg, 0.0)) / len(yc) / self.var
+        err[~np.isfinite(err) | ~ok[:, None]] = np.inf
+        err = np.maximum(err, 0.0)
+        return err[:, 0] if w is None else err
 
     @staticmethod
     def _distinct(grid: Grid, err: np.ndarray, k: int) -> list[int]:
@@ -308,36 +334,43 @@ class ShapeFitter:
         if not models:
             return []
         B = len(models)
+        names, bases = np.full((B, 2), NONE, dtype=object), np.zeros((B, 2), int)
         T, free = np.zeros((B, 4)), np.zeros((B, 4), bool)
         for i, m in enumerate(models):
             for k, f in enumerate(m):
+                names[i, k], bases[i, k] = f.unary or "", f.base
                 T[i, 2 * k : 2 * k + 2] = (f.c, f.d)
                 free[i, 2 * k] = f.shaped
                 free[i, 2 * k + 1] = f.shaped and f.unary != "exp"  # exp: d is in b
-        J, r, ab = self._jacobian(models, T)
+        J, r, ab = self._jacobian(names, bases, T)
         loss = self._loss(r)
         lam = np.full(B, 1e-3)
         eye = np.eye(4)
         for _ in range(self.steps):
-            Jf = np.where(free[:, None, :], J, 0.0)
+            # a model stops once it is exact, stuck (its damping grown huge) or invalid
+            act = np.flatnonzero(free.any(axis=1) & np.isfinite(loss) & (loss > 1e-30) & (lam < 1e8))
+            if not len(act):
+                break
+            Jf = np.where(free[act, None, :], J[act], 0.0)
             A = np.einsum("bni,bnj->bij", Jf, Jf)
-            g = np.einsum("bni,bn->bi", Jf, np.nan_to_num(r, posinf=0.0))
+            g = np.einsum("bni,bn->bi", Jf, r[act])
             diag = np.einsum("bii->bi", A)
-            A = A + (lam[:, None] * diag + 1e-12)[:, :, None] * eye + (~free)[:, :, None] * eye
+            A = A + (lam[act, None] * diag + 1e-12)[:, :, None] * eye + (~free[act])[:, :, None] * eye
             step = np.linalg.solve(A, -g[..., None])[..., 0]
-            trial = T + np.where(free, np.nan_to_num(step), 0.0)
-            Jt, rt, abt = self._jacobian(models, trial)
+            trial = T[act] + np.where(free[act], np.nan_to_num(step), 0.0)
+            Jt, rt, abt = self._jacobian(names[act], bases[act], trial)
             new = self._loss(rt)
-            better = new < loss
-            T[better], loss[better], J[better], r[better], ab[better] = (
+            better = new < loss[act]
+            won = act[better]
+            T[won], loss[won], J[won], r[won], ab[won] = (
                 trial[better],
                 new[better],
                 Jt[better],
                 rt[better],
                 abt[better],
             )
-            lam = np.clip(np.where(better, lam / 3, lam * 4), 1e-12, 1e12)
-            out.passes += B
+            lam[act] = np.clip(np.where(better, lam[act] / 3, lam[act] * 4), 1e-12, 1e12)
+            out.passes += len(act)
         fits = []
         for i, m in enumerate(models):
             if np.isfinite(loss[i]):
@@ -354,49 +387,46 @@ class ShapeFitter:
         out[~np.isfinite(out)] = np.inf
         return out
 
-    def _product(self, model: list[Factor], t: np.ndarray) -> tuple[np.ndarray, list, list]:
-        """The factors' product, each factor's value, and its derivative in its argument."""
-        values, slopes = [], []
+    def _factors(
+        self, names: np.ndarray, bases: np.ndarray, c: np.ndarray, d: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Factor values (B, n) and their derivatives in the inner argument (0 for a plain
+        base or its reciprocal); ``NONE`` is the absent second factor, worth 1."""
+        B, n = len(names), len(self.y)
+        values, slopes = np.ones((B, n)), np.zeros((B, n))
         with np.errstate(all="ignore"):
-            for k, f in enumerate(model):
-                if not f.shaped:
-                    values.append(self.raw[f.base] if f.unary is None else 1.0 / self.raw[f.base])
-                    slopes.append(None)
-                else:
-                    s = t[2 * k] * self.Ln[f.base] + t[2 * k + 1]
-                    values.append(OPERATORS[f.unary].numpy(s))
-                    slopes.append(OPERATORS[f.unary].derivative(s))
-            return np.prod(values, axis=0), values, slopes
+            for u in set(names) - {NONE}:
+                rows = np.flatnonzero(names == u)
+                if u in ("", "/"):
+                    values[rows] = self.raw[bases[rows]] if u == "" else 1.0 / self.raw[bases[rows]]
+                    continue
+                s = c[rows, None] * self.Ln[bases[rows]] + d[rows, None]
+                values[rows], slopes[rows] = OPERATORS[u].numpy(s), OPERATORS[u].derivative(s)
+        return values, slopes
 
     def _jacobian(
-        self, models: list[list[Factor]], T: np.ndarray
+        self, names: np.ndarray, bases: np.ndarray, T: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Residuals of the best ``a + b*G`` at inner constants ``T``, their derivatives in
         (c1, d1, c2, d2) projected off span{1, G}, and (a, b). A model outside an operator's
         domain gets an infinite residual."""
-        B, n = len(models), len(self.y)
-        J, r, ab = np.zeros((B, n, 4)), np.full((B, n), np.inf), np.zeros((B, 2))
+        v0, s0 = self._factors(names[:, 0], bases[:, 0], T[:, 0], T[:, 1])
+        v1, s1 = self._factors(names[:, 1], bases[:, 1], T[:, 2], T[:, 3])
         yc = self.y - self.y.mean()
         with np.errstate(all="ignore"):
-            for i, m in enumerate(models):
-                G, values, slopes = self._product(m, T[i])
-                Gc = G - G.mean()
-                gg = Gc @ Gc
-                if not np.isfinite(gg) or gg < 1e-300:
-                    continue
-                b = (Gc @ yc) / gg
-                ab[i] = (self.y.mean() - b * G.mean(), b)
-                r[i] = ab[i, 0] + b * G - self.y
-                for k, f in enumerate(m):
-                    if f.shaped:
-                        others = values[1 - k] if len(m) == 2 else 1.0
-                        dk = b * slopes[k] * others
-                        J[i, :, 2 * k], J[i, :, 2 * k + 1] = dk * self.Ln[f.base], dk
-                Jc = J[i] - J[i].mean(axis=0)
-                J[i] = Jc - np.outer(Gc, Gc @ Jc) / gg
-        bad = ~np.isfinite(J).all(axis=(1, 2)) | ~np.isfinite(r).all(axis=1)
+            G = v0 * v1
+            Gc = G - G.mean(axis=1, keepdims=True)
+            gg = (Gc**2).sum(axis=1)
+            b = (Gc @ yc) / gg
+            a = self.y.mean() - b * G.mean(axis=1)
+            r = a[:, None] + b[:, None] * G - self.y
+            d0, d1 = b[:, None] * s0 * v1, b[:, None] * s1 * v0
+            J = np.stack([d0 * self.Ln[bases[:, 0]], d0, d1 * self.Ln[bases[:, 1]], d1], axis=2)
+            Jc = J - J.mean(axis=1, keepdims=True)
+            J = Jc - Gc[:, :, None] * (np.einsum("bn,bni->bi", Gc, Jc) / gg[:, None])[:, None, :]
+        bad = ~np.isfinite(J).all(axis=(1, 2)) | ~np.isfinite(r).all(axis=1) | ~(gg > 1e-300)
         J[bad], r[bad] = 0.0, np.inf
-        return J, r, ab
+        return J, r, np.stack([a, b], axis=1)
 
     def _program(self, fit: Fit) -> Program:
         """``a + b*F1[*F2]`` (or ``/L2``) in the language, the inner constants un-normalised."""
