@@ -169,10 +169,11 @@ class ShapeFitter:
     """Fits of one or two inner-constant factors to (X, y); see the module docstring.
 
     ``bases`` caps the distinct bases, ``top`` the first factors refined and carried into
-    pairs, ``pairs`` the two-factor models refined, ``limit`` the programs returned.
+    pairs, ``pairs`` the two-factor models refined besides each first factor's best four,
+    ``limit`` the programs returned.
     """
 
-    def __init__(self, bases: int = 32, top: int = 16, pairs: int = 96, steps: int = 60, limit: int = 6):
+    def __init__(self, bases: int = 32, top: int = 16, pairs: int = 64, steps: int = 60, limit: int = 6):
         self.n_bases, self.top, self.pairs, self.steps, self.limit = bases, top, pairs, steps, limit
 
     def fit(self, X: np.ndarray, y: np.ndarray, function_set: FunctionSet, bar: float) -> ShapeFits:
@@ -202,17 +203,16 @@ class ShapeFitter:
 
         # Second factors on a coarser grid, around each refined first factor (greedy)
         seconds = Grid.of(unary, K, False, len(self.y), divide)
-        fits += self._refine(self._pairs(fits, seconds, out), out)
+        fits += self._refine(self._pairs([fit.factors[0] for fit in fits], seconds, out), out)
 
         good = [(self._program(f), f.loss) for f in fits if f.loss <= bar]
         good.sort(key=lambda t: (t[0].complexity, t[1]))
         out.programs = [p for p, _ in good[: self.limit]]
         return out
 
-    def _pairs(self, fits: list[Fit], seconds: Grid, out: ShapeFits) -> list[list[Factor]]:
-        """Two-factor models to refine: each fitted first factor times the second factors
+    def _pairs(self, firsts: list[Factor], seconds: Grid, out: ShapeFits) -> list[list[Factor]]:
+        """Two-factor models to refine: each (fitted) first factor times the second factors
         whose product fits best on the grid."""
-        firsts = [fit.factors[0] for fit in fits]
         names = np.array([f.unary or "" for f in firsts], dtype=object)
         W = self._factors(
             names,
@@ -230,14 +230,15 @@ class ShapeFitter:
             for rank, k in enumerate(self._distinct(seconds, e, self.top)):
                 pairs.append([first, seconds.factor(k)])
                 pair_err.append(e[k])
-                pair_rank.append(min(rank, 2))
-        # every first factor's best two seconds, then the rest by error: the grid's error of a
-        # pair is only a rough guide to where LM ends, so no first factor is crowded out
-        order = np.lexsort((pair_err, pair_rank))
+                pair_rank.append(rank)
+        # the best pairs overall, and every first factor's best four seconds: the grid's error
+        # of a pair is only a rough guide to where LM ends, so no first factor is crowded out
+        pair_err, pair_rank = np.asarray(pair_err), np.asarray(pair_rank)
+        best = set(np.argsort(pair_err)[: self.pairs].tolist())
         chosen, seen = [], set()
-        for i in order:
+        for i in np.argsort(pair_err):
             key = frozenset((f.unary, f.base) for f in pairs[i])
-            if key not in seen and len(chosen) < self.pairs:
+            if key not in seen and (i in best or pair_rank[i] < 4):
                 seen.add(key)
                 chosen.append(pairs[i])
         return chosen
