@@ -169,12 +169,22 @@ class ShapeFitter:
     """Fits of one or two inner-constant factors to (X, y); see the module docstring.
 
     ``bases`` caps the distinct bases, ``top`` the first factors refined and carried into
-    pairs, ``pairs`` the two-factor models refined besides each first factor's best four,
-    ``limit`` the programs returned.
+    pairs, ``pairs`` the two-factor models refined besides each first factor's best
+    ``partners``, ``limit`` the programs returned. A fitter holds one fit's data while it
+    fits: use one per solve.
     """
 
-    def __init__(self, bases: int = 32, top: int = 16, pairs: int = 64, steps: int = 60, limit: int = 6):
-        self.n_bases, self.top, self.pairs, self.steps, self.limit = bases, top, pairs, steps, limit
+    def __init__(
+        self,
+        bases: int = 32,
+        top: int = 16,
+        pairs: int = 64,
+        partners: int = 4,
+        steps: int = 60,
+        limit: int = 6,
+    ):
+        self.n_bases, self.top, self.pairs, self.partners = bases, top, pairs, partners
+        self.steps, self.limit = steps, limit
 
     def fit(self, X: np.ndarray, y: np.ndarray, function_set: FunctionSet, bar: float) -> ShapeFits:
         """Programs with NMSE at most ``bar`` (an exact fit's tolerance, or the noise floor)."""
@@ -231,14 +241,14 @@ class ShapeFitter:
                 pairs.append([first, seconds.factor(k)])
                 pair_err.append(e[k])
                 pair_rank.append(rank)
-        # the best pairs overall, and every first factor's best four seconds: the grid's error
+        # the best pairs overall, and every first factor's best partners: the grid's error
         # of a pair is only a rough guide to where LM ends, so no first factor is crowded out
         pair_err, pair_rank = np.asarray(pair_err), np.asarray(pair_rank)
         best = set(np.argsort(pair_err)[: self.pairs].tolist())
         chosen, seen = [], set()
         for i in np.argsort(pair_err):
             key = frozenset((f.unary, f.base) for f in pairs[i])
-            if key not in seen and (i in best or pair_rank[i] < 4):
+            if key not in seen and (i in best or pair_rank[i] < self.partners):
                 seen.add(key)
                 chosen.append(pairs[i])
         return chosen
