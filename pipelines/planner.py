@@ -66,6 +66,7 @@ SEPARATE_SHARE = 0.3
 # spent SHAPES_AFTER calls without a hit: a fraction of a second that easy tasks never pay,
 # and before the sub-goal library's first build (300 calls; 20,000 programs on five variables).
 SHAPES_AFTER = 200
+SHAPE_BAR = 1e-10
 # Exact fits are told apart by how exact: on data that spans many orders of magnitude,
 # dropping a real additive constant (2.1 - 2.1*exp(-0.5*x)) can cost less than the tolerance
 # of the variance. A program counts as exact as another when its loss is within EXACT_SLACK
@@ -342,8 +343,8 @@ class Planner:
             raise RuntimeError("no valid program found on this data: every candidate was non-finite")
         exact = [n for n in front.values() if n.loss <= tol]
         if exact:  # only those as exact as the most exact
-            bar = as_exact(min(n.loss for n in exact), tol)
-            exact = [n for n in exact if n.loss <= bar]
+            exact_bar = as_exact(min(n.loss for n in exact), tol)
+            exact = [n for n in exact if n.loss <= exact_bar]
         if self.select == "auto" and exact:  # the exact program with the shortest description
             chosen = min(exact, key=lambda n: description_length(n.program))
         else:
@@ -439,7 +440,9 @@ class Planner:
         """Whole programs of one or two inner-constant factors that meet ``bar``, verified;
         the bases' evaluations, grid points and LM iterations are charged to this solve."""
         problem = state.problem
-        fits = ShapeFitter().fit(problem.X, problem.y, problem.function_set, max(bar, 1e-10))
+        # the fit's LM sees a subset of the rows and need not reach const_tol: verification's
+        # LBFGS polishes what comes within SHAPE_BAR
+        fits = ShapeFitter().fit(problem.X, problem.y, problem.function_set, max(bar, SHAPE_BAR))
         state.budget.charge(fits.calls, fits.passes, fits.scored)
         cands = [
             Candidate(p, math.inf, (), "shape", "a shape with fitted inner constants") for p in fits.programs

@@ -15,6 +15,13 @@ from simulator.scoring import nmse
 MODEL_POINTS = 32
 
 
+def fixed_rows(n: int, k: int) -> np.ndarray:
+    """All ``n`` rows up to ``k``, else a draw of ``k`` seeded by ``n`` (the same every time)."""
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(n).choice(n, k, replace=False))
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """What a solve is asked: inputs X (n, d), targets y (n,), and the allowed tokens.
@@ -37,10 +44,7 @@ class Problem:
     def model_rows(self) -> np.ndarray:
         """The rows the learned stages see: all of them up to ``MODEL_POINTS``, else a fixed
         draw (seeded by the data's size, so every stage and solve sees the same rows)."""
-        n = len(self.y)
-        if n <= MODEL_POINTS:
-            return np.arange(n)
-        return np.sort(np.random.default_rng(n).choice(n, MODEL_POINTS, replace=False))
+        return fixed_rows(len(self.y), MODEL_POINTS)
 
     @cached_property
     def model_data(self) -> tuple[np.ndarray, np.ndarray]:

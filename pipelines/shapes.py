@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipelines.problem import fixed_rows
 from simulator.execute import evaluate_many
 from simulator.language import CONST, FunctionSet
 from simulator.operators import OPERATORS
@@ -271,12 +272,7 @@ class ShapeFitter:
                     keep.append(int(j))
         keep = keep[: self.n_bases]
         self.programs = [programs[j] for j in keep]
-        n = L.shape[1]
-        self.rows = (
-            np.arange(n)
-            if n <= MAX_ROWS
-            else np.sort(np.random.default_rng(n).choice(n, MAX_ROWS, replace=False))
-        )
+        self.rows = fixed_rows(L.shape[1], MAX_ROWS)
         self.raw = L[keep][:, self.rows]
         self.mean, self.spread = self.raw.mean(axis=1), self.raw.std(axis=1)
         self.Ln = (self.raw - self.mean[:, None]) / self.spread[:, None]
@@ -286,16 +282,7 @@ class ShapeFitter:
 
     def _values(self, grid: Grid) -> np.ndarray:
         """Each factor's output on the data (NaN outside its operator's domain)."""
-        out = self.raw[grid.base]
-        with np.errstate(all="ignore"):
-            plain = grid.unary == "/"
-            out[plain] = 1.0 / out[plain]
-            for u in set(grid.unary) - {"", "/"}:
-                rows = np.flatnonzero(grid.unary == u)
-                out[rows] = OPERATORS[u].numpy(
-                    grid.c[rows, None] * self.Ln[grid.base[rows]] + grid.d[rows, None]
-                )
-        return out
+        return self._factors(grid.unary, grid.base, grid.c, grid.d, slopes=False)[0]
 
     @staticmethod
     def _rows(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -399,12 +386,12 @@ class ShapeFitter:
         return out
 
     def _factors(
-        self, names: np.ndarray, bases: np.ndarray, c: np.ndarray, d: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Factor values (B, n) and their derivatives in the inner argument (0 for a plain
-        base or its reciprocal); ``NONE`` is the absent second factor, worth 1."""
+        self, names: np.ndarray, bases: np.ndarray, c: np.ndarray, d: np.ndarray, slopes: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Factor values (B, n) and, with ``slopes``, their derivatives in the inner argument
+        (0 for a plain base or its reciprocal); ``NONE`` is the absent second factor, worth 1."""
         B, n = len(names), len(self.y)
-        values, slopes = np.ones((B, n)), np.zeros((B, n))
+        values, slope = np.ones((B, n)), (np.zeros((B, n)) if slopes else None)
         with np.errstate(all="ignore"):
             for u in set(names) - {NONE}:
                 rows = np.flatnonzero(names == u)
@@ -412,8 +399,10 @@ class ShapeFitter:
                     values[rows] = self.raw[bases[rows]] if u == "" else 1.0 / self.raw[bases[rows]]
                     continue
                 s = c[rows, None] * self.Ln[bases[rows]] + d[rows, None]
-                values[rows], slopes[rows] = OPERATORS[u].numpy(s), OPERATORS[u].derivative(s)
-        return values, slopes
+                values[rows] = OPERATORS[u].numpy(s)
+                if slopes:
+                    slope[rows] = OPERATORS[u].derivative(s)
+        return values, slope
 
     def _jacobian(
         self, names: np.ndarray, bases: np.ndarray, T: np.ndarray
