@@ -12,6 +12,7 @@ import copy
 import heapq
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -132,6 +133,7 @@ class SolveState:
     on_expand: OnExpand | None = None
     floor: float = 0.0  # the data's estimated noise floor (NMSE); 0 for exact data
     progress: Progress | None = None
+    subgoal_seconds: float = 0.0  # spent in the sub-goal stage, library builds included
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -193,6 +195,8 @@ class Planner:
         select: str = "auto",
         separate: bool = True,
         shapes: bool = True,
+        verify_all: bool = True,
+        subgoal_share: float = 0.5,
     ):
         self.locate = locate or UniformLocate()
         self.propose = propose or UniformPropose()
@@ -211,6 +215,10 @@ class Planner:
         self.select = check_criterion(select)
         self.separate = bool(separate)
         self.shapes = bool(shapes)
+        self.verify_all = bool(verify_all)
+        if not 0 < subgoal_share <= 1:
+            raise ValueError(f"subgoal_share must be in (0, 1], got {subgoal_share}")
+        self.subgoal_share = float(subgoal_share)
 
     def score(self, cand: Candidate, floor: float = 0.0) -> float:
         """Lower is better: log-error (no better than the noise floor), the learned distance to
@@ -252,6 +260,7 @@ class Planner:
         bar = max(tol, FLOOR_SLACK * state.floor)  # a program this good ends the search after the polish
         tie = itertools.count()
         frontier: list[tuple[float, int, Node]] = []
+        waiting: list[tuple[float, int, Node, np.ndarray]] = []  # expanded, sub-goals not yet asked
         seen: set[str] = set()
         front: dict[int, Node] = {}
         history: list[tuple[int, float]] = []
@@ -328,8 +337,15 @@ class Planner:
                     c = node.program.complexity
                     if c > smallest or (c == smallest and node.loss > bar):
                         continue  # polishing looks only for smaller programs that meet the bar
-                for cand, stamp in self.expand(state, node, seen, subgoals=not polishing):
+                children, loc = self._edit_children(state, node)
+                for cand, stamp in children:
                     admit(cand, node, stamp)
+                if not polishing:  # sub-goals go to the best expanded node still waiting for them
+                    heapq.heappush(waiting, (node.score, next(tie), node, loc))
+                    if state.subgoal_seconds <= self.subgoal_share * budget.elapsed:
+                        _, _, target, target_loc = heapq.heappop(waiting)
+                        for cand, stamp in self._subgoal_children(state, target.program, target_loc, seen):
+                            admit(cand, target, stamp)
                 if progress is not None and best is not None:
                     progress(budget, best)
             if not stopped:
@@ -380,31 +396,61 @@ class Planner:
 
         ``subgoals=False`` leaves out the sub-goal stage, whose library costs thousands of calls.
         """
+        children, loc = self._edit_children(state, node)
+        if subgoals:
+            children += self._subgoal_children(state, node.program, loc, seen)
+        return children
+
+    def _edit_children(self, state: SolveState, node: Node) -> tuple[list[tuple[Candidate, int]], np.ndarray]:
+        """The node's verified one-edit children, and the locate stage's scores of its nodes.
+
+        With ``verify_all`` every legal edit is run in one vectorised pass; the children kept
+        are the best half of ``width`` by loss and the proposal's top half (the other runs
+        are counted and dropped). Otherwise the proposal's top ``width`` that pass the screen
+        are run, and all are kept.
+        """
         problem, budget, program = state.problem, state.budget, node.program
         edits = legal_edits(program, problem.function_set, self.max_size)
-        if not edits:
-            return []
         loc = self.locate.scores(problem, program)
+        if not edits:
+            return [], loc
         logp = self.propose.log_scores(problem, program, edits)
         logp = logp + np.log(loc[[e.loc for e in edits]])
         order = np.argsort(-(logp + state.rng.gumbel(size=len(logp))))
-        if self.width is not None:
-            order = order[: self.width]
-        chosen = [edits[i] for i in order]
-        keep = self.screen.select(problem, program, chosen, logp[order])
-        chosen = [chosen[i] for i in keep]
-        kept_logp = logp[order][keep]
-        reasons = [f"{self.propose.name} log-score {lp:.2f}, {self.locate.name} location" for lp in kept_logp]
-        children = state.run(
-            self.verify.edits(problem, program, chosen, "propose", reasons, budget.remaining)
-        )
-        if subgoals:
-            offer = state.subgoal.candidates(program, budget, loc)
-            budget.charge(offer.calls, scored=offer.scored)
-            wholes = [c for c in offer.candidates if c.program.key not in seen]
-            children += state.run(self.verify.programs(problem, wholes, budget.remaining))
+        if self.verify_all:
+            half = None if self.width is None else max(self.width // 2, 1)
+            picks = order[:half]
+            reasons = [f"one of the {half} lowest losses of {len(edits)} edits run"] * len(edits)
+            for i in picks:
+                reasons[i] = f"{self.propose.name} log-score {logp[i]:.2f}, {self.locate.name} location"
+            keep = None if half is None else (lambda loss: np.union1d(picks, np.argsort(loss)[:half]))
+            verified = self.verify.edits(problem, program, edits, "propose", reasons, budget.remaining, keep)
+            proposed, run = picks, np.arange(len(edits))
+        else:
+            proposed = order if self.width is None else order[: self.width]
+            chosen = [edits[i] for i in proposed]
+            keep = self.screen.select(problem, program, chosen, logp[proposed])
+            run = proposed[keep]
+            reasons = [f"{self.propose.name} log-score {logp[i]:.2f}, {self.locate.name} location" for i in run]
+            verified = self.verify.edits(
+                problem, program, [edits[i] for i in run], "propose", reasons, budget.remaining
+            )
+        children = state.run(verified)
         if state.on_expand is not None:
-            state.on_expand(Expansion(problem, node, edits, logp, order, order[keep], children, budget.calls))
+            state.on_expand(Expansion(problem, node, edits, logp, proposed, run, children, budget.calls))
+        return children, loc
+
+    def _subgoal_children(
+        self, state: SolveState, program: Program, loc: np.ndarray, seen: set[str]
+    ) -> list[tuple[Candidate, int]]:
+        """Whole-subtree replacements from the sub-goal stage, verified; its seconds are
+        added up, since the search gives the stage only a share of them."""
+        budget, started = state.budget, time.perf_counter()
+        offer = state.subgoal.candidates(program, budget, loc)
+        budget.charge(offer.calls, scored=offer.scored)
+        wholes = [c for c in offer.candidates if c.program.key not in seen]
+        children = state.run(self.verify.programs(state.problem, wholes, budget.remaining))
+        state.subgoal_seconds += time.perf_counter() - started
         return children
 
     def _offer(self, state: SolveState, out: list, program: Program | None, reason: str) -> bool:

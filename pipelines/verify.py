@@ -74,14 +74,19 @@ class Verify:
         stage: str,
         reasons: Sequence[str],
         limit: int,
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> Verified:
-        """Evaluate up to ``limit`` one-edit children of ``parent`` on the incremental path."""
+        """Evaluate up to ``limit`` one-edit children of ``parent`` on the incremental path.
+
+        ``keep(losses)``, when given, names the rows that become candidates: every child is
+        run (and counted) in one vectorised pass, and only the kept ones cost Python time.
+        """
         edits = list(edits)[: max(limit, 0)]
         if not edits:
             return Verified()
         Y, valid = IncrementalEvaluator(parent, problem.X).evaluate(edits)
         build = lambda j, loss, d: Candidate(apply(parent, edits[j]), loss, (edits[j],), stage, reasons[j], d)  # noqa: E731
-        return self._score(problem, Y, valid, limit, build)
+        return self._score(problem, Y, valid, limit, build, keep)
 
     def programs(self, problem: Problem, candidates: Sequence[Candidate], limit: int) -> Verified:
         """Evaluate up to ``limit`` whole programs (not one edit from a cached parent)."""
@@ -99,12 +104,16 @@ class Verify:
         valid: np.ndarray,
         limit: int,
         build: Callable[[int, float, float], Candidate],
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> Verified:
-        """Losses and distances of every row of Y; ``build(row, loss, distance)`` makes the
-        candidates of the finite rows only (applying an edit costs Python time)."""
+        """Losses of every row of Y; ``build(row, loss, distance)`` makes the candidates of
+        the finite rows (those ``keep`` names, if given) only: applying an edit costs Python
+        time."""
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
         rows = np.flatnonzero(np.isfinite(loss))
+        if keep is not None:
+            rows = np.intersect1d(rows, keep(loss))
         dist = self._distances(problem, Y, rows)
         out = Verified(
             [build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)],
