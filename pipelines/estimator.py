@@ -23,10 +23,10 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
     ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
-    ``shapes``) overridden; None keeps the pipeline's own. ``select`` chooses the law from the
-    front (``auto``, ``mdl``, ``score``, ``accuracy``, ``validation``;
-    :mod:`pipelines.selection`), and ``validation``
-    holds that fraction of the points out of the search to report (and select) on.
+    ``shapes``, ``verify_all``, ``subgoal_share``) overridden; None keeps the pipeline's own.
+    ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
+    ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
+    the points out of the search to report (and select) on.
     After ``fit``: ``program_`` (the law), ``result_`` (Pareto front, trace, exports),
     ``equations_`` (the front as rows), and ``n_features_in_``.
     """
@@ -55,6 +55,8 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         select: str | None = None,
         separate: bool | None = None,
         shapes: bool | None = None,
+        verify_all: bool | None = None,
+        subgoal_share: float | None = None,
         validation: float = 0.0,
     ):
         self.function_set = function_set
@@ -79,6 +81,8 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.select = select
         self.separate = separate
         self.shapes = shapes
+        self.verify_all = verify_all
+        self.subgoal_share = subgoal_share
         self.validation = validation
 
     def _build_pipeline(self) -> InductionPipeline:

@@ -174,6 +174,16 @@ class Planner:
     programs ``a + b*u(c*L + d)`` and products of two such factors (:mod:`pipelines.shapes`),
     the inner constants found by a grid and Levenberg-Marquardt; those that fit (exactly, or
     to the noise floor) join the search as starts.
+
+    ``verify_all``: an expansion runs every legal edit of its node in one vectorised pass
+    (each a simulator call) and keeps the ``width // 2`` lowest losses plus the proposal's
+    top ``width // 2``; the screen is not asked. Off, it runs the proposal's top ``width``
+    that pass the screen, and keeps all. Running is cheaper than judging: the simulator
+    scores a child in microseconds, a learned screen in about as many milliseconds.
+
+    ``subgoal_share``: the sub-goal stage may take this share of the search's seconds. An
+    expanded node waits for its sub-goals while the stage is over its share, and the best
+    waiting node is served first; 1 asks the stage at every expansion.
     """
 
     def __init__(
