@@ -1,53 +1,81 @@
-"""Fit a program's constants to data by gradient (LBFGS through the torch simulator)."""
+"""Fit programs' constants to data: one batched Levenberg-Marquardt for many programs at once."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from collections.abc import Sequence
 
-from simulator.execute import torch_forward
+import numpy as np
+
+from simulator.execute import value_and_jacobian
 from simulator.program import Program
 
+# Damping: multiplied by LAMBDA_UP on a rejected step, divided by LAMBDA_DOWN on an accepted
+# one; a program whose damping passes LAMBDA_MAX has stalled. A step that lowers the loss by
+# less than CONVERGED of itself ends that program's fit.
+LAMBDA_START, LAMBDA_UP, LAMBDA_DOWN, LAMBDA_MAX = 1e-3, 4.0, 3.0, 1e12
+CONVERGED = 1e-12
 
-def fit_constants(program: Program, X: np.ndarray, y: np.ndarray, steps: int = 30) -> tuple[Program, int]:
-    """The program with constants fitted to (X, y), and the forward passes spent.
 
-    Starts from the program's current values; keeps them when fitting fails or diverges.
-    A program without constants is returned unchanged with zero passes.
+def fit_constants_many(
+    programs: Sequence[Program], X: np.ndarray, y: np.ndarray, steps: int = 30
+) -> tuple[list[Program], int]:
+    """Each program with its constants fitted to (X, y), and the tree walks spent in all.
+
+    Levenberg-Marquardt on the NMSE, with the exact Jacobian from one forward-mode tree walk
+    (:func:`simulator.execute.value_and_jacobian`). The damped normal equations of every
+    program still fitting are solved together in one batched call, and a program leaves the
+    batch when it converges or stalls. A program keeps its starting values unless the fit
+    improves them; one without constants is returned unchanged.
     """
-    if not program.consts:
-        return program, 0
-    Xt = torch.as_tensor(X, dtype=torch.float64)
-    yt = torch.as_tensor(y, dtype=torch.float64)
+    out = list(programs)
     scale = float(np.var(y)) + 1e-12
-    c = torch.tensor(program.consts, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [c],
-        lr=1.0,
-        max_iter=steps,
-        tolerance_grad=1e-15,
-        tolerance_change=1e-24,
-        line_search_fn="strong_wolfe",
-    )
-    passes = 0
+    fits: dict[int, list] = {}  # index -> [consts, residual, jacobian, loss, damping]
+    walks = 0
 
-    def closure() -> torch.Tensor:
-        nonlocal passes
-        passes += 1
-        opt.zero_grad()
-        y_hat, _ = torch_forward(program, Xt, c)
-        loss = torch.mean((y_hat - yt) ** 2) / scale
-        if not torch.isfinite(loss):
-            return loss
-        loss.backward()
-        return loss
+    def walk(p: Program, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        nonlocal walks
+        walks += 1
+        y_hat, J = value_and_jacobian(p, X, c)
+        r = y_hat - y
+        loss = float(r @ r) / (len(y) * scale)
+        return r, J, loss if np.isfinite(loss) and np.isfinite(J).all() else np.inf
 
-    best = program
-    try:
-        opt.step(closure)
-        values = c.detach().numpy()
-        if np.isfinite(values).all():
-            best = program.with_consts(values)
-    except (RuntimeError, ValueError, IndexError):  # LBFGS's line search can fail on a cliff
-        pass
-    return best, passes
+    for i, p in enumerate(programs):
+        if p.consts:
+            c = np.array(p.consts, dtype=np.float64)
+            r, J, loss = walk(p, c)
+            if np.isfinite(loss):
+                fits[i] = [c, r, J, loss, LAMBDA_START]
+    for _ in range(steps):
+        if not fits:
+            break
+        order = list(fits)
+        K = max(len(fits[i][0]) for i in order)
+        A = np.tile(np.eye(K), (len(order), 1, 1))
+        g = np.zeros((len(order), K))
+        for row, i in enumerate(order):
+            c, r, J, _, lam = fits[i]
+            k = len(c)
+            JJ = J @ J.T
+            diag = np.diag(JJ)
+            A[row, :k, :k] = JJ + np.diag(lam * np.maximum(diag, 1e-12 * diag.max() + 1e-300))
+            g[row, :k] = J @ r
+        with np.errstate(all="ignore"):
+            try:
+                steps_ = -np.linalg.solve(A, g[..., None])[..., 0]
+            except np.linalg.LinAlgError:  # a singular system in the batch: solve one by one
+                steps_ = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
+        for row, i in enumerate(order):
+            c, _, _, loss, lam = fits[i]
+            trial = c + steps_[row, : len(c)]
+            r, J, new = walk(programs[i], trial) if np.isfinite(trial).all() else (None, None, np.inf)
+            if new < loss:
+                fits[i] = [trial, r, J, new, max(lam / LAMBDA_DOWN, 1e-15)]
+                out[i] = programs[i].with_consts(trial)
+                if loss - new <= CONVERGED * loss or new == 0.0:
+                    del fits[i]
+            elif lam * LAMBDA_UP > LAMBDA_MAX:
+                del fits[i]
+            else:
+                fits[i][4] = lam * LAMBDA_UP
+    return out, walks

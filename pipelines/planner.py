@@ -441,7 +441,9 @@ class Planner:
             chosen = [edits[i] for i in proposed]
             keep = self.screen.select(problem, program, chosen, logp[proposed])
             run = proposed[keep]
-            reasons = [f"{self.propose.name} log-score {logp[i]:.2f}, {self.locate.name} location" for i in run]
+            reasons = [
+                f"{self.propose.name} log-score {logp[i]:.2f}, {self.locate.name} location" for i in run
+            ]
             verified = self.verify.edits(
                 problem, program, [edits[i] for i in run], "propose", reasons, budget.remaining
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pipelines.constants import fit_constants
+from pipelines.constants import fit_constants_many
 from pipelines.problem import Problem
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate_many
@@ -124,19 +124,23 @@ class Verify:
         return out
 
     def _fit_best(self, problem: Problem, out: Verified, limit: int) -> None:
+        """Fit the constants of the ``fit_top`` best children that carry any, all at once
+        (one call each); a fitted child replaces its unfitted self if it scores better."""
         cands = out.candidates
         with_consts = sorted(
             (j for j, c in enumerate(cands) if c.program.consts), key=lambda j: cands[j].loss
         )
-        for j in with_consts[: self.fit_top]:
-            if out.calls >= limit:
-                break
-            c = cands[j]
-            fitted, passes = fit_constants(c.program, problem.X, problem.y, self.fit_steps)
-            out.calls += 1
-            out.fit_passes += passes
-            (y_hat,), ok = evaluate_many([fitted], problem.X)
-            new_loss = float(problem.nmse(y_hat)[0]) if ok[0] else np.inf
-            if new_loss < c.loss:
-                cands[j] = replace(c, program=fitted, loss=new_loss)
+        chosen = with_consts[: max(min(self.fit_top, limit - out.calls), 0)]
+        if not chosen:
+            return
+        fitted, walks = fit_constants_many(
+            [cands[j].program for j in chosen], problem.X, problem.y, self.fit_steps
+        )
+        out.calls += len(chosen)
+        out.fit_passes += walks
+        Y, ok = evaluate_many(fitted, problem.X)
+        losses = problem.nmse(Y)
+        for j, p, new_loss, valid in zip(chosen, fitted, losses, ok, strict=True):
+            if valid and new_loss < cands[j].loss:
+                cands[j] = replace(cands[j], program=p, loss=float(new_loss))
                 out.stamps[j] = out.calls

@@ -73,6 +73,44 @@ def evaluate_many(programs: Sequence[Program], X: np.ndarray) -> tuple[np.ndarra
     return Y, valid
 
 
+def value_and_jacobian(
+    program: Program, X: np.ndarray, consts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """y = g(φ, X) and its Jacobian with respect to the constants, ``(k, n)``.
+
+    Forward-mode differentiation through each operator's derivative record: one tree walk
+    gives the exact Jacobian, which is what Levenberg-Marquardt needs to fit constants to
+    machine precision without torch's per-operation overhead. ``consts`` defaults to the
+    program's own values. Non-finite entries are left in place.
+    """
+    toks, co = program.tokens, program.const_offsets
+    consts = np.asarray(program.consts if consts is None else consts, dtype=np.float64)
+    k, n = len(consts), X.shape[0]
+    stack: list[tuple[np.ndarray, np.ndarray | None]] = []  # (value, tangents); None: no constant below
+    with np.errstate(all="ignore"):
+        for i in range(len(toks) - 1, -1, -1):
+            t = toks[i]
+            op = OPERATORS.get(t)
+            if op is None:
+                v, d = leaf_value(t, X, consts[co[i]] if t == CONST else 1.0), None
+                if t == CONST:
+                    d = np.zeros((k, n))
+                    d[co[i]] = 1.0
+            elif op.arity == 1:
+                a, da = stack.pop()
+                v, d = op.numpy(a), None if da is None else op.derivative(a) * da
+            else:
+                a, da = stack.pop()
+                b, db = stack.pop()
+                v, d = op.numpy(a, b), None
+                if da is not None or db is not None:
+                    ga, gb = op.derivative(a, b)
+                    d = (0.0 if da is None else ga * da) + (0.0 if db is None else gb * db)
+            stack.append((v, d))
+    y, d = stack.pop()
+    return y, np.zeros((k, n)) if d is None else np.broadcast_to(d, (k, n))
+
+
 def torch_forward(
     program: Program, X: torch.Tensor, consts: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:

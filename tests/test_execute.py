@@ -3,7 +3,14 @@ import torch
 from hypothesis import given, settings
 
 from simulator.edits import apply, legal_edits
-from simulator.execute import evaluate, evaluate_many, is_finite, node_values, torch_forward
+from simulator.execute import (
+    evaluate,
+    evaluate_many,
+    is_finite,
+    node_values,
+    torch_forward,
+    value_and_jacobian,
+)
 from simulator.incremental import IncrementalEvaluator
 from simulator.program import parse, symbols, to_sympy
 from tests.strategies import FULL, inputs, programs
@@ -57,6 +64,23 @@ def test_torch_gradients_match_finite_differences(p):
         ) / (2 * h)
         if np.isfinite(fd):
             assert np.isclose(c.grad[k].item(), fd, rtol=1e-4, atol=1e-5)
+
+
+@given(programs(max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_the_forward_mode_jacobian_matches_torch(p):
+    """The numpy Jacobian in the constants (Levenberg-Marquardt's) agrees with autograd's."""
+    X = inputs(3, n=6)
+    if not p.consts or not is_finite(node_values(p, X)):
+        p = parse("sin(1.3*x1) + exp(0.4*x2)*x1/(x2 - 2.5)")
+    y, J = value_and_jacobian(p, X)
+    assert J.shape == (len(p.consts), len(X)) and np.allclose(y, evaluate(p, X), equal_nan=True)
+    if not np.isfinite(y).all():
+        return
+    c = torch.tensor(p.consts, dtype=torch.float64, requires_grad=True)
+    jt = torch.autograd.functional.jacobian(lambda c: torch_forward(p, torch.as_tensor(X), c)[0], c)
+    ok = np.isfinite(J.T)
+    assert np.allclose(J.T[ok], jt.numpy()[ok], rtol=1e-9, atol=1e-9)
 
 
 def test_non_finite_marks_program_invalid():

@@ -44,6 +44,7 @@ RUN_FIELDS = (
     "budget_calls",
     "budget_seconds",
     "wall_seconds",
+    "peak_mib",
 )
 
 

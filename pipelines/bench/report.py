@@ -41,6 +41,10 @@ def table_frame(s: Summary) -> pd.DataFrame:
     }
     rows["simulator calls per second"] = {m: _calls(s.calls_per_second.get(m)) for m in s.methods}
     rows["candidates scored per second"] = {m: _calls(s.scored_per_second.get(m)) for m in s.methods}
+    rows["calls per second, median run not recovered"] = {
+        m: _calls(s.unrecovered_calls_per_second.get(m)) for m in s.methods
+    }
+    rows["peak memory of a worker (MiB)"] = {m: _calls(s.peak_mib.get(m)) for m in s.methods}
     if BASELINE in s.methods:
         rows[f"calls {BASELINE}/method (tasks both recover)"] = {m: _ratio(s.ratios[m]) for m in s.methods}
         rows["same, failed runs as never (tasks both recover in ≥ half)"] = {

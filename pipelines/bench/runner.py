@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import time
 from collections import deque
 from collections.abc import Callable
@@ -83,6 +84,8 @@ def run_job(job: Job) -> dict:
     except Exception as err:  # noqa: BLE001 - a failed run must never stop the benchmark
         rec = failure(job, one_line(err))
     rec["wall_seconds"] = round(time.perf_counter() - start, 3)
+    # the worker's peak resident memory so far (KiB on Linux): this run's peak or above
+    rec["peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return clean(rec)
 
 

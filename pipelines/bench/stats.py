@@ -51,6 +51,9 @@ class Summary:
     errors: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # failed, runs, first error
     calls_per_second: dict[str, float | None] = field(default_factory=dict)  # over all its runs
     scored_per_second: dict[str, float | None] = field(default_factory=dict)
+    # the median over the method's runs that did not recover: the speed of a search that goes on
+    unrecovered_calls_per_second: dict[str, float | None] = field(default_factory=dict)
+    peak_mib: dict[str, float | None] = field(default_factory=dict)  # the largest worker peak
     paired: dict[str, dict] = field(default_factory=dict)  # per method: against ``reference``
     reference: str = REFERENCE  # the stand-in every other method is paired against
     by_noise: pd.DataFrame | None = None  # (noise, method): runs, law selected, law on the front
@@ -115,6 +118,8 @@ def summarize(
         errors=errors,
         calls_per_second={m: _rate(df, m, "simulator_calls") for m in methods},
         scored_per_second={m: _rate(df, m, "candidates_scored") for m in methods},
+        unrecovered_calls_per_second={m: _unrecovered_rate(df, m) for m in methods},
+        peak_mib={m: _peak(df, m) for m in methods},
         paired=paired(df, methods, reference) if reference in methods else {},
         reference=reference,
         by_noise=noise_table(df, methods),
@@ -146,6 +151,20 @@ def _rate(df: pd.DataFrame, method: str, column: str) -> float | None:
     """Total of ``column`` over total seconds, for the method's completed runs that record it."""
     runs = df[(df["method"] == method) & ~df["failed"] & df[column].notna() & (df["seconds"] > 0)]
     return float(runs[column].sum() / runs["seconds"].sum()) if len(runs) else None
+
+
+def _unrecovered_rate(df: pd.DataFrame, method: str) -> float | None:
+    """The median over the method's completed runs that did not recover of calls per second."""
+    runs = df[(df["method"] == method) & ~df["failed"] & ~df["recovered"] & (df["seconds"] > 0)]
+    return float((runs["simulator_calls"] / runs["seconds"]).median()) if len(runs) else None
+
+
+def _peak(df: pd.DataFrame, method: str) -> float | None:
+    """The largest peak memory (MiB) recorded by the method's runs; None where none is."""
+    if "peak_mib" not in df:
+        return None
+    peak = pd.to_numeric(df.loc[df["method"] == method, "peak_mib"], errors="coerce").dropna()
+    return float(peak.max()) if len(peak) else None
 
 
 def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> dict[str, dict]:

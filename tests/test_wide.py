@@ -1,0 +1,92 @@
+"""Throughput settings of the planner: wide expansions and the sub-goal stage's share of time."""
+
+import time
+
+import numpy as np
+
+from pipelines.budget import Budget
+from pipelines.planner import Node, Planner, SolveState
+from pipelines.problem import Problem
+from pipelines.screen import NoScreen
+from pipelines.stages import SubgoalOffer
+from pipelines.subgoal import NoSubgoal
+from pipelines.verify import Candidate
+from simulator.edits import apply, legal_edits
+from simulator.execute import evaluate_many
+from simulator.language import FunctionSet
+from simulator.program import parse
+from simulator.scoring import nmse
+
+
+def _setup(planner: Planner, text: str = "sin(x1) + x1"):
+    X = np.linspace(-2, 2, 30)[:, None]
+    problem = Problem(X, np.sin(X[:, 0]) * X[:, 0] + X[:, 0] ** 2, FunctionSet.from_names("Koza"))
+    state = SolveState(problem, Budget(100_000, 600), np.random.default_rng(0), NoSubgoal().start(problem))
+    parent = parse(text)
+    node = Node(Candidate(parent, 1.0, (), "start", "a test"), None, 0.0)
+    return problem, state, node
+
+
+def test_a_wide_expansion_runs_every_legal_edit_and_keeps_the_best():
+    planner = Planner(width=8, screen=NoScreen())
+    problem, state, node = _setup(planner)
+    edits = legal_edits(node.program, problem.function_set, planner.max_size)
+    children = planner.expand(state, node, subgoals=False)
+    assert state.budget.calls == len(edits) > 40  # every edit is a call (no constants to fit here)
+    assert 4 <= len(children) <= 8
+    Y, ok = evaluate_many([apply(node.program, e) for e in edits], problem.X)
+    losses = np.where(ok, nmse(Y, problem.y), np.inf)
+    kept = np.sort([c.loss for c, _ in children])[:4]
+    assert np.allclose(kept, np.sort(losses)[:4], rtol=1e-9)  # the width's lower half by loss
+
+    narrow = Planner(width=8, screen=NoScreen(), verify_all=False)
+    _, state, node = _setup(narrow)
+    assert len(narrow.expand(state, node, subgoals=False)) <= 8 and state.budget.calls == 8
+
+
+class _SlowSession:
+    """A sub-goal stage that offers nothing and takes 100 ms a call, recording who asked."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def candidates(self, program, budget, location_scores=None) -> SubgoalOffer:
+        self.asked.append(program.key)
+        time.sleep(0.1)
+        return SubgoalOffer()
+
+
+class _SlowSubgoal:
+    name = "slow"
+
+    def __init__(self):
+        self.session = _SlowSession()
+
+    def start(self, problem):
+        return self.session
+
+
+def _run(share: float):
+    stage = _SlowSubgoal()
+    expanded: list[str] = []
+    planner = Planner(subgoal=stage, width=8, subgoal_share=share, shapes=False, separate=False)
+    X = np.linspace(0.1, 3, 20)[:, None]
+    y = np.sin(X[:, 0]) * np.exp(X[:, 0]) / (X[:, 0] + 3.7)
+    res = planner.search(
+        Problem(X, y, FunctionSet.from_names("Koza")),
+        10**9,
+        2.0,
+        on_expand=lambda e: expanded.append(e.parent.program.key),
+    )
+    return res, stage.session.asked, expanded
+
+
+def test_the_subgoal_stage_keeps_to_its_share_of_the_seconds():
+    res, asked, expanded = _run(0.25)
+    assert res.stopped == "seconds"
+    assert 0 < len(asked) < len(expanded) / 2
+    assert len(asked) * 0.1 <= 0.25 * res.seconds + 0.15  # its share, give or take one call
+    assert set(asked) <= set(expanded)  # only expanded nodes wait for their sub-goals
+
+    _, asked, expanded = _run(1.0)
+    assert asked == expanded  # share 1: asked at every expansion, in order
