@@ -36,9 +36,11 @@ def fit_constants_many(
         nonlocal walks
         walks += 1
         y_hat, J = value_and_jacobian(p, X, c)
-        r = y_hat - y
-        loss = float(r @ r) / (len(y) * scale)
-        return r, J, loss if np.isfinite(loss) and np.isfinite(J).all() else np.inf
+        with np.errstate(all="ignore"):  # an overflow is a non-finite loss, judged below
+            r = y_hat - y
+            loss = float(r @ r) / (len(y) * scale)
+            ok = np.isfinite(loss) and np.isfinite(J).all() and np.isfinite(J @ J.T).all()
+        return r, J, loss if ok else np.inf
 
     for i, p in enumerate(programs):
         if p.consts:
@@ -56,7 +58,7 @@ def fit_constants_many(
         for row, i in enumerate(order):
             c, r, J, _, lam = fits[i]
             k = len(c)
-            JJ = J @ J.T
+            JJ = J @ J.T  # finite: walk() checked it
             diag = np.diag(JJ)
             A[row, :k, :k] = JJ + np.diag(lam * np.maximum(diag, 1e-12 * diag.max() + 1e-300))
             g[row, :k] = J @ r

@@ -12,7 +12,6 @@ import copy
 import heapq
 import itertools
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -74,6 +73,11 @@ SHAPE_BAR = 1e-10
 # of the other's (or below EXACT_FLOOR times the tolerance).
 EXACT_SLACK = 1e4
 EXACT_FLOOR = 1e-6
+# The sub-goal stage's share of the search is counted in work, not seconds, so that a seed
+# gives the same search everywhere: its calls plus its lookups at this many to a call. On the
+# development suite, a second of lookups judged 4e9 to 1.2e10 candidates and a second of edits
+# ran 0.9 to 1.8e4 calls: 2e5 to 1e6 lookups cost what one call does.
+SCORED_PER_CALL = 500_000
 
 
 def as_exact(loss: float, tol: float) -> float:
@@ -133,7 +137,13 @@ class SolveState:
     on_expand: OnExpand | None = None
     floor: float = 0.0  # the data's estimated noise floor (NMSE); 0 for exact data
     progress: Progress | None = None
-    subgoal_seconds: float = 0.0  # spent in the sub-goal stage, library builds included
+    edit_work: int = 0  # simulator calls spent running edits
+    subgoal_work: float = 0.0  # the sub-goal stage's calls plus its lookups (SCORED_PER_CALL to a call)
+
+    def subgoals_due(self, share: float) -> bool:
+        """Whether the sub-goal stage is within ``share`` of the work (deterministic: counted
+        in calls, not timed, so a seed gives the same search on any machine)."""
+        return share >= 1 or self.subgoal_work * (1 - share) <= self.edit_work * share
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -181,9 +191,10 @@ class Planner:
     that pass the screen, and keeps all. Running is cheaper than judging: the simulator
     scores a child in microseconds, a learned screen in about as many milliseconds.
 
-    ``subgoal_share``: the sub-goal stage may take this share of the search's seconds. An
-    expanded node waits for its sub-goals while the stage is over its share, and the best
-    waiting node is served first; 1 asks the stage at every expansion.
+    ``subgoal_share``: the sub-goal stage may take this share of the search's work (its
+    calls and lookups against the edits' calls; ``SCORED_PER_CALL``), about that share of
+    the seconds. An expanded node waits for its sub-goals while the stage is over its
+    share, and the best waiting node is served first; 1 asks the stage at every expansion.
     """
 
     def __init__(
@@ -352,7 +363,7 @@ class Planner:
                     admit(cand, node, stamp)
                 if not polishing:  # sub-goals go to the best expanded node still waiting for them
                     heapq.heappush(waiting, (node.score, next(tie), node, loc))
-                    if state.subgoal_seconds <= self.subgoal_share * budget.elapsed:
+                    if state.subgoals_due(self.subgoal_share):
                         _, _, target, target_loc = heapq.heappop(waiting)
                         for cand, stamp in self._subgoal_children(state, target.program, target_loc, seen):
                             admit(cand, target, stamp)
@@ -448,6 +459,7 @@ class Planner:
                 problem, program, [edits[i] for i in run], "propose", reasons, budget.remaining
             )
         children = state.run(verified)
+        state.edit_work += verified.calls
         if state.on_expand is not None:
             state.on_expand(Expansion(problem, node, edits, logp, proposed, run, children, budget.calls))
         return children, loc
@@ -457,12 +469,13 @@ class Planner:
     ) -> list[tuple[Candidate, int]]:
         """Whole-subtree replacements from the sub-goal stage, verified; its seconds are
         added up, since the search gives the stage only a share of them."""
-        budget, started = state.budget, time.perf_counter()
+        budget = state.budget
+        calls, scored = budget.calls, budget.scored
         offer = state.subgoal.candidates(program, budget, loc)
         budget.charge(offer.calls, scored=offer.scored)
         wholes = [c for c in offer.candidates if c.program.key not in seen]
         children = state.run(self.verify.programs(state.problem, wholes, budget.remaining))
-        state.subgoal_seconds += time.perf_counter() - started
+        state.subgoal_work += budget.calls - calls + (budget.scored - scored) / SCORED_PER_CALL
         return children
 
     def _offer(self, state: SolveState, out: list, program: Program | None, reason: str) -> bool:
@@ -499,7 +512,7 @@ class Planner:
         the bases' evaluations, grid points and LM iterations are charged to this solve."""
         problem = state.problem
         # the fit's LM sees a subset of the rows and need not reach const_tol: verification's
-        # LBFGS polishes what comes within SHAPE_BAR
+        # Levenberg-Marquardt polishes what comes within SHAPE_BAR
         fits = ShapeFitter().fit(problem.X, problem.y, problem.function_set, max(bar, SHAPE_BAR))
         state.budget.charge(fits.calls, fits.passes, fits.scored)
         cands = [

@@ -51,6 +51,13 @@ class Problem:
         """(X, y) on :attr:`model_rows`, taken once: every expansion's stages read it."""
         return self.X[self.model_rows], self.y[self.model_rows]
 
+    def rows(self, k: int) -> Problem:
+        """The same problem on at most ``k`` of its points (a fixed draw; see :func:`fixed_rows`)."""
+        if len(self.y) <= k:
+            return self
+        keep = fixed_rows(len(self.y), k)
+        return Problem(self.X[keep], self.y[keep], self.function_set)
+
     def nmse(self, Y: np.ndarray) -> np.ndarray:
         """NMSE of each row of Y (or of one vector) against y."""
         return nmse(Y, self.y)

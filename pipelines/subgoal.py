@@ -28,6 +28,9 @@ from simulator.language import CONST, arity
 from simulator.operators import OPERATORS
 from simulator.program import Program
 
+# The points a sub-goal session works on, at most (a fixed draw from the task's).
+SUBGOAL_POINTS = 128
+
 
 def unary_preimage(u: str, z: np.ndarray) -> np.ndarray:
     """The B with ``u(B) = z`` on u's principal branch (NaN outside u's range)."""
@@ -354,11 +357,16 @@ class LibrarySubgoal:
 
 
 class LibrarySession:
-    """One solve's library: built on that solve's X, grown as its budget allows."""
+    """One solve's library: built on that solve's X, grown as its budget allows.
+
+    The session sees at most ``SUBGOAL_POINTS`` of the points: an exact match on a hundred
+    points is as good a filter as on thousands, every candidate it offers is verified on
+    all of them, and the library's memory and every lookup's cost grow with the points.
+    """
 
     def __init__(self, stage: LibrarySubgoal, problem: Problem):
         self.stage = stage
-        self.problem = problem
+        self.problem = problem.rows(SUBGOAL_POINTS)
         self.library: Library | None = None
         self.size = 0  # the library's current size bound
         self.enumerated = 0  # programs evaluated for it so far (already paid)

@@ -76,7 +76,7 @@ def test_noisy_solve_reports_the_floor_the_criterion_and_the_validation_loss():
     y = X[:, 0] * X[:, 1] ** 2 / 2
     y = y + rng.normal(0, 0.01 * np.sqrt(np.mean(y**2)), len(y))
     pipe = InductionPipeline.preset("plain", select="mdl")
-    result = pipe.solve(X, y, function_set="ckoza", calls=6_000, seconds=10, validation=0.25)
+    result = pipe.solve(X, y, function_set="ckoza", calls=20_000, seconds=10, validation=0.25)
     assert 0 < result.noise_floor < 1e-3
     assert len(result.front) >= 2 and all(r.validation_loss is not None for r in result.front)
     assert all(r.criterion is not None for r in result.front)

@@ -18,7 +18,7 @@ BASELINE = "uniform"  # call ratios are this method's calls to recovery over eac
 REFERENCE = "plain"  # the paired comparison: the same machinery with every learned part swapped out
 _COLUMNS = [
     "task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error",
-    "simulator_calls", "candidates_scored", "noise", "on_front",
+    "simulator_calls", "candidates_scored", "noise", "on_front", "peak_mib",
 ]  # fmt: skip
 
 
@@ -161,8 +161,6 @@ def _unrecovered_rate(df: pd.DataFrame, method: str) -> float | None:
 
 def _peak(df: pd.DataFrame, method: str) -> float | None:
     """The largest peak memory (MiB) recorded by the method's runs; None where none is."""
-    if "peak_mib" not in df:
-        return None
     peak = pd.to_numeric(df.loc[df["method"] == method, "peak_mib"], errors="coerce").dropna()
     return float(peak.max()) if len(peak) else None
 
