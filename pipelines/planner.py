@@ -74,12 +74,11 @@ SHAPE_BAR = 1e-10
 EXACT_SLACK = 1e4
 EXACT_FLOOR = 1e-6
 # The sub-goal stage's share of the search is counted in work, not seconds, so that a seed
-# gives the same search everywhere: its calls plus its lookups at this many to a call. On the
-# development suite, alone, a second of lookups judged 4e9 to 1.2e10 candidates and a second
-# of edits ran 0.9 to 1.8e4 calls: 2e5 to 1e6 lookups cost what one call does. With two runs
-# sharing two cores the lookups (memory-bound) slow down more, and at 5e5 the stage took
-# about two thirds of the seconds.
-SCORED_PER_CALL = 1_000_000
+# gives the same search everywhere: its calls plus its lookups at this many to a call (fewer
+# lookups to a call: the stage is asked less often). On the development suite, with two runs
+# sharing two cores, the median run that did not recover ran at 2,464 calls/s at 1e6 lookups
+# to a call and 3,534 at 5e5; at 1.5e5 the stage takes a smaller share than half the seconds.
+SCORED_PER_CALL = 150_000
 
 
 def as_exact(loss: float, tol: float) -> float:
