@@ -55,18 +55,21 @@ def fit_constants_many(
         K = max(len(fits[i][0]) for i in order)
         A = np.tile(np.eye(K), (len(order), 1, 1))
         g = np.zeros((len(order), K))
-        for row, i in enumerate(order):
-            c, r, J, _, lam = fits[i]
-            k = len(c)
-            JJ = J @ J.T  # finite: walk() checked it
-            diag = np.diag(JJ)
-            A[row, :k, :k] = JJ + np.diag(lam * np.maximum(diag, 1e-12 * diag.max() + 1e-300))
-            g[row, :k] = J @ r
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # a system that overflows gives a non-finite step: rejected
+            for row, i in enumerate(order):
+                c, r, J, _, lam = fits[i]
+                k = len(c)
+                JJ = J @ J.T  # finite: walk() checked it
+                diag = np.diag(JJ)
+                A[row, :k, :k] = JJ + np.diag(lam * np.maximum(diag, 1e-12 * diag.max() + 1e-300))
+                g[row, :k] = J @ r
+            bad = ~(np.isfinite(A).all(axis=(1, 2)) & np.isfinite(g).all(axis=1))
+            A[bad], g[bad] = np.eye(K), 0.0  # solved harmlessly, then rejected as non-finite
             try:
                 steps_ = -np.linalg.solve(A, g[..., None])[..., 0]
             except np.linalg.LinAlgError:  # a singular system in the batch: solve one by one
                 steps_ = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
+            steps_[bad] = np.nan
         for row, i in enumerate(order):
             c, _, _, loss, lam = fits[i]
             trial = c + steps_[row, : len(c)]
