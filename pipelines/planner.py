@@ -109,8 +109,10 @@ class Expansion:
     """What one expansion saw and did, for observers such as the trace recorder.
 
     ``log_scores`` holds the planner's score of every legal edit (proposal plus location
-    prior); ``proposed`` the indices that passed the width cut, ``verified`` those the screen
-    let through; ``children`` every verified child with the calls spent when it was known.
+    prior); ``proposed`` the indices the proposal picked (its top ``width``, or ``width // 2``
+    with ``verify_all``), ``verified`` those run (every edit with ``verify_all``, else the
+    ones the screen let through); ``children`` every kept child with the calls spent when it
+    was known.
     """
 
     problem: Problem

@@ -3,7 +3,7 @@
 Search creates its own supervised data (the seed's sections 2.2 and 3). ``run_task`` draws a
 random target program from the prior (never a benchmark formula), runs a pipeline on it, and
 records the states the planner expanded: the program, what every legal edit scored, which
-edits passed the width cut and the screen, and what each child cost. When the run ends, the
+edits the proposal picked and which were run, and what each child cost. When the run ends, the
 program actually found labels every recorded state: its edit distance to the found program,
 which of its edits move toward it, and every edit's true child loss. The found program is a
 valid target for its ancestors even when it is not the one that was drawn.
@@ -69,8 +69,8 @@ class StateRecord:
     calls: int
     edits: list[Edit]
     log_scores: np.ndarray
-    proposed: np.ndarray  # bool per edit: within the width cut
-    verified: np.ndarray  # bool per edit: passed the screen and was run
+    proposed: np.ndarray  # bool per edit: picked by the proposal
+    verified: np.ndarray  # bool per edit: run (all of them with verify_all)
     labels: dict = field(default_factory=dict)
 
 
