@@ -29,53 +29,53 @@ def fit_constants_many(
     """
     out = list(programs)
     scale = float(np.var(y)) + 1e-12
-    fits: dict[int, list] = {}  # index -> [consts, residual, jacobian, loss, damping]
+    fits: dict[int, list] = {}  # index -> [consts, JᵀJ, Jᵀr, loss, damping]
     walks = 0
 
     def walk(p: Program, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """The normal equations' JᵀJ and Jᵀr at ``c``, and the loss (inf if anything overflows)."""
         nonlocal walks
         walks += 1
         y_hat, J = value_and_jacobian(p, X, c)
-        with np.errstate(all="ignore"):  # an overflow is a non-finite loss, judged below
+        with np.errstate(all="ignore"):
             r = y_hat - y
             loss = float(r @ r) / (len(y) * scale)
-            ok = np.isfinite(loss) and np.isfinite(J).all() and np.isfinite(J @ J.T).all()
-        return r, J, loss if ok else np.inf
+            JJ, g = J @ J.T, J @ r
+            ok = np.isfinite(loss) and np.isfinite(J).all() and np.isfinite(JJ).all()
+        return JJ, g, loss if ok else np.inf
 
     for i, p in enumerate(programs):
         if p.consts:
             c = np.array(p.consts, dtype=np.float64)
-            r, J, loss = walk(p, c)
+            JJ, g, loss = walk(p, c)
             if np.isfinite(loss):
-                fits[i] = [c, r, J, loss, LAMBDA_START]
+                fits[i] = [c, JJ, g, loss, LAMBDA_START]
     for _ in range(steps):
         if not fits:
             break
         order = list(fits)
         K = max(len(fits[i][0]) for i in order)
         A = np.tile(np.eye(K), (len(order), 1, 1))
-        g = np.zeros((len(order), K))
+        G = np.zeros((len(order), K))
         with np.errstate(all="ignore"):  # a system that overflows gives a non-finite step: rejected
             for row, i in enumerate(order):
-                c, r, J, _, lam = fits[i]
-                k = len(c)
-                JJ = J @ J.T  # finite: walk() checked it
-                diag = np.diag(JJ)
+                c, JJ, g, _, lam = fits[i]
+                k, diag = len(c), np.diag(JJ)
                 A[row, :k, :k] = JJ + np.diag(lam * np.maximum(diag, 1e-12 * diag.max() + 1e-300))
-                g[row, :k] = J @ r
-            bad = ~(np.isfinite(A).all(axis=(1, 2)) & np.isfinite(g).all(axis=1))
-            A[bad], g[bad] = np.eye(K), 0.0  # solved harmlessly, then rejected as non-finite
+                G[row, :k] = g
+            bad = ~(np.isfinite(A).all(axis=(1, 2)) & np.isfinite(G).all(axis=1))
+            A[bad], G[bad] = np.eye(K), 0.0  # solved harmlessly, then rejected as non-finite
             try:
-                steps_ = -np.linalg.solve(A, g[..., None])[..., 0]
+                deltas = -np.linalg.solve(A, G[..., None])[..., 0]
             except np.linalg.LinAlgError:  # a singular system in the batch: solve one by one
-                steps_ = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
-            steps_[bad] = np.nan
+                deltas = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, G)])
+            deltas[bad] = np.nan
         for row, i in enumerate(order):
             c, _, _, loss, lam = fits[i]
-            trial = c + steps_[row, : len(c)]
-            r, J, new = walk(programs[i], trial) if np.isfinite(trial).all() else (None, None, np.inf)
+            trial = c + deltas[row, : len(c)]
+            JJ, g, new = walk(programs[i], trial) if np.isfinite(trial).all() else (None, None, np.inf)
             if new < loss:
-                fits[i] = [trial, r, J, new, max(lam / LAMBDA_DOWN, 1e-15)]
+                fits[i] = [trial, JJ, g, new, max(lam / LAMBDA_DOWN, 1e-15)]
                 out[i] = programs[i].with_consts(trial)
                 if loss - new <= CONVERGED * loss or new == 0.0:
                     del fits[i]

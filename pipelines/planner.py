@@ -146,7 +146,7 @@ class SolveState:
     def subgoals_due(self, share: float) -> bool:
         """Whether the sub-goal stage is within ``share`` of the work (deterministic: counted
         in calls, not timed, so a seed gives the same search on any machine)."""
-        return share >= 1 or self.subgoal_work * (1 - share) <= self.edit_work * share
+        return self.subgoal_work * (1 - share) <= self.edit_work * share  # share 1: always
 
     def run(self, verified: Verified) -> list[tuple[Candidate, int]]:
         """Charge what a verification spent; its candidates, each with the simulator calls
@@ -470,8 +470,8 @@ class Planner:
     def _subgoal_children(
         self, state: SolveState, program: Program, loc: np.ndarray, seen: set[str]
     ) -> list[tuple[Candidate, int]]:
-        """Whole-subtree replacements from the sub-goal stage, verified; its seconds are
-        added up, since the search gives the stage only a share of them."""
+        """Whole-subtree replacements from the sub-goal stage, verified; what the stage spent
+        is added to its work, since the search gives it only a share (``subgoal_share``)."""
         budget = state.budget
         calls, scored = budget.calls, budget.scored
         offer = state.subgoal.candidates(program, budget, loc)
