@@ -58,26 +58,29 @@ def decomposition_steps(z: np.ndarray, siblings: np.ndarray, binary: tuple[str, 
     """
     ops: list[str] = []
     left: list[bool] = []
-    which: list[int] = []
+    which: list[np.ndarray] = []
     rows: list[np.ndarray] = []
-    seen: set[bytes] = {np.round(z, 6).tobytes()}
     with np.errstate(all="ignore"):
         for op in binary:
             for solve, a_left in split_solvers(op):
                 need = solve(z[None, :], siblings)
-                ok = np.isfinite(need).all(axis=1) & (np.abs(need).max(axis=1) < MAX_ABS)
-                for k in np.flatnonzero(ok):
-                    sig = np.round(need[k], 6).tobytes()
-                    if sig in seen:
-                        continue
-                    seen.add(sig)
-                    ops.append(op)
-                    left.append(a_left)
-                    which.append(int(k))
-                    rows.append(need[k])
+                ok = np.flatnonzero(np.isfinite(need).all(axis=1) & (np.abs(need).max(axis=1) < MAX_ABS))
+                ops += [op] * len(ok)
+                left += [a_left] * len(ok)
+                which.append(ok)
+                rows.append(need[ok])
     n = len(z)
+    need = np.concatenate([np.round(z, 6)[None, :], *rows]).reshape(-1, n) if rows else np.zeros((0, n))
+    # the first of each set of byte-equal rounded rows; row 0 is z itself, never offered
+    sig = np.ascontiguousarray(np.round(need, 6)).view(np.dtype((np.void, 8 * n))).ravel()
+    _, first = np.unique(sig, return_index=True)
+    keep = np.sort(first[first > 0]) - 1
+    which_all = np.concatenate(which) if which else np.zeros(0, np.int64)
     return DecompositionSteps(
-        ops, np.array(left, bool), np.array(which, np.int64), np.array(rows).reshape(len(rows), n)
+        [ops[i] for i in keep],
+        np.array(left, bool)[keep],
+        which_all[keep].astype(np.int64),
+        need[1:][keep].reshape(len(keep), n),
     )
 
 

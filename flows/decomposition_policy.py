@@ -63,9 +63,19 @@ class DecompositionPolicy(Pretrained, pl.LightningModule):
         self, X: np.ndarray, z: np.ndarray, siblings: np.ndarray, steps: DecompositionSteps
     ) -> np.ndarray:
         """log p of each step of target ``z`` (C,)."""
-        unlabelled = np.zeros(len(steps), bool)
-        example = DecompositionExample(step_features(X, z, siblings, steps), step_ops(steps), unlabelled)
-        return torch.log_softmax(self(collate_steps([example]))[0], -1).double().numpy()
+        return self.log_probs_many(X, [z], siblings, [steps])[0]
+
+    @torch.no_grad()
+    def log_probs_many(
+        self, X: np.ndarray, targets: list[np.ndarray], siblings: np.ndarray, steps: list[DecompositionSteps]
+    ) -> list[np.ndarray]:
+        """log p of each step of each target on the same points X, in one pass."""
+        examples = [
+            DecompositionExample(step_features(X, z, siblings, s), step_ops(s), np.zeros(len(s), bool))
+            for z, s in zip(targets, steps)
+        ]
+        logp = torch.log_softmax(self(collate_steps(examples)), -1).double().numpy()
+        return [row[: len(s)] for row, s in zip(logp, steps)]
 
     # ----- training -----------------------------------------------------------------------
     def training_step(self, batch: DecompositionBatch, batch_idx: int) -> torch.Tensor:

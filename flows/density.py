@@ -8,6 +8,7 @@ and ``loss(inputs, context)``, with inputs z-scored by statistics taken from dat
 
 from __future__ import annotations
 
+import types
 import warnings
 
 import torch
@@ -19,7 +20,25 @@ from nflows.transforms.autoregressive import (
 )
 from nflows.transforms.base import CompositeTransform
 from nflows.transforms.permutations import ReversePermutation
+from nflows.transforms.splines import rational_quadratic
 from torch import nn
+
+
+def _softmax_small_last_dim(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax with the reduced dimension moved to the front.
+
+    torch's CPU softmax over a short last dimension (the spline's 8 bins) is slow. Over a
+    (740, 16, 8) batch it took 1.7 ms against 0.08 ms along the first dimension, on one
+    thread with torch 2.13. nflows' spline calls it twice per layer, and that was 44% of the
+    edit flow's scoring (docs/speed.md).
+    """
+    return torch.softmax(x.movedim(dim, 0), 0).movedim(0, dim)
+
+
+# nflows' spline reads ``F.softmax`` from its own module; give it the fast one, nothing else changes
+rational_quadratic.F = types.SimpleNamespace(
+    **{**vars(torch.nn.functional), "softmax": _softmax_small_last_dim}
+)
 
 
 class ConditionalDensity(nn.Module):

@@ -57,13 +57,15 @@ def decompose(
     siblings: int = 12,
     left: int = 600,
     limit: int = 4,
+    batch: int = 8,
 ) -> Decomposition:
     """Programs equal to ``target`` as ``op1(a1, op2(a2, ... rest))`` with up to ``depth`` steps,
     rest a library entry or a split ``A op B`` (A among the first ``left`` entries).
 
     ``policy`` (a :class:`~flows.decomposition_policy.DecompositionPolicy` or None for library
     order) orders the steps, reading the points ``rows`` only (all when None). Stops after
-    ``limit`` programs or ``pops`` remainders.
+    ``limit`` programs or ``pops`` remainders. The best ``batch`` remainders are taken
+    together, so the policy scores their steps in one pass (1 is strictly best-first).
     """
     rows = np.arange(len(target)) if rows is None else rows
     binary = tuple(op for op in binary if op in BINARY_OPS)
@@ -76,24 +78,35 @@ def decompose(
     found: list[Program] = []
     popped = 0
     while heap and popped < pops and len(found) < limit:
-        cost, _, z, wraps = heapq.heappop(heap)
-        if wraps:  # the target itself is matched by the caller
-            popped += 1
-            rests = [p for _, p in lib.match(z[None, :], ())] + lib.split(z, binary, (), left)[:2]
-            found += [wrap(rest, wraps) for rest in rests]
-        if len(wraps) >= depth:
-            continue
-        steps = decomposition_steps(z, sib_outputs, binary)
-        if not len(steps):
+        # the best ``batch`` remainders at once, so that the policy scores their steps in one pass
+        group = []
+        while heap and len(group) < batch and popped + len(group) < pops:
+            group.append(heapq.heappop(heap))
+        deeper = []
+        for cost, _, z, wraps in group:
+            if len(found) >= limit:
+                break
+            if wraps:  # the target itself is matched by the caller
+                popped += 1
+                rests = [p for _, p in lib.match(z[None, :], ())] + lib.split(z, binary, (), left)[:2]
+                found += [wrap(rest, wraps) for rest in rests]
+            if len(wraps) < depth:
+                steps = decomposition_steps(z, sib_outputs, binary)
+                if len(steps):
+                    deeper.append((cost, z, wraps, steps))
+        if not deeper:
             continue
         if policy is None:
-            logp = np.full(len(steps), -np.log(len(steps)))
+            logps = [np.full(len(s), -np.log(len(s))) for _, _, _, s in deeper]
         else:
-            seen = replace(steps, remainders=steps.remainders[:, rows])  # the points the policy reads
-            logp = policy.log_probs(lib.X[rows], z[rows], sib_outputs[:, rows], seen)
-        for c in np.argsort(-logp, kind="stable"):
-            step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))
-            heapq.heappush(heap, (cost - float(logp[c]), next(tie), steps.remainders[c], (*wraps, step)))
+            seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in deeper]  # points read
+            logps = policy.log_probs_many(
+                lib.X[rows], [z[rows] for _, z, _, _ in deeper], sib_outputs[:, rows], seen
+            )
+        for (cost, _, wraps, steps), logp in zip(deeper, logps):
+            for c in np.argsort(-logp, kind="stable"):
+                step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))
+                heapq.heappush(heap, (cost - float(logp[c]), next(tie), steps.remainders[c], (*wraps, step)))
     return Decomposition(found[:limit], popped)
 
 
