@@ -106,13 +106,16 @@ def test_paired_against_plain_and_throughput():
         runs += [rec("C", "full", 10, seed), rec("C", "plain", 90, seed)]
     for r in runs:
         r["simulator_calls"], r["candidates_scored"] = 2000, 10_000
+        if r["method"] == "plain" and r["task"] != "C":
+            r["seconds"] = 4.0  # full runs 4x plain's calls per second on A and B, the same on C
     s = summarize(runs, ["A", "B", "C"], ["full", "plain"])
     d = s.paired["full"]
+    assert d["speed_ratio"] == 4.0  # the median over the 24 task-seeds
     assert (d["pairs"], d["wins"], d["losses"]) == (24, 8, 1)
     assert d["p"] < 0.05 and d["censored_ratio"] == 6.5 and d["ratio_tasks"] == 2  # C 9x, B 4x
-    assert s.calls_per_second["full"] == 2000.0 and s.scored_per_second["plain"] == 10_000.0
+    assert s.calls_per_second["full"] == 2000.0 and s.scored_per_second["plain"] == 240_000 / 72
     text = report.markdown(s, META)
-    assert "| full | 24 | 8 | 1 |" in text and "6.50x (2)" in text
+    assert "| full | 24 | 8 | 1 |" in text and "6.50x (2) | 4.00 |" in text
     assert "simulator calls per second" in report.table(s)
 
 

@@ -85,14 +85,19 @@ def _paired_lines(s: Summary) -> list[str]:
         f"Same tasks and seeds. Wins: recovered by the method and not by `{s.reference}`; losses: the "
         "reverse; p: two-sided sign test on them. Calls: median over tasks of "
         f"`{s.reference}`'s censored median calls to recovery over the method's (tasks both recover in "
-        "at least half the seeds).",
+        "at least half the seeds). Speed: median over task-seeds of the method's simulator calls per "
+        f"second over `{s.reference}`'s in the same task-seed.",
         "",
-        f"| method | task-seeds | wins | losses | sign test p | calls {s.reference}/method (tasks) |",
-        "|---|---|---|---|---|---|",
+        f"| method | task-seeds | wins | losses | sign test p | calls {s.reference}/method (tasks) "
+        f"| speed against {s.reference} |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m, d in s.paired.items():
         ratio = "–" if d["censored_ratio"] is None else f"{d['censored_ratio']:.2f}x ({d['ratio_tasks']})"
-        lines.append(f"| {m} | {d['pairs']} | {d['wins']} | {d['losses']} | {d['p']:.3g} | {ratio} |")
+        speed = "–" if d.get("speed_ratio") is None else f"{d['speed_ratio']:.2f}"
+        lines.append(
+            f"| {m} | {d['pairs']} | {d['wins']} | {d['losses']} | {d['p']:.3g} | {ratio} | {speed} |"
+        )
     return lines
 
 

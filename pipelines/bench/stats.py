@@ -168,11 +168,14 @@ def _peak(df: pd.DataFrame, method: str) -> float | None:
 def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> dict[str, dict]:
     """Each method against ``reference`` on the same (task, seed) pairs: wins, losses, a
     two-sided sign test on them, and the median over tasks of the reference's censored calls
-    over the method's."""
+    over the method's, and the median over pairs of the method's calls per second over the
+    reference's (the cost of its learned parts, measured run beside run)."""
     from scipy.stats import binomtest
 
     ok = df[~df["failed"]]
     wide = ok.pivot_table(index=["task", "seed"], columns="method", values="recovered", aggfunc="first")
+    ok = ok.assign(rate=(ok["simulator_calls"] / ok["seconds"]).where(ok["seconds"] > 0))
+    speed = ok.pivot_table(index=["task", "seed"], columns="method", values="rate", aggfunc="first")
     calls = ok["calls_to_recovery"].where(ok["recovered"], np.inf)
     med = calls.groupby([ok["task"], ok["method"]]).quantile(0.5, interpolation="lower").unstack("method")
     out = {}
@@ -185,6 +188,7 @@ def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> 
         p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
         finite = np.isfinite(med[m]) & np.isfinite(med[reference]) if m in med else []
         ratios = (med[reference][finite].clip(lower=1) / med[m][finite].clip(lower=1)) if len(finite) else []
+        speeds = (speed[m] / speed[reference]).dropna() if m in speed and reference in speed else []
         out[m] = {
             "pairs": len(both),
             "wins": wins,
@@ -192,6 +196,7 @@ def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> 
             "p": float(p),
             "censored_ratio": float(np.median(ratios)) if len(ratios) else None,
             "ratio_tasks": int(len(ratios)),
+            "speed_ratio": float(np.median(speeds)) if len(speeds) else None,
         }
     return out
 
