@@ -160,7 +160,9 @@ class Planner:
     """Best-first search under a budget of simulator calls and seconds.
 
     ``width`` caps how many proposed edits of one parent are verified (None: all of them);
-    ``parsimony`` weighs complexity against log-error in the search score.
+    ``parsimony`` weighs complexity against log-error in the search score. ``max_size`` caps
+    the programs searched: edits never grow past it, and a sub-goal replacement past it joins
+    the search only if it meets the stop bar, so failing searches do not fill with bloat.
 
     The search stops once a program's loss is within ``tol``. Fitted constants make
     near-misses cheap (many-term least-squares fits, or cos(x) written as sin(x + 1.5708)
@@ -299,6 +301,8 @@ class Planner:
             if key in seen or not allowed.issuperset(cand.program.tokens):
                 return None  # seen already, or a token the task does not allow (never returned)
             seen.add(key)
+            if cand.program.complexity > self.max_size and cand.loss > bar:
+                return None  # no bloat: a sub-goal replacement past the size cap joins only if exact
             node = Node(cand, parent, self.score(cand, state.floor), stamp)
             heapq.heappush(frontier, (node.score, next(tie), node))
             c = cand.program.complexity

@@ -92,3 +92,46 @@ def test_the_subgoal_stage_keeps_to_its_share_of_the_work():
 
     _, asked, expanded = _run(1.0)
     assert asked == expanded  # share 1: asked at every expansion, in order
+
+
+class _OfferSession:
+    """A sub-goal stage that offers fixed whole programs at its first ask."""
+
+    def __init__(self, offers):
+        self.offers = offers
+
+    def candidates(self, program, budget, location_scores=None) -> SubgoalOffer:
+        offers, self.offers = self.offers, []
+        return SubgoalOffer([Candidate(p, np.inf, None, "subgoal", "a test offer") for p in offers])
+
+
+class _OfferSubgoal:
+    name = "offer"
+
+    def __init__(self, offers):
+        self.offers = offers
+
+    def start(self, problem):
+        return _OfferSession(list(self.offers))
+
+
+def test_replacements_past_the_size_cap_join_only_when_exact():
+    X = np.linspace(0.1, 3, 20)[:, None]
+    y = X[:, 0] ** 5 + X[:, 0]
+    bloat, exact = parse("x1 * x1 * x1 * x1 * x1 + sin(x1)"), parse("x1 * x1 * x1 * x1 * x1 + x1")
+    assert min(bloat.complexity, exact.complexity) > 9  # past the cap
+    expanded: list[str] = []
+    planner = Planner(subgoal=_OfferSubgoal([bloat]), width=8, max_size=9, shapes=False, separate=False)
+    res = planner.search(
+        Problem(X, y, FunctionSet.from_names("Koza")),
+        3_000,
+        600.0,
+        on_expand=lambda e: expanded.append(e.parent.program.key),
+    )
+    assert bloat.key not in expanded and all(row.complexity <= 9 for row in res.front)
+
+    planner = Planner(
+        subgoal=_OfferSubgoal([bloat, exact]), width=8, max_size=9, shapes=False, separate=False
+    )
+    res = planner.search(Problem(X, y, FunctionSet.from_names("Koza")), 3_000, 600.0)
+    assert res.program.key == exact.key and res.loss <= 1e-12
