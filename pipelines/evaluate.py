@@ -3,7 +3,8 @@
 One command loads the checkpoints in ``checkpoints/`` and recomputes, on fixed seeds, the
 figures the issue asks for: edit-flow top-k (in distribution and Nguyen-derived),
 forward-flow NLL and rank correlation, reverse-flow hit rate, similarity Spearman, and the
-decomposition policy's ranking and search beside library order.
+decomposition policy's ranking and search beside library order, and what the library's cap
+keeps with the recognition model's token costs beside smallest first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def _modules():
     from flows.decomposition_policy import DecompositionPolicy
     from flows.edit_flow import EditFlow, edit_flow_metrics
     from flows.forward_flow import ForwardFlow, forward_flow_metrics
+    from flows.recognition import Recognition
     from flows.reverse_flow import ReverseFlow, reverse_flow_metrics
     from similarity.metric import SimilarityModule, similarity_metrics
 
@@ -28,6 +30,7 @@ def _modules():
         ("reverse_flow", ReverseFlow, reverse_flow_metrics),
         ("similarity", SimilarityModule, similarity_metrics),
         ("decomposition_policy", DecompositionPolicy, _decomposition_figures),
+        ("recognition", Recognition, _recognition_figures),
     ]
 
 
@@ -39,6 +42,21 @@ def _decomposition_figures(model, seed: int) -> dict:
     ranking = decomposition_metrics(model, n=500, seed=seed)
     search = search_metrics(model, n=60, seed=seed)
     return {**ranking, **{f"search_{k}": v for k, v in search.items()}}
+
+
+def _recognition_figures(model, seed: int) -> dict:
+    """The model's ranking of a law's tokens (beside a random order), then what the
+    library's cap keeps with its token costs (beside smallest first)."""
+    from flows.recognition import library_metrics, recognition_metrics
+
+    ranking = recognition_metrics(model, n=500, seed=seed)
+    plain = recognition_metrics(None, n=500, seed=seed)
+    library = library_metrics(model, seed=seed)
+    return {
+        **ranking,
+        "random_mean_rank": plain["mean_rank"],
+        **{f"library_{k}": v for k, v in library.items()},
+    }
 
 
 def evaluate_all(only: list[str] | None = None, seed: int = 0, checkpoint_dir: str | None = None) -> dict:
@@ -70,7 +88,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="quality metrics of the shipped checkpoints, beside baselines")
     p.add_argument("--json", help="also write the figures as JSON here")
     p.add_argument(
-        "--only", help="comma list: edit_flow, forward_flow, reverse_flow, similarity, decomposition_policy"
+        "--only",
+        help="comma list: edit_flow, forward_flow, reverse_flow, similarity, decomposition_policy, "
+        "recognition",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", help="folder of checkpoints (default: the shipped ones)")

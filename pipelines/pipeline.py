@@ -48,6 +48,7 @@ SHIPPED = {
     "forward_flow": "checkpoints/forward_flow.pt",
     "reverse_flow": "checkpoints/reverse_flow.pt",
     "decomposition_policy": "checkpoints/decomposition_policy.pt",
+    "recognition": "checkpoints/recognition.pt",
 }
 
 
@@ -80,6 +81,7 @@ LEARNED_STAGES = {
         "pipelines.subgoal.LibrarySubgoal",
         reverse_flow=SHIPPED["reverse_flow"],
         decomposer=SHIPPED["decomposition_policy"],
+        recognizer=SHIPPED["recognition"],
     ),
 }
 PLAIN_STAGES = {

@@ -300,7 +300,9 @@ class LibrarySubgoal:
     (:func:`pipelines.decompose.decompose`): one of the first ``recurse_left`` entries peeled
     off per level, up to ``recurse_depth`` levels, ``recurse_pops`` remainders matched, in the
     order of the ``decomposer`` (a decomposition-policy checkpoint) or, without one, in
-    library order.
+    library order. ``recognizer``, a recognition-model checkpoint
+    (:mod:`flows.recognition`), decides what the ``max_entries`` cap keeps: programs made
+    of the tokens the data suggest come first; without one, the smallest programs do.
 
     The stage holds settings only; :meth:`start` gives each solve its own session, so a
     library is never built on one task's X and served on another's.
@@ -324,6 +326,7 @@ class LibrarySubgoal:
         recurse_pops: int = 300,
         recurse_limit: int = 8,
         decomposer: str | None = None,
+        recognizer: str | None = None,
         start_after: int = 2_000,
         first_size: int = 5,
         first_after: int = 300,
@@ -350,6 +353,7 @@ class LibrarySubgoal:
         self.recurse_pops = recurse_pops
         self.recurse_limit = recurse_limit
         self.decomposer = decomposer
+        self.recognizer = recognizer
         self.reverse_flow = reverse_flow
 
     def start(self, problem: Problem) -> LibrarySession:
@@ -383,6 +387,17 @@ class LibrarySession:
             from flows.decomposition_policy import DecompositionPolicy
 
             self._decomposer = load_pretrained(DecompositionPolicy, stage.decomposer)
+        self._costs: dict[str, int] | None = None
+        if stage.recognizer is not None and problem.X.shape[1] <= MAX_VARS:
+            from flows.checkpoint import load_pretrained
+            from flows.recognition import Recognition, token_costs
+
+            X, y = self.problem.model_data
+            model = load_pretrained(Recognition, stage.recognizer)
+            try:
+                self._costs = token_costs(model.probabilities(self.problem.function_set, X, y))
+            except ValueError:  # a token outside the model's vocabulary: smallest first, as plain
+                self._costs = None
 
     def grow(self, budget: Budget) -> int:
         """Build or enlarge the library to the size the calls spent so far allow; returns the
@@ -397,7 +412,11 @@ class LibrarySession:
         if size <= self.size:
             return 0
         cap = max(min(st.max_entries, budget.max_calls // 4), 1)
-        programs, outputs = enumerate_exhaustive(self.problem.function_set, self.problem.X, size, cap)
+        fs, X = self.problem.function_set, self.problem.X
+        programs, outputs = enumerate_exhaustive(fs, X, size, cap, self._costs)
+        if self._costs:  # the cap kept the likeliest; the library still lists them smallest first
+            order = np.argsort([len(p.tokens) for p in programs], kind="stable")
+            programs, outputs = [programs[j] for j in order], outputs[order]
         cost = max(len(programs) - self.enumerated, 0)  # smaller ones were paid already
         self.library = Library(programs, outputs, self.problem.X)
         self.size, self.enumerated, self._root = size, len(programs), None

@@ -167,48 +167,62 @@ def output_signature(y: np.ndarray, digits: int = 6) -> bytes:
 
 
 def enumerate_exhaustive(
-    function_set: FunctionSet, X: np.ndarray, max_size: int, max_count: int = 50_000
+    function_set: FunctionSet,
+    X: np.ndarray,
+    max_size: int,
+    max_count: int = 50_000,
+    token_costs: dict[str, int] | None = None,
 ) -> tuple[list[Program], np.ndarray]:
-    """Every semantically distinct program up to ``max_size`` nodes on X, smallest first.
+    """Every semantically distinct program up to ``max_size`` nodes on X, cheapest first.
 
-    Built bottom-up by size, keeping only the first (smallest) program for each output
-    vector, so the count stays far below the number of trees. Constants are left out:
-    their values are fitted later, so they cannot be matched by output. Returns the
+    Built bottom-up, keeping only the first (cheapest) program for each output vector, so
+    the count stays far below the number of trees. A program costs the sum of its tokens'
+    ``token_costs`` (positive integers; a token not named, or no costs at all, costs 1, so
+    by default cheapest is smallest). Costs from a recognition model put the programs a
+    law is likely to use first, which decides what ``max_count`` keeps. Constants are left
+    out: their values are fitted later, so they cannot be matched by output. Returns the
     programs and their outputs (m, n); stops at ``max_count``.
     """
+    costs = token_costs or {}
+    cost = {t: max(int(costs.get(t, 1)), 1) for t in (*function_set.tokens, *function_set.leaves)}
     leaves = [t for t in function_set.leaves if t != CONST]
-    by_size: dict[int, list[tuple[tuple[str, ...], np.ndarray]]] = {}
+    by_cost: dict[int, list[tuple[tuple[str, ...], np.ndarray]]] = {}
     programs: list[Program] = []
     outputs: list[np.ndarray] = []
     seen: set[bytes] = set()
 
-    def keep(tokens: tuple[str, ...], y: np.ndarray, size: int) -> bool:
-        if not np.isfinite(y).all():
+    sized = any(c > 1 for c in cost.values())  # else a program's cost is its size: no check needed
+
+    def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> bool:
+        if (sized and len(tokens) > max_size) or not np.isfinite(y).all():
             return False
         sig = output_signature(y)
         if sig in seen:
             return False
         seen.add(sig)
-        by_size.setdefault(size, []).append((tokens, y))
+        by_cost.setdefault(level, []).append((tokens, y))
         programs.append(Program(tokens))
         outputs.append(y)
         return len(programs) >= max_count
 
     from simulator.execute import leaf_value
 
+    top = max_size * max(cost.values(), default=1)
     with np.errstate(all="ignore"):
-        for t in leaves:
-            if keep((t,), leaf_value(t, X), 1):
-                return programs, np.array(outputs)
-        for size in range(2, max_size + 1):
+        for level in range(1, top + 1):
+            for t in leaves:
+                if cost[t] == level and keep((t,), leaf_value(t, X), level):
+                    return programs, np.array(outputs)
             for u in function_set.unary:
-                for tokens, y in by_size.get(size - 1, []):
-                    if keep((u, *tokens), OPERATORS[u].numpy(y), size):
+                for tokens, y in by_cost.get(level - cost[u], []):
+                    if keep((u, *tokens), OPERATORS[u].numpy(y), level):
                         return programs, np.array(outputs)
             for b in function_set.binary:
-                for left in range(1, size - 1):
-                    for lt, ly in by_size.get(left, []):
-                        for rt, ry in by_size.get(size - 1 - left, []):
-                            if keep((b, *lt, *rt), OPERATORS[b].numpy(ly, ry), size):
+                for left in range(1, level - cost[b]):
+                    for lt, ly in by_cost.get(left, []):
+                        for rt, ry in by_cost.get(level - cost[b] - left, []):
+                            if (not sized or len(lt) + len(rt) < max_size) and keep(
+                                (b, *lt, *rt), OPERATORS[b].numpy(ly, ry), level
+                            ):
                                 return programs, np.array(outputs)
     return programs, np.array(outputs).reshape(len(outputs), X.shape[0])
