@@ -6,12 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import wandb
 
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.decomposition_data import Chain, chain_example, decomposition_steps, sibling_library
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
-from pipelines.cli import main
 from pipelines.decompose import decompose, wrap
 from pipelines.problem import Problem
 from pipelines.subgoal import Library, LibrarySubgoal
@@ -20,6 +18,7 @@ from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.operators import OPERATORS
 from simulator.program import Program, parse
+from tests.fitting import fit_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "decomposition_policy.yaml"
@@ -101,25 +100,10 @@ def test_the_library_session_is_built_on_its_own_tasks_x():
 
 
 def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    wandb.finish()
-    out = tmp_path / "policy.pt"
-    main(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            "--trainer.max_steps=3",
-            "--trainer.val_check_interval=3",
-            "--data.val_size=8",
-            "--data.batch_size=4",
-            "--data.num_workers=0",
-            "--model.metric_chains=4",
-            f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
-            f"--trainer.callbacks.init_args.path={out}",
-        ]
-    )
-    wandb.finish()
+    out = fit_tiny(
+        tmp_path, monkeypatch, CONFIG, "--data.val_size=8", "--data.batch_size=4", "--data.num_workers=0",
+        "--model.metric_chains=4",
+    )  # fmt: skip
     model = DecompositionPolicy.from_pretrained(out)
     assert "val/top5" in model.checkpoint_metrics and "val/plain_top5" in model.checkpoint_metrics
 

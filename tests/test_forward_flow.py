@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import wandb
 
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.encoders import unslog
@@ -20,11 +19,11 @@ from flows.forward_data import (
 )
 from flows.forward_flow import ForwardFlow, forward_flow_metrics
 from flows.inverse import hole_path, path_forward
-from pipelines.cli import main
 from simulator.edits import apply, legal_edits
 from simulator.execute import evaluate, node_values
 from simulator.language import FunctionSet
 from simulator.program import parse
+from tests.fitting import fit_tiny
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "forward_flow.yaml"
 X = np.linspace(0.5, 2.5, 12)[:, None]
@@ -121,27 +120,10 @@ def test_metrics_run() -> None:
 
 
 def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    wandb.finish()  # an earlier fit in this process leaves its run open; the logger would reuse it
-    out = tmp_path / "forward.pt"
-    main(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            "--trainer.max_steps=3",
-            "--trainer.val_check_interval=3",
-            "--trainer.limit_val_batches=1",
-            "--data.val_size=8",
-            "--data.batch_size=4",
-            "--data.candidates=4",
-            "--model.metric_states=2",
-            f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
-            f"--trainer.callbacks.init_args.path={out}",
-        ]
-    )
-    assert out.is_file()
-    wandb.finish()
+    out = fit_tiny(
+        tmp_path, monkeypatch, CONFIG, "--trainer.limit_val_batches=1", "--data.val_size=8",
+        "--data.batch_size=4", "--data.candidates=4", "--model.metric_states=2",
+    )  # fmt: skip
     assert list((tmp_path / "runs").glob("forward_flow/*/wandb/offline-run-*"))  # the run folder
     model = ForwardFlow.from_pretrained(out)
     assert "val/nll" in model.checkpoint_metrics and "val/spearman" in model.checkpoint_metrics

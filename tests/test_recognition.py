@@ -6,16 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import wandb
 
 from flows.checkpoint import CHECKPOINT_DIR, save_checkpoint
 from flows.recognition import Recognition, recognition_metrics, token_costs
 from pipelines.budget import Budget
-from pipelines.cli import main
 from pipelines.problem import Problem
 from pipelines.subgoal import LibrarySubgoal
 from simulator.enumerate import enumerate_exhaustive, output_signature
 from simulator.language import FunctionSet
+from tests.fitting import fit_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "recognition.yaml"
@@ -71,25 +70,10 @@ def test_the_library_session_keeps_its_cap_and_lists_entries_smallest_first(tmp_
 
 
 def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    wandb.finish()
-    out = tmp_path / "recognition.pt"
-    main(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            "--trainer.max_steps=3",
-            "--trainer.val_check_interval=3",
-            "--data.val_size=8",
-            "--data.batch_size=4",
-            "--data.num_workers=0",
-            "--model.metric_tasks=4",
-            f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
-            f"--trainer.callbacks.init_args.path={out}",
-        ]
-    )
-    wandb.finish()
+    out = fit_tiny(
+        tmp_path, monkeypatch, CONFIG, "--data.val_size=8", "--data.batch_size=4", "--data.num_workers=0",
+        "--model.metric_tasks=4",
+    )  # fmt: skip
     model = Recognition.from_pretrained(out)
     assert "val/auc" in model.checkpoint_metrics and "val/mean_rank" in model.checkpoint_metrics
 

@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import wandb
 
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.inverse import exact_inverse, hole_path, invert_path
 from flows.reverse_data import ReverseFlowData, collate_reverse, encode_hole_state
 from flows.reverse_flow import ReverseFlow, hole_hits, newton_refine, reverse_flow_metrics
-from pipelines.cli import main
 from simulator.execute import evaluate, node_values
 from simulator.program import parse
+from tests.fitting import fit_tiny
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "reverse_flow.yaml"
 X = np.linspace(0.5, 2.5, 9)[:, None]
@@ -140,26 +139,10 @@ def test_sample_hole_shapes_and_save_load(tmp_path: Path) -> None:
 
 
 def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    wandb.finish()  # an earlier fit in this process leaves its run open; the logger would reuse it
-    out = tmp_path / "reverse.pt"
-    main(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            "--trainer.max_steps=3",
-            "--trainer.val_check_interval=3",
-            "--trainer.limit_val_batches=1",
-            "--data.val_size=8",
-            "--data.batch_size=8",
-            "--model.metric_holes=2",
-            f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
-            f"--trainer.callbacks.init_args.path={out}",
-        ]
-    )
-    assert out.is_file()
-    wandb.finish()
+    out = fit_tiny(
+        tmp_path, monkeypatch, CONFIG, "--trainer.limit_val_batches=1", "--data.val_size=8",
+        "--data.batch_size=8", "--model.metric_holes=2",
+    )  # fmt: skip
     assert list((tmp_path / "runs").glob("reverse_flow/*/wandb/offline-run-*"))  # the run folder
     model = ReverseFlow.from_pretrained(out)
     assert "val/nll" in model.checkpoint_metrics
