@@ -186,24 +186,35 @@ def enumerate_exhaustive(
     costs = token_costs or {}
     cost = {t: max(int(costs.get(t, 1)), 1) for t in (*function_set.tokens, *function_set.leaves)}
     leaves = [t for t in function_set.leaves if t != CONST]
-    by_cost: dict[int, list[tuple[tuple[str, ...], np.ndarray]]] = {}
+    # programs by (cost, size): pairs too large for max_size are skipped a bucket at a time
+    buckets: dict[tuple[int, int], list[tuple[tuple[str, ...], np.ndarray]]] = {}
+    sizes: dict[int, list[int]] = {}  # cost -> the sizes present at that cost, ascending
     programs: list[Program] = []
     outputs: list[np.ndarray] = []
     seen: set[bytes] = set()
 
-    sized = any(c > 1 for c in cost.values())  # else a program's cost is its size: no check needed
-
     def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> bool:
-        if (sized and len(tokens) > max_size) or not np.isfinite(y).all():
+        if not np.isfinite(y).all():
             return False
         sig = output_signature(y)
         if sig in seen:
             return False
         seen.add(sig)
-        by_cost.setdefault(level, []).append((tokens, y))
+        size = len(tokens)
+        if (level, size) not in buckets:
+            buckets[level, size] = []
+            sizes.setdefault(level, []).append(size)
+            sizes[level].sort()
+        buckets[level, size].append((tokens, y))
         programs.append(Program(tokens))
         outputs.append(y)
         return len(programs) >= max_count
+
+    def at(level: int, most: int):
+        """The programs of cost ``level`` with at most ``most`` nodes, by size."""
+        for size in sizes.get(level, ()):
+            if size <= most:
+                yield size, buckets[level, size]
 
     from simulator.execute import leaf_value
 
@@ -214,15 +225,17 @@ def enumerate_exhaustive(
                 if cost[t] == level and keep((t,), leaf_value(t, X), level):
                     return programs, np.array(outputs)
             for u in function_set.unary:
-                for tokens, y in by_cost.get(level - cost[u], []):
-                    if keep((u, *tokens), OPERATORS[u].numpy(y), level):
-                        return programs, np.array(outputs)
+                for _, items in at(level - cost[u], max_size - 1):
+                    for tokens, y in items:
+                        if keep((u, *tokens), OPERATORS[u].numpy(y), level):
+                            return programs, np.array(outputs)
             for b in function_set.binary:
                 for left in range(1, level - cost[b]):
-                    for lt, ly in by_cost.get(left, []):
-                        for rt, ry in by_cost.get(level - cost[b] - left, []):
-                            if (not sized or len(lt) + len(rt) < max_size) and keep(
-                                (b, *lt, *rt), OPERATORS[b].numpy(ly, ry), level
-                            ):
-                                return programs, np.array(outputs)
+                    right = level - cost[b] - left
+                    for ls, lefts in at(left, max_size - 2):
+                        for _, rights in at(right, max_size - 1 - ls):
+                            for lt, ly in lefts:
+                                for rt, ry in rights:
+                                    if keep((b, *lt, *rt), OPERATORS[b].numpy(ly, ry), level):
+                                        return programs, np.array(outputs)
     return programs, np.array(outputs).reshape(len(outputs), X.shape[0])
