@@ -393,11 +393,13 @@ class LibrarySession:
             from flows.recognition import Recognition, token_costs
 
             X, y = self.problem.model_data
-            model = load_pretrained(Recognition, stage.recognizer)
             try:
-                self._costs = token_costs(model.probabilities(self.problem.function_set, X, y))
+                probabilities = load_pretrained(Recognition, stage.recognizer).probabilities(
+                    self.problem.function_set, X, y
+                )
+                self._costs = token_costs(probabilities)
             except ValueError:  # a token outside the model's vocabulary: smallest first, as plain
-                self._costs = None
+                pass
 
     def grow(self, budget: Budget) -> int:
         """Build or enlarge the library to the size the calls spent so far allow; returns the

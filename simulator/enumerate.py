@@ -184,11 +184,10 @@ def enumerate_exhaustive(
     programs and their outputs (m, n); stops at ``max_count``.
     """
     costs = token_costs or {}
-    cost = {t: max(int(costs.get(t, 1)), 1) for t in (*function_set.tokens, *function_set.leaves)}
+    cost = {t: max(int(costs.get(t, 1)), 1) for t in function_set.tokens}
     leaves = [t for t in function_set.leaves if t != CONST]
     # programs by (cost, size): pairs too large for max_size are skipped a bucket at a time
     buckets: dict[tuple[int, int], list[tuple[tuple[str, ...], np.ndarray]]] = {}
-    sizes: dict[int, list[int]] = {}  # cost -> the sizes present at that cost, ascending
     programs: list[Program] = []
     outputs: list[np.ndarray] = []
     seen: set[bytes] = set()
@@ -200,20 +199,15 @@ def enumerate_exhaustive(
         if sig in seen:
             return False
         seen.add(sig)
-        size = len(tokens)
-        if (level, size) not in buckets:
-            buckets[level, size] = []
-            sizes.setdefault(level, []).append(size)
-            sizes[level].sort()
-        buckets[level, size].append((tokens, y))
+        buckets.setdefault((level, len(tokens)), []).append((tokens, y))
         programs.append(Program(tokens))
         outputs.append(y)
         return len(programs) >= max_count
 
     def at(level: int, most: int):
         """The programs of cost ``level`` with at most ``most`` nodes, by size."""
-        for size in sizes.get(level, ()):
-            if size <= most:
+        for size in range(1, most + 1):
+            if (level, size) in buckets:
                 yield size, buckets[level, size]
 
     from simulator.execute import leaf_value
