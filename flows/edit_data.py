@@ -39,6 +39,10 @@ class EditExample:
     state: EncodedState
     k: int  # corruption depth
     correct: tuple[Edit, ...] | None = None
+    # listwise targets (traced states only): candidate edits and the share q of the label each
+    # gets; the flow's scores, normalised over the candidates, are fitted to q
+    candidates: tuple[Edit, ...] | None = None
+    weights: np.ndarray | None = None
 
 
 def function_set_mask(function_set: FunctionSet) -> np.ndarray:

@@ -210,13 +210,47 @@ class EditFlow(Pretrained, pl.LightningModule):
             self.train(was)
 
     # ----- Lightning ----------------------------------------------------------------------
+    def _list_loss(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Listwise cross-entropy −Σ q log softmax(score) over each listed example's candidates
+        (traced states with their children's loss ranks), averaged; None if no example has a list.
+
+        The scores are the ones the planner ranks by (cell centres), renormalised over the
+        candidates, so the flow learns the ranking of the children a one-step lookahead pays
+        simulator calls to see.
+        """
+        items = batch["examples"].items
+        listed = [i for i, e in enumerate(items) if e.candidates]
+        if not listed:
+            return None
+        nodes, g, loc_logp = self.encode(batch)
+        flat = [c for i in listed for c in items[i].candidates]
+        sizes = torch.tensor([len(items[i].candidates) for i in listed], device=self.device)
+        rows = torch.repeat_interleave(torch.tensor(listed, device=self.device), sizes)
+        locs = torch.tensor([e.loc for e in flat], dtype=torch.long, device=self.device)
+        codes = torch.from_numpy(edit_bits(flat)).to(self.device) + 0.5
+        lp_loc, lp_code = self.edit_log_prob(nodes, g, loc_logp, rows, locs, codes)
+        q = torch.from_numpy(np.concatenate([items[i].weights for i in listed])).to(self.device)
+        group = torch.repeat_interleave(torch.arange(len(listed), device=self.device), sizes)
+        scores = lp_loc + lp_code
+        top = torch.zeros(len(listed), device=self.device).scatter_reduce(
+            0, group, scores.detach(), "amax", include_self=False
+        )
+        log_z = torch.log(
+            torch.zeros(len(listed), device=self.device).index_add(0, group, (scores - top[group]).exp())
+        )
+        return -(q * (scores - top[group] - log_z[group])).sum() / len(listed)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         lp_loc, lp_code = self._label_terms(batch)
         loss = -(lp_loc + lp_code).mean()
         bs = len(lp_loc)
-        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         self.log("train/loc_nll", -lp_loc.mean(), batch_size=bs)
         self.log("train/code_nll", -lp_code.mean(), batch_size=bs)
+        listwise = self._list_loss(batch)
+        if listwise is not None:
+            self.log("train/list_ce", listwise, batch_size=bs)
+            loss = loss + listwise
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -3,7 +3,10 @@
 A traced state is a program the planner really expanded, with the data it was solving. Its
 label is an edit that moves toward the program the search found (hindsight: the found
 program is a valid target for its ancestors, drawn target or not), or, for a share
-``best_child_share`` of examples, an edit whose child has the lowest true loss. States come from
+``best_child_share`` of examples, an edit drawn by its child's true loss: the best child
+(``loss_temperature`` 0), or the k-th best of n with weight exp(−k / (temperature·n)), so that
+the flow's density falls with the child's loss over the whole ranking, the distillation of a
+one-step lookahead that the simulator pays for in calls. States come from
 ``induce traces`` folders; a share of random-program examples (``random_share``) keeps the
 off-policy skill the shipped model learned.
 """
@@ -35,7 +38,8 @@ class TracedState:
     found: Program
     toward: tuple[Edit, ...]
     distance: int
-    best: tuple[Edit, ...] = ()  # the edits whose child has the lowest true loss
+    by_loss: tuple[Edit, ...] = ()  # the edits with a finite child loss, best child first
+    best: int = 0  # how many of them tie for the lowest loss
 
 
 def traced_states(folders: str | list[str], validation: bool, val_fraction: float) -> list[TracedState]:
@@ -48,9 +52,11 @@ def traced_states(folders: str | list[str], validation: bool, val_fraction: floa
         found = program_from(task["found"])
         for row in run["states"]:
             toward, loss = row["toward"].numpy(), row["child_loss"].numpy()
-            if toward.any():
+            finite = np.flatnonzero(np.isfinite(loss))
+            if toward.any() or len(finite):
                 edits = state_edits(row)
-                best = [e for e, v in zip(edits, loss) if np.isfinite(v) and v == loss.min()]
+                ranked = finite[np.argsort(loss[finite], kind="stable")]
+                best = int(np.sum(loss[ranked] == loss[ranked[0]])) if len(ranked) else 0
                 program = program_from(row["program"])
                 out.append(
                     TracedState(
@@ -61,7 +67,8 @@ def traced_states(folders: str | list[str], validation: bool, val_fraction: floa
                         found,
                         tuple(e for e, t in zip(edits, toward) if t),
                         int(row["distance"]),
-                        tuple(best),
+                        tuple(edits[i] for i in ranked),
+                        best,
                     )  # fmt: skip
                 )
     return out
@@ -80,28 +87,64 @@ class TraceEditDataModule(StreamDataModule):
         val_fraction: float = 0.1,
         random_share: float = 0.25,
         best_child_share: float = 0.0,
+        loss_temperature: float = 0.0,
+        listwise: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_size=val_size)
         self.traces = traces
         self.val_fraction = val_fraction
         self.random_share = random_share
         self.best_child_share = best_child_share
+        self.loss_temperature = loss_temperature
+        self.listwise = listwise
+        if listwise and loss_temperature <= 0:
+            raise ValueError("listwise targets need loss_temperature > 0 (the share of each rank)")
         self.train_states = traced_states(traces, False, val_fraction)
         self.val_states = traced_states(traces, True, val_fraction)
         if not self.train_states:
             raise ValueError(f"{traces}: no traced state has an edit toward its found program")
+        if best_child_share == 0:  # states without a step toward the found program have no label
+            self.train_states = [s for s in self.train_states if s.toward] or self.train_states
+            self.val_states = [s for s in self.val_states if s.toward]
         self.random = EditDataModule(batch_size=batch_size, seed=seed) if random_share > 0 else None
+
+    def _loss_label(self, st: TracedState, rng: np.random.Generator) -> Edit:
+        """An edit drawn by its child's loss rank (ties for the best share the top)."""
+        n = len(st.by_loss)
+        if self.loss_temperature <= 0:
+            return st.by_loss[int(rng.integers(st.best))]
+        k = min(int(rng.exponential(self.loss_temperature * n)), n - 1)
+        return st.by_loss[int(rng.integers(st.best))] if k < st.best else st.by_loss[k]
 
     def _example(self, st: TracedState, rng: np.random.Generator) -> EditExample | None:
         """Label: an edit toward the found program, or (``best_child_share`` of the time) an edit
-        whose child has the lowest true loss, the planner's one-step view of the same goal."""
-        pool = st.best if st.best and rng.random() < self.best_child_share else st.toward
-        label = pool[int(rng.integers(len(pool)))]
+        drawn by its child's true loss, the planner's one-step view of the same goal."""
+        candidates, weights = None, None
+        if st.by_loss and (not st.toward or rng.random() < self.best_child_share):
+            label, correct = self._loss_label(st, rng), st.by_loss[: st.best]
+            if self.listwise:
+                candidates, weights = self._list(st, rng)
+        else:
+            label, correct = st.toward[int(rng.integers(len(st.toward)))], st.toward
         with np.errstate(all="ignore"):
             state = encode_state(st.program, st.X, st.y)
         return EditExample(
-            st.X, st.y, st.program, st.found, st.function_set, label, state, st.distance, st.toward
-        )
+            st.X, st.y, st.program, st.found, st.function_set, label, state, st.distance, correct,
+            candidates, weights,
+        )  # fmt: skip
+
+    def _list(self, st: TracedState, rng: np.random.Generator) -> tuple[tuple[Edit, ...], np.ndarray]:
+        """Up to ``listwise`` candidates (the best ones always, the rest drawn at random) with the
+        rank weights exp(−k / (temperature·n)) that the label draw uses, ties for the best equal."""
+        n = len(st.by_loss)
+        rank = np.maximum(np.arange(n), st.best - 1) - (st.best - 1)
+        keep = np.arange(n)
+        if n > self.listwise:
+            top = max(st.best, self.listwise // 8)
+            rest = rng.choice(np.arange(top, n), size=self.listwise - top, replace=False)
+            keep = np.concatenate([np.arange(top), np.sort(rest)])
+        w = np.exp(-rank[keep] / (self.loss_temperature * n))
+        return tuple(st.by_loss[i] for i in keep), (w / w.sum()).astype(np.float32)
 
     def make_example(self, rng: np.random.Generator) -> EditExample | None:
         if self.random is not None and rng.random() < self.random_share:

@@ -95,19 +95,29 @@ def fit_model(
     return dest
 
 
+def _heldout_task(task_id: int, cfg: TraceConfig) -> dict:
+    """One held-out run's outcome (the task record alone: its states are not needed)."""
+    return {"task": run_task(task_id, HELDOUT_SEED, cfg)["task"]}
+
+
 def heldout_recovery(
-    pipeline_yaml: str, cfg: TraceConfig, n: int, reference: list[bool] | None = None
+    pipeline_yaml: str,
+    cfg: TraceConfig,
+    n: int,
+    reference: list[bool] | None = None,
+    workers: int = 1,
+    executor: str = "local",
 ) -> dict:
     """The pipeline on ``n`` fixed held-out random targets: solved share, calls to the hit, and,
     against ``reference`` (the plain pipeline's outcome on the same targets), wins, losses and a
-    two-sided sign test."""
+    two-sided sign test. Runs are bound by calls alone, so ``workers`` change no figure."""
     from scipy.stats import binomtest
 
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.parallel import map_jobs
 
-    pipe = InductionPipeline.load(pipeline_yaml)
     cfg = replace(cfg, pipeline=pipeline_yaml, states_per_run=1, seconds=HELDOUT_SECONDS)
-    runs = [run_task(t, HELDOUT_SEED, cfg, pipe) for t in range(n)]
+    runs = map_jobs(_heldout_task, [(t, cfg) for t in range(n)], workers=workers, executor=executor)
+    runs.sort(key=lambda r: r["task"]["task_id"])
     solved = [bool(r["task"]["solved"]) for r in runs]
     calls = [r["task"]["found_at"] if r["task"]["solved"] else np.inf for r in runs]
     median = float(np.median(calls))
@@ -130,7 +140,13 @@ def heldout_recovery(
 
 
 def evaluate_round(
-    models: dict[str, str], heldout: str, pipeline_yaml: str, cfg: TraceConfig, n: int
+    models: dict[str, str],
+    heldout: str,
+    pipeline_yaml: str,
+    cfg: TraceConfig,
+    n: int,
+    workers: int = 1,
+    executor: str = "local",
 ) -> dict:
     from flows.checkpoint import load_pretrained
     from flows.edit_flow import EditFlow
@@ -145,7 +161,8 @@ def evaluate_round(
         load_pretrained(SimilarityModule, models["similarity"]),
     )
     plain = [bool(r["task"]["solved"]) for r in sorted(runs, key=lambda r: r["task"]["task_id"])]
-    figures.update(heldout_recovery(pipeline_yaml, cfg, n, plain if len(plain) == n else None))
+    reference = plain if len(plain) == n else None
+    figures.update(heldout_recovery(pipeline_yaml, cfg, n, reference, workers, executor))
     return figures
 
 
@@ -187,7 +204,7 @@ def improve(
     workers: int = 1,
     executor: str = "local",
     seed: int = 0,
-    best_child_share: float = 0.0,
+    edit_flow_data: dict | None = None,
 ) -> list[dict]:
     """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics."""
     out = Path(out).resolve()  # every path a round writes is absolute: workers may run elsewhere
@@ -221,7 +238,7 @@ def improve(
                 dest = folder / f"{module}.pt"
                 if not dest.exists():
                     say(f"round {k}: fitting {module} on {len(trace_folders)} trace folder(s)")
-                    data = {"best_child_share": best_child_share} if module == "edit_flow" else None
+                    data = edit_flow_data if module == "edit_flow" else None
                     fit_model(module, list(trace_folders), models[module], dest, steps, seed + k, data)
                 models[module] = str(dest)
         pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
@@ -232,7 +249,9 @@ def improve(
             say(f"round {k}: evaluating")
             figures = {
                 "round": k,
-                **evaluate_round(models, str(heldout), str(pipeline_yaml), cfg, heldout_tasks),
+                **evaluate_round(
+                    models, str(heldout), str(pipeline_yaml), cfg, heldout_tasks, workers, executor
+                ),
             }
             metrics_path.write_text(json.dumps(figures, indent=2))
         history.append(figures)
@@ -273,8 +292,20 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--best-child-share",
         type=float,
-        default=0.0,
-        help="share of edit-flow labels that are the best child instead of a step toward the found program",
+        help="share of edit-flow labels drawn by their child's true loss instead of a step toward the "
+        "found program (default: configs/edit_flow_traces.yaml's, 1)",
+    )
+    p.add_argument(
+        "--loss-temperature",
+        type=float,
+        help="loss-drawn labels: 0 takes the best child; t > 0 the k-th best of n with weight "
+        "exp(-k / (t n)) (default: the config's, 0.1)",
+    )
+    p.add_argument(
+        "--listwise",
+        type=int,
+        help="candidates per traced state in the flow's listwise loss, 0 for labels alone "
+        "(default: the config's, 256)",
     )
     p.set_defaults(func=main)
 
@@ -283,8 +314,17 @@ def main(args) -> int:
     for name in ("rounds", "tasks", "heldout", "calls", "steps"):
         if getattr(args, name) < (0 if name == "rounds" else 1):
             raise ImproveError(f"--{name} must be positive, got {getattr(args, name)}")
-    if not 0.0 <= args.best_child_share <= 1.0:
+    if args.best_child_share is not None and not 0.0 <= args.best_child_share <= 1.0:
         raise ImproveError(f"--best-child-share must be in [0, 1], got {args.best_child_share}")
+    if args.loss_temperature is not None and args.loss_temperature < 0:
+        raise ImproveError(f"--loss-temperature must be at least 0, got {args.loss_temperature}")
+    if args.listwise is not None and args.listwise < 0:
+        raise ImproveError(f"--listwise must be at least 0, got {args.listwise}")
+    overrides = {
+        "best_child_share": args.best_child_share,
+        "loss_temperature": args.loss_temperature,
+        "listwise": args.listwise,
+    }
     cfg = TraceConfig(calls=args.calls, seconds=args.seconds)
     history = improve(
         args.out,
@@ -296,7 +336,7 @@ def main(args) -> int:
         args.workers,
         args.executor,
         args.seed,
-        args.best_child_share,
+        {k: v for k, v in overrides.items() if v is not None},
     )
     for figures in history:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}))
