@@ -8,6 +8,7 @@ outgrow one machine, so the same call spreads jobs over a Ray cluster with
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,7 +53,10 @@ def map_jobs(
         for job in jobs:
             done(fn(*job))
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
+        # forkserver: a worker forked from a parent that has run autograd (a fit, in
+        # ``induce improve``) cannot run autograd itself
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread, mp_context=context) as pool:
             for fut in as_completed([pool.submit(fn, *job) for job in jobs]):
                 done(fut.result())
     return results
