@@ -151,8 +151,10 @@ class EditFlow(Pretrained, pl.LightningModule):
         ctx = self.context(torch.cat([nodes[rows, locs], g[rows]], -1))
         return loc_logp[rows, locs], self.flow.log_prob(codes, ctx)
 
-    def _label_terms(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        nodes, g, loc_logp = self.encode(batch)
+    def _label_terms(
+        self, batch: dict[str, Any], encoded: tuple | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        nodes, g, loc_logp = encoded or self.encode(batch)
         labels = [e.label for e in batch["examples"].items]
         codes = torch.from_numpy(edit_bits(labels)).to(self.device)
         codes = codes + torch.rand_like(codes)  # uniform dequantisation
@@ -210,7 +212,7 @@ class EditFlow(Pretrained, pl.LightningModule):
             self.train(was)
 
     # ----- Lightning ----------------------------------------------------------------------
-    def _list_loss(self, batch: dict[str, Any]) -> torch.Tensor | None:
+    def _list_loss(self, batch: dict[str, Any], encoded: tuple | None = None) -> torch.Tensor | None:
         """Listwise cross-entropy −Σ q log softmax(score) over each listed example's candidates
         (traced states with their children's loss ranks), averaged; None if no example has a list.
 
@@ -222,7 +224,7 @@ class EditFlow(Pretrained, pl.LightningModule):
         listed = [i for i, e in enumerate(items) if e.candidates]
         if not listed:
             return None
-        nodes, g, loc_logp = self.encode(batch)
+        nodes, g, loc_logp = encoded or self.encode(batch)
         flat = [c for i in listed for c in items[i].candidates]
         sizes = torch.tensor([len(items[i].candidates) for i in listed], device=self.device)
         rows = torch.repeat_interleave(torch.tensor(listed, device=self.device), sizes)
@@ -241,12 +243,13 @@ class EditFlow(Pretrained, pl.LightningModule):
         return -(q * (scores - top[group] - log_z[group])).sum() / len(listed)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        lp_loc, lp_code = self._label_terms(batch)
+        encoded = self.encode(batch)
+        lp_loc, lp_code = self._label_terms(batch, encoded)
         loss = -(lp_loc + lp_code).mean()
         bs = len(lp_loc)
         self.log("train/loc_nll", -lp_loc.mean(), batch_size=bs)
         self.log("train/code_nll", -lp_code.mean(), batch_size=bs)
-        listwise = self._list_loss(batch)
+        listwise = self._list_loss(batch, encoded)
         if listwise is not None:
             self.log("train/list_ce", listwise, batch_size=bs)
             loss = loss + listwise

@@ -42,6 +42,31 @@ class TracedState:
     best: int = 0  # how many of them tie for the lowest loss
 
 
+def traced_state(
+    row: dict, X: np.ndarray, y: np.ndarray, fs: FunctionSet, found: Program
+) -> TracedState | None:
+    """One trace row as a labelled state: its steps toward the found program, and its edits with
+    a finite child loss, best first (None when it has neither)."""
+    toward, loss = row["toward"].numpy(), row["child_loss"].numpy()
+    finite = np.flatnonzero(np.isfinite(loss))
+    if not (toward.any() or len(finite)):
+        return None
+    edits = state_edits(row)
+    ranked = finite[np.argsort(loss[finite], kind="stable")]
+    best = int(np.sum(loss[ranked] == loss[ranked[0]])) if len(ranked) else 0
+    return TracedState(
+        X,
+        y,
+        fs,
+        program_from(row["program"]),
+        found,
+        tuple(e for e, t in zip(edits, toward) if t),
+        int(row["distance"]),
+        tuple(edits[i] for i in ranked),
+        best,
+    )
+
+
 def traced_states(folders: str | list[str], validation: bool, val_fraction: float) -> list[TracedState]:
     """Labelled states of the runs in ``folders``; runs are split by index, never states, so a
     validation run's states are all unseen."""
@@ -50,28 +75,38 @@ def traced_states(folders: str | list[str], validation: bool, val_fraction: floa
         task = run["task"]
         X, y, fs = task["X"].numpy(), task["y"].numpy(), task_function_set(task)
         found = program_from(task["found"])
-        for row in run["states"]:
-            toward, loss = row["toward"].numpy(), row["child_loss"].numpy()
-            finite = np.flatnonzero(np.isfinite(loss))
-            if toward.any() or len(finite):
-                edits = state_edits(row)
-                ranked = finite[np.argsort(loss[finite], kind="stable")]
-                best = int(np.sum(loss[ranked] == loss[ranked[0]])) if len(ranked) else 0
-                program = program_from(row["program"])
-                out.append(
-                    TracedState(
-                        X,
-                        y,
-                        fs,
-                        program,
-                        found,
-                        tuple(e for e, t in zip(edits, toward) if t),
-                        int(row["distance"]),
-                        tuple(edits[i] for i in ranked),
-                        best,
-                    )  # fmt: skip
-                )
+        out += [st for row in run["states"] if (st := traced_state(row, X, y, fs, found)) is not None]
     return out
+
+
+def rank_weights(st: TracedState, temperature: float) -> np.ndarray:
+    """exp(−k / (temperature·n)) for the k-th best of n children, ties for the best all at k = 0."""
+    n = len(st.by_loss)
+    rank = np.maximum(np.arange(n), st.best - 1) - (st.best - 1)
+    return np.exp(-rank / (temperature * n))
+
+
+def loss_label(st: TracedState, temperature: float, rng: np.random.Generator) -> Edit:
+    """An edit drawn by its child's loss: one of the best (``temperature`` 0), else by rank weight."""
+    if temperature <= 0:
+        return st.by_loss[int(rng.integers(st.best))]
+    w = rank_weights(st, temperature)
+    return st.by_loss[int(rng.choice(len(w), p=w / w.sum()))]
+
+
+def listwise_targets(
+    st: TracedState, size: int, temperature: float, rng: np.random.Generator
+) -> tuple[tuple[Edit, ...], np.ndarray]:
+    """Up to ``size`` candidates (the best eighth always, the rest drawn at random) and their
+    rank weights, normalised over them: the listwise loss's target."""
+    n = len(st.by_loss)
+    keep = np.arange(n)
+    if n > size:
+        top = min(max(st.best, size // 8), size)
+        rest = rng.choice(np.arange(top, n), size=size - top, replace=False)
+        keep = np.concatenate([np.arange(top), np.sort(rest)])
+    w = rank_weights(st, temperature)[keep]
+    return tuple(st.by_loss[i] for i in keep), (w / w.sum()).astype(np.float32)
 
 
 class TraceEditDataModule(StreamDataModule):
@@ -102,28 +137,22 @@ class TraceEditDataModule(StreamDataModule):
         self.train_states = traced_states(traces, False, val_fraction)
         self.val_states = traced_states(traces, True, val_fraction)
         if not self.train_states:
-            raise ValueError(f"{traces}: no traced state has an edit toward its found program")
+            raise ValueError(
+                f"{traces}: no traced state has a label (a step toward the found program, or a child)"
+            )
         if best_child_share == 0:  # states without a step toward the found program have no label
             self.train_states = [s for s in self.train_states if s.toward] or self.train_states
             self.val_states = [s for s in self.val_states if s.toward]
         self.random = EditDataModule(batch_size=batch_size, seed=seed) if random_share > 0 else None
-
-    def _loss_label(self, st: TracedState, rng: np.random.Generator) -> Edit:
-        """An edit drawn by its child's loss rank (ties for the best share the top)."""
-        n = len(st.by_loss)
-        if self.loss_temperature <= 0:
-            return st.by_loss[int(rng.integers(st.best))]
-        k = min(int(rng.exponential(self.loss_temperature * n)), n - 1)
-        return st.by_loss[int(rng.integers(st.best))] if k < st.best else st.by_loss[k]
 
     def _example(self, st: TracedState, rng: np.random.Generator) -> EditExample | None:
         """Label: an edit toward the found program, or (``best_child_share`` of the time) an edit
         drawn by its child's true loss, the planner's one-step view of the same goal."""
         candidates, weights = None, None
         if st.by_loss and (not st.toward or rng.random() < self.best_child_share):
-            label, correct = self._loss_label(st, rng), st.by_loss[: st.best]
+            label, correct = loss_label(st, self.loss_temperature, rng), st.by_loss[: st.best]
             if self.listwise:
-                candidates, weights = self._list(st, rng)
+                candidates, weights = listwise_targets(st, self.listwise, self.loss_temperature, rng)
         else:
             label, correct = st.toward[int(rng.integers(len(st.toward)))], st.toward
         with np.errstate(all="ignore"):
@@ -132,19 +161,6 @@ class TraceEditDataModule(StreamDataModule):
             st.X, st.y, st.program, st.found, st.function_set, label, state, st.distance, correct,
             candidates, weights,
         )  # fmt: skip
-
-    def _list(self, st: TracedState, rng: np.random.Generator) -> tuple[tuple[Edit, ...], np.ndarray]:
-        """Up to ``listwise`` candidates (the best ones always, the rest drawn at random) with the
-        rank weights exp(−k / (temperature·n)) that the label draw uses, ties for the best equal."""
-        n = len(st.by_loss)
-        rank = np.maximum(np.arange(n), st.best - 1) - (st.best - 1)
-        keep = np.arange(n)
-        if n > self.listwise:
-            top = max(st.best, self.listwise // 8)
-            rest = rng.choice(np.arange(top, n), size=self.listwise - top, replace=False)
-            keep = np.concatenate([np.arange(top), np.sort(rest)])
-        w = np.exp(-rank[keep] / (self.loss_temperature * n))
-        return tuple(st.by_loss[i] for i in keep), (w / w.sum()).astype(np.float32)
 
     def make_example(self, rng: np.random.Generator) -> EditExample | None:
         if self.random is not None and rng.random() < self.random_share:

@@ -53,8 +53,8 @@ def map_jobs(
         for job in jobs:
             done(fn(*job))
     else:
-        # forkserver: a worker forked from a parent that has run autograd (a fit, in
-        # ``induce improve``) cannot run autograd itself
+        # forkserver: a worker forked from a parent whose autograd has started its device
+        # threads (a GPU fit in ``induce improve``) cannot run autograd itself
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread, mp_context=context) as pool:
             for fut in as_completed([pool.submit(fn, *job) for job in jobs]):

@@ -110,3 +110,73 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
     assert pipe.planner.propose.checkpoint.endswith("round-1/edit_flow.pt")
     assert main(args) == 0  # a rerun finds every round done
+
+
+def _traced_x1_state():
+    """The state x1 on data from sin(x1), labelled and read back as the edit flow's data sees it."""
+    from flows.trace_edit_data import traced_state
+    from pipelines.traces import _state_row
+
+    state = parse("x1")
+    edits = legal_edits(state, KOZA, 30)
+    record = StateRecord(
+        state, 1.0, 10, edits, np.zeros(len(edits)), np.ones(len(edits), bool), np.ones(len(edits), bool)
+    )
+    found = parse("sin(x1)")
+    y = evaluate(found, X)
+    hindsight(record, found, KOZA, X, y, 30)
+    return traced_state(_state_row(record, set()), X, y, KOZA, found), record.labels["child_loss"]
+
+
+def test_loss_ranked_labels_and_listwise_targets():
+    from flows.trace_edit_data import listwise_targets, loss_label, rank_weights
+
+    st, loss = _traced_x1_state()
+    finite = np.isfinite(loss)
+    assert len(st.by_loss) == finite.sum() and st.best == 1
+    assert st.by_loss[0] == Edit("wrap_unary", 0, "sin")  # the only child with loss 0
+    w = rank_weights(st, 0.1)
+    assert w[0] == 1.0 and np.all(np.diff(w) < 0)
+    rng = np.random.default_rng(0)
+    assert loss_label(st, 0.0, rng) == Edit("wrap_unary", 0, "sin")
+    candidates, q = listwise_targets(st, 8, 0.1, rng)
+    assert len(candidates) == 8 and candidates[0] == st.by_loss[0]
+    assert q.sum() == pytest.approx(1.0) and q[0] == q.max()
+    ranks = [st.by_loss.index(c) for c in candidates]
+    assert ranks == sorted(ranks)  # kept in rank order, weights from the full ranking
+
+
+def test_the_listwise_loss_teaches_the_flow_a_states_ranking():
+    """A few steps on one traced state's list move the flow's scores toward the children's ranking."""
+    from flows.edit_data import EditExample, collate_edit_examples
+    from flows.edit_flow import EditFlow
+    from flows.encoders import encode_state
+    from flows.trace_edit_data import listwise_targets
+    from simulator.scoring import spearman
+
+    torch.manual_seed(0)
+    st, _ = _traced_x1_state()
+    candidates, q = listwise_targets(st, 64, 0.2, np.random.default_rng(0))
+    example = EditExample(
+        st.X, st.y, st.program, st.found, KOZA, candidates[0], encode_state(st.program, st.X, st.y), 1,
+        candidates[:1], candidates, q,
+    )  # fmt: skip
+    model = EditFlow(hidden=16, encoder_layers=1, heads=2, context_features=16, flow_hidden=16)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = collate_edit_examples([example])
+
+    def agreement() -> float:
+        scores = model.score_edits(st.program, st.X, st.y, list(candidates))
+        return spearman(scores, np.log(q))
+
+    before = agreement()
+    losses = []
+    for _ in range(60):
+        model.train()
+        loss = model._list_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.5
+    assert agreement() > max(before, 0.0) + 0.3
