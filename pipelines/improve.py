@@ -107,10 +107,12 @@ def heldout_recovery(
     reference: list[bool] | None = None,
     workers: int = 1,
     executor: str = "local",
+    per_task: bool = False,
 ) -> dict:
     """The pipeline on ``n`` fixed held-out random targets: solved share, calls to the hit, and,
     against ``reference`` (the plain pipeline's outcome on the same targets), wins, losses and a
-    two-sided sign test. Runs are bound by calls alone, so ``workers`` change no figure."""
+    two-sided sign test. Runs are bound by calls alone, so ``workers`` change no figure.
+    ``per_task`` adds each target's outcome and calls to the hit (None when unsolved)."""
     from scipy.stats import binomtest
 
     from pipelines.parallel import map_jobs
@@ -127,6 +129,9 @@ def heldout_recovery(
         "heldout_median_calls": median if np.isfinite(median) else None,
         "heldout_seconds": float(np.mean([r["task"]["seconds"] for r in runs])),
     }
+    if per_task:
+        out["per_task_solved"] = solved
+        out["per_task_calls"] = [int(c) if np.isfinite(c) else None for c in calls]
     if reference is not None:
         wins = sum(a and not b for a, b in zip(solved, reference))
         losses = sum(b and not a for a, b in zip(solved, reference))
