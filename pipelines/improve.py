@@ -179,16 +179,11 @@ def plot_curve(rounds: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(CURVE_KEYS), figsize=(4 * len(CURVE_KEYS), 3.4))
     x = [r["round"] for r in rounds]
-    baselines = {
-        "edit_flow_spearman": "uniform_spearman",
-        "edit_flow_top24_best": "random_top24_best",
-        "metric_spearman": "nmse_spearman",
-    }
     for ax, key in zip(axes, CURVE_KEYS):
         ax.plot(x, [r.get(key) or np.nan for r in rounds], marker="o", label="learned")
-        if key in baselines:
+        if key in BASELINES:  # plain's held-out recovery, uniform, random and NMSE
             ax.plot(
-                x, [r.get(baselines[key], np.nan) for r in rounds], ls="--", color="gray", label="stand-in"
+                x, [r.get(BASELINES[key], np.nan) for r in rounds], ls="--", color="gray", label="stand-in"
             )
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("round")
