@@ -13,6 +13,7 @@ from simulator.edits import Edit, apply
 from simulator.execute import evaluate_many
 from simulator.incremental import IncrementalEvaluator
 from simulator.program import Program
+from simulator.scoring import scaled_nmse
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ class Verify:
     the goal M(ŷ, y) to every candidate (None: no similarity model).
     """
 
-    def __init__(self, fit_top: int = 4, fit_steps: int = 30, similarity: str | None = None):
+    def __init__(
+        self, fit_top: int = 4, fit_steps: int = 30, similarity: str | None = None, scaled_rank: bool = False
+    ):
         self.fit_top = fit_top
         self.fit_steps = fit_steps
         self.similarity = similarity
+        self.scaled_rank = bool(scaled_rank)
 
     def _distances(self, problem: Problem, Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """M(ŷ, y) for the given rows of Y (zeros without a similarity model)."""
@@ -111,25 +115,26 @@ class Verify:
         time."""
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
+        rank = loss  # what the children are kept and fitted by
+        if self.scaled_rank and problem.function_set.has_const:
+            rank = np.minimum(loss, scaled_nmse(Y, problem.y))
         rows = np.flatnonzero(np.isfinite(loss))
         if keep is not None:
-            rows = np.intersect1d(rows, keep(loss))
+            rows = np.intersect1d(rows, keep(rank))
         dist = self._distances(problem, Y, rows)
         out = Verified(
             [build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)],
             calls=len(Y),
             stamps=[int(j) + 1 for j in rows],
         )
-        self._fit_best(problem, out, limit)
+        self._fit_best(problem, out, limit, rank[rows])
         return out
 
-    def _fit_best(self, problem: Problem, out: Verified, limit: int) -> None:
-        """Fit the constants of the ``fit_top`` best children that carry any, all at once
-        (one call each); a fitted child replaces its unfitted self if it scores better."""
+    def _fit_best(self, problem: Problem, out: Verified, limit: int, rank: np.ndarray) -> None:
+        """Fit the constants of the ``fit_top`` best children by ``rank`` that carry any, all at
+        once (one call each); a fitted child replaces its unfitted self if it scores better."""
         cands = out.candidates
-        with_consts = sorted(
-            (j for j, c in enumerate(cands) if c.program.consts), key=lambda j: cands[j].loss
-        )
+        with_consts = sorted((j for j, c in enumerate(cands) if c.program.consts), key=lambda j: rank[j])
         chosen = with_consts[: max(min(self.fit_top, limit - out.calls), 0)]
         if not chosen:
             return
