@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -26,6 +27,7 @@ class Candidate:
     stage: str
     reason: str
     distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set
+    scaled: float = math.inf  # loss after the best affine map, where ``scaled_rank`` computes it
 
 
 @dataclass
@@ -49,7 +51,10 @@ class Verify:
     One call per candidate evaluated; one more per candidate whose constants are fitted.
     Only the ``fit_top`` best children that carry constants are fitted, since a fit costs
     tens of forward passes. ``similarity``, a checkpoint path, adds the learned distance to
-    the goal M(ŷ, y) to every candidate (None: no similarity model).
+    the goal M(ŷ, y) to every candidate (None: no similarity model). ``scaled_rank``: where
+    constants are fitted, children are kept and chosen for fitting by their loss after the
+    best affine map (Keijzer's linear scaling, 1 − r²), so that ``c * child`` is not judged
+    by its constant's starting value; the loss they carry stays the true one.
     """
 
     def __init__(
@@ -122,8 +127,12 @@ class Verify:
         if keep is not None:
             rows = np.intersect1d(rows, keep(rank))
         dist = self._distances(problem, Y, rows)
+        scaled = rank is not loss
         out = Verified(
-            [build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)],
+            [
+                replace(c, scaled=float(rank[j])) if scaled else c
+                for j, c in ((j, build(j, float(loss[j]), float(d))) for j, d in zip(rows, dist))
+            ],
             calls=len(Y),
             stamps=[int(j) + 1 for j in rows],
         )
