@@ -250,7 +250,7 @@ class Planner:
         """Lower is better: log-error (no better than the noise floor), the learned distance to
         the goal (if any), and size."""
         return (
-            math.log10(max(min(cand.loss, cand.scaled), floor) + 1e-16)
+            math.log10(max(cand.loss, floor) + 1e-16)
             + self.similarity_weight * cand.distance
             + self.parsimony * cand.program.complexity
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -14,7 +13,6 @@ from simulator.edits import Edit, apply
 from simulator.execute import evaluate_many
 from simulator.incremental import IncrementalEvaluator
 from simulator.program import Program
-from simulator.scoring import scaled_nmse
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,6 @@ class Candidate:
     stage: str
     reason: str
     distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set
-    scaled: float = math.inf  # loss after the best affine map, where ``scaled_rank`` computes it
 
 
 @dataclass
@@ -51,19 +48,13 @@ class Verify:
     One call per candidate evaluated; one more per candidate whose constants are fitted.
     Only the ``fit_top`` best children that carry constants are fitted, since a fit costs
     tens of forward passes. ``similarity``, a checkpoint path, adds the learned distance to
-    the goal M(ŷ, y) to every candidate (None: no similarity model). ``scaled_rank``: where
-    constants are fitted, children are kept and chosen for fitting by their loss after the
-    best affine map (Keijzer's linear scaling, 1 − r²), so that ``c * child`` is not judged
-    by its constant's starting value; the loss they carry stays the true one.
+    the goal M(ŷ, y) to every candidate (None: no similarity model).
     """
 
-    def __init__(
-        self, fit_top: int = 4, fit_steps: int = 30, similarity: str | None = None, scaled_rank: bool = False
-    ):
+    def __init__(self, fit_top: int = 4, fit_steps: int = 30, similarity: str | None = None):
         self.fit_top = fit_top
         self.fit_steps = fit_steps
         self.similarity = similarity
-        self.scaled_rank = bool(scaled_rank)
 
     def _distances(self, problem: Problem, Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """M(ŷ, y) for the given rows of Y (zeros without a similarity model)."""
@@ -120,30 +111,25 @@ class Verify:
         time."""
         loss = problem.nmse(Y)
         loss[~valid] = np.inf
-        rank = loss  # what the children are kept and fitted by
-        if self.scaled_rank and problem.function_set.has_const:
-            rank = np.minimum(loss, scaled_nmse(Y, problem.y))
         rows = np.flatnonzero(np.isfinite(loss))
         if keep is not None:
-            rows = np.intersect1d(rows, keep(rank))
+            rows = np.intersect1d(rows, keep(loss))
         dist = self._distances(problem, Y, rows)
-        scaled = rank is not loss
         out = Verified(
-            [
-                replace(c, scaled=float(rank[j])) if scaled else c
-                for j, c in ((j, build(j, float(loss[j]), float(d))) for j, d in zip(rows, dist))
-            ],
+            [build(j, float(loss[j]), float(d)) for j, d in zip(rows, dist)],
             calls=len(Y),
             stamps=[int(j) + 1 for j in rows],
         )
-        self._fit_best(problem, out, limit, rank[rows])
+        self._fit_best(problem, out, limit)
         return out
 
-    def _fit_best(self, problem: Problem, out: Verified, limit: int, rank: np.ndarray) -> None:
-        """Fit the constants of the ``fit_top`` best children by ``rank`` that carry any, all at
-        once (one call each); a fitted child replaces its unfitted self if it scores better."""
+    def _fit_best(self, problem: Problem, out: Verified, limit: int) -> None:
+        """Fit the constants of the ``fit_top`` best children that carry any, all at once
+        (one call each); a fitted child replaces its unfitted self if it scores better."""
         cands = out.candidates
-        with_consts = sorted((j for j, c in enumerate(cands) if c.program.consts), key=lambda j: rank[j])
+        with_consts = sorted(
+            (j for j, c in enumerate(cands) if c.program.consts), key=lambda j: cands[j].loss
+        )
         chosen = with_consts[: max(min(self.fit_top, limit - out.calls), 0)]
         if not chosen:
             return

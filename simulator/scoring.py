@@ -24,23 +24,6 @@ def nmse(Y: np.ndarray, y: np.ndarray) -> np.ndarray:
     return err
 
 
-def scaled_nmse(Y: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """NMSE of each row of Y after its best affine map a·Y + b (Keijzer's linear scaling):
-    1 − r², what the row would score once an outer ``c1 * row + c0`` is fitted. inf where a
-    row is not finite; 1 for a constant row."""
-    with np.errstate(all="ignore"):
-        Y = np.atleast_2d(np.asarray(Y, dtype=np.float64))
-        Yc = Y - Y.mean(axis=-1, keepdims=True)
-        yc = y - y.mean()
-        var_y = float(np.mean(yc**2)) + 1e-300
-        var_Y = np.mean(Yc**2, axis=-1)
-        cov = Yc @ yc / len(yc)
-        err = np.where(var_Y > 1e-300, 1.0 - cov**2 / (var_Y * var_y), 1.0)
-    err = np.clip(err, 0.0, 1.0)
-    err[~np.isfinite(Y).all(axis=-1)] = np.inf
-    return err
-
-
 def spearman(a: np.ndarray, b: np.ndarray, undefined: float = float("nan")) -> float:
     """Spearman's rank correlation; ``undefined`` when fewer than 3 values or one side is constant."""
     a, b = np.asarray(a), np.asarray(b)
