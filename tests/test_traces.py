@@ -84,6 +84,22 @@ def test_bad_trace_input_is_one_line(tmp_path, capsys):
         load_traces(tmp_path / "bad")
     with pytest.raises(TraceError, match="no trace shards"):
         load_traces(tmp_path)
+    for flag, value in (("--listwise", "-1"), ("--loss-temperature", "-0.1"), ("--best-child-share", "2")):
+        assert main(["improve", "--out", str(tmp_path / "i"), flag, value]) == 2
+        assert flag in capsys.readouterr().err
+
+
+def test_heldout_recovery_per_task_is_paired_and_bound_by_calls():
+    from pipelines.improve import heldout_recovery
+
+    cfg = TraceConfig(calls=300)
+    first = heldout_recovery("plain", cfg, 2, per_task=True)
+    again = heldout_recovery("plain", cfg, 2, reference=first["per_task_solved"], per_task=True)
+    assert len(first["per_task_solved"]) == len(first["per_task_calls"]) == 2
+    assert again["per_task_calls"] == first["per_task_calls"]  # calls alone bound a run
+    assert again["wins_vs_plain"] == again["losses_vs_plain"] == 0
+    for solved, calls in zip(first["per_task_solved"], first["per_task_calls"]):
+        assert (calls is not None) == solved and (calls is None or calls <= 300)
 
 
 def test_random_topk_hit_is_the_exact_chance():
