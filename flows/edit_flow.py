@@ -226,21 +226,16 @@ class EditFlow(Pretrained, pl.LightningModule):
             return None
         nodes, g, loc_logp = encoded or self.encode(batch)
         flat = [c for i in listed for c in items[i].candidates]
-        sizes = torch.tensor([len(items[i].candidates) for i in listed], device=self.device)
-        rows = torch.repeat_interleave(torch.tensor(listed, device=self.device), sizes)
+        sizes = [len(items[i].candidates) for i in listed]
+        rows = torch.repeat_interleave(torch.tensor(listed), torch.tensor(sizes)).to(self.device)
         locs = torch.tensor([e.loc for e in flat], dtype=torch.long, device=self.device)
         codes = torch.from_numpy(edit_bits(flat)).to(self.device) + 0.5
         lp_loc, lp_code = self.edit_log_prob(nodes, g, loc_logp, rows, locs, codes)
-        q = torch.from_numpy(np.concatenate([items[i].weights for i in listed])).to(self.device)
-        group = torch.repeat_interleave(torch.arange(len(listed), device=self.device), sizes)
-        scores = lp_loc + lp_code
-        top = torch.zeros(len(listed), device=self.device).scatter_reduce(
-            0, group, scores.detach(), "amax", include_self=False
-        )
-        log_z = torch.log(
-            torch.zeros(len(listed), device=self.device).index_add(0, group, (scores - top[group]).exp())
-        )
-        return -(q * (scores - top[group] - log_z[group])).sum() / len(listed)
+        groups = torch.split(lp_loc + lp_code, sizes)
+        return -sum(
+            (torch.from_numpy(items[i].weights).to(self.device) * torch.log_softmax(s, 0)).sum()
+            for i, s in zip(listed, groups)
+        ) / len(listed)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         encoded = self.encode(batch)

@@ -19,15 +19,20 @@ KOZA = FunctionSet.from_names("Koza")
 X = np.linspace(0.2, 2.0, 20)[:, None]
 
 
-def test_hindsight_labels_on_a_hand_made_state():
+def _labelled_x1_record() -> tuple[StateRecord, list[Edit], np.ndarray]:
+    """The expanded state x1 on data from sin(x1), labelled in hindsight by sin(x1)."""
     state = parse("x1")
     edits = legal_edits(state, KOZA, 30)
     record = StateRecord(
         state, 1.0, 10, edits, np.zeros(len(edits)), np.ones(len(edits), bool), np.ones(len(edits), bool)
     )
-    found = parse("sin(x1)")
-    y = evaluate(found, X)
-    hindsight(record, found, KOZA, X, y, 30)
+    y = evaluate(parse("sin(x1)"), X)
+    hindsight(record, parse("sin(x1)"), KOZA, X, y, 30)
+    return record, edits, y
+
+
+def test_hindsight_labels_on_a_hand_made_state():
+    record, edits, y = _labelled_x1_record()
     toward = [e for e, t in zip(edits, record.labels["toward"]) if t]
     assert record.labels["distance"] == 1 and toward == [Edit("wrap_unary", 0, "sin")]
     loss = record.labels["child_loss"]
@@ -133,15 +138,8 @@ def _traced_x1_state():
     from flows.trace_edit_data import traced_state
     from pipelines.traces import _state_row
 
-    state = parse("x1")
-    edits = legal_edits(state, KOZA, 30)
-    record = StateRecord(
-        state, 1.0, 10, edits, np.zeros(len(edits)), np.ones(len(edits), bool), np.ones(len(edits), bool)
-    )
-    found = parse("sin(x1)")
-    y = evaluate(found, X)
-    hindsight(record, found, KOZA, X, y, 30)
-    return traced_state(_state_row(record, set()), X, y, KOZA, found), record.labels["child_loss"]
+    record, _, y = _labelled_x1_record()
+    return traced_state(_state_row(record, set()), X, y, KOZA, parse("sin(x1)")), record.labels["child_loss"]
 
 
 def test_loss_ranked_labels_and_listwise_targets():
