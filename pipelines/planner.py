@@ -370,7 +370,7 @@ class Planner:
                     admit(cand, node, stamp)
                 if not polishing:  # sub-goals go to the best expanded node still waiting for them
                     heapq.heappush(waiting, (node.score, next(tie), node, loc))
-                    if state.subgoals_due(self.subgoal_share):
+                    if state.subgoals_due(self.subgoal_share) or state.subgoal.wants_call(budget):
                         _, _, target, target_loc = heapq.heappop(waiting)
                         for cand, stamp in self._subgoal_children(state, target.program, target_loc, seen):
                             admit(cand, target, stamp)

@@ -73,6 +73,10 @@ class SubgoalSession(Protocol):
         """Replacements for ``program``; ``budget`` is read (to pace the work), never charged."""
         ...
 
+    def wants_call(self, budget: Budget) -> bool:
+        """Whether the stage has new work due now, whatever its share (a library due to grow)."""
+        ...
+
 
 @runtime_checkable
 class Subgoal(Protocol):

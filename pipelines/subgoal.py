@@ -3,15 +3,16 @@
 Memory mapping and recursion (the seed's section 2.1 and 5.1): the exact inverse of the
 operators above a node (or samples of the reverse flow where there is none) gives the
 output z* that the node must have for the whole program to output y. A library of small
-programs, enumerated once per solve on the task's x, is then searched for z*: directly
+programs, enumerated per solve on the task's x as the search asks for it, is searched for z*: directly
 (nearest output), and as ``A op B`` with A and B both from the library (meet in the
 middle), which reaches subtrees twice the library's size in one step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
-from itertools import combinations
+from itertools import combinations, islice
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from pipelines.decompose import decompose
 from pipelines.problem import Problem
 from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
-from simulator.enumerate import enumerate_exhaustive
+from simulator.enumerate import iter_programs
 from simulator.execute import node_values
 from simulator.language import CONST, arity
 from simulator.operators import OPERATORS
@@ -280,6 +281,9 @@ class NoSubgoal:
     def start(self, problem: Problem) -> NoSubgoal:
         return self
 
+    def wants_call(self, budget: Budget) -> bool:
+        return False
+
     def candidates(
         self, program: Program, budget: Budget, location_scores: np.ndarray | None = None
     ) -> SubgoalOffer:
@@ -289,11 +293,13 @@ class NoSubgoal:
 class LibrarySubgoal:
     """Sub-goal stage: inverse targets at each location, matched against a small library.
 
-    ``max_size`` and ``max_entries`` bound the library; building it costs one simulator
-    call per entry, so it grows in two steps: programs up to ``first_size`` nodes (a few
-    hundred calls) once the edit search has spent ``first_after`` calls, and up to
-    ``max_size`` (about ten thousand) after ``start_after``. Easy tasks are solved by edits
-    or by the small library before the large one's cost is paid.
+    ``max_size`` and ``max_entries`` bound the library; each entry costs one simulator
+    call, so it is built on demand: ``first_entries`` programs at the stage's first call,
+    then ``growth`` times as many whenever the library has cost at most ``pace`` times the
+    calls of the rest of the search, in the order of the recognition model (below), until
+    ``max_entries`` or every program up to ``max_size`` nodes. A task met by edits, or by
+    a small library, never pays for a large one, and a task that needs a large one gets it
+    after about 1 + 1/``pace`` times its cost.
     ``max_locations`` caps how many nodes of a program are tried besides the root.
     ``reverse_flow``, a checkpoint path, samples targets where no exact inverse exists.
     At the root, targets that no lookup or split meets are decomposed
@@ -301,8 +307,11 @@ class LibrarySubgoal:
     off per level, up to ``recurse_depth`` levels, ``recurse_pops`` remainders matched, in the
     order of the ``decomposer`` (a decomposition-policy checkpoint) or, without one, in
     library order. ``recognizer``, a recognition-model checkpoint
-    (:mod:`flows.recognition`), decides what the ``max_entries`` cap keeps: programs made
-    of the tokens the data suggest come first; without one, the smallest programs do.
+    (:mod:`flows.recognition`), decides the order the library grows in: programs made of
+    the tokens the data suggest come first; without one, the smallest programs do. Until
+    the library holds ``foothold_entries`` programs (or all there are), it offers only
+    exact whole programs: approximate footholds from a small library would pull the edit
+    search off its path.
 
     The stage holds settings only; :meth:`start` gives each solve its own session, so a
     library is never built on one task's X and served on another's.
@@ -327,16 +336,22 @@ class LibrarySubgoal:
         recurse_limit: int = 8,
         decomposer: str | None = None,
         recognizer: str | None = None,
-        start_after: int = 2_000,
-        first_size: int = 5,
-        first_after: int = 300,
+        first_entries: int = 128,
+        growth: float = 2.0,
+        pace: float = 2.0,
+        foothold_entries: int = 2_048,
         linear_pool: int = 24,
         affine_left: int = 150,
         reverse_flow: str | None = None,
     ):
-        self.start_after = start_after
-        self.first_size = first_size
-        self.first_after = first_after
+        if first_entries < 1 or growth <= 1 or pace <= 0:
+            raise ValueError(
+                f"first_entries must be >= 1, growth > 1 and pace > 0; got {first_entries}, {growth}, {pace}"
+            )
+        self.first_entries = int(first_entries)
+        self.growth = float(growth)
+        self.pace = float(pace)
+        self.foothold_entries = int(foothold_entries)
         self.linear_pool = linear_pool
         self.affine_left = affine_left
         self.max_size = max_size
@@ -372,8 +387,10 @@ class LibrarySession:
         self.stage = stage
         self.problem = problem.rows(SUBGOAL_POINTS)
         self.library: Library | None = None
-        self.size = 0  # the library's current size bound
-        self.enumerated = 0  # programs evaluated for it so far (already paid)
+        self.complete = False  # every program up to max_size is in the library
+        self._programs: list[Program] = []  # enumerated so far, in the order they came (all paid)
+        self._outputs: list[np.ndarray] = []
+        self._source: Iterator[tuple[Program, np.ndarray]] | None = None
         self._root: list[Program] | None = None
         self._reverse = None
         if stage.reverse_flow is not None:
@@ -401,28 +418,41 @@ class LibrarySession:
             except ValueError:  # a token outside the model's vocabulary: smallest first, as plain
                 pass
 
+    @property
+    def enumerated(self) -> int:
+        """Programs enumerated (and paid for) so far; the library keeps those of moderate size."""
+        return len(self._programs)
+
+    def wants_call(self, budget: Budget) -> bool:
+        """Whether the library is due to grow: it has cost at most ``pace`` times the calls of
+        the rest of the search (the planner then calls the stage, whatever its share)."""
+        have = self.enumerated
+        return not self.complete and have <= self.stage.pace * (budget.calls - have)
+
     def grow(self, budget: Budget) -> int:
-        """Build or enlarge the library to the size the calls spent so far allow; returns the
-        simulator calls this cost (programs not enumerated before)."""
+        """Enlarge the library by its growth factor (the first call builds ``first_entries``)
+        when it is due (:meth:`wants_call`), up to its cap; returns the simulator calls this
+        cost: one per new program."""
         st = self.stage
-        if budget.calls >= st.start_after:
-            size = st.max_size
-        elif budget.calls >= st.first_after:
-            size = min(st.first_size, st.max_size)
-        else:
-            return 0
-        if size <= self.size:
-            return 0
         cap = max(min(st.max_entries, budget.max_calls // 4), 1)
-        fs, X = self.problem.function_set, self.problem.X
-        programs, outputs = enumerate_exhaustive(fs, X, size, cap, self._costs)
-        if self._costs:  # the cap kept the likeliest; the library still lists them smallest first
-            order = np.argsort([len(p.tokens) for p in programs], kind="stable")
-            programs, outputs = [programs[j] for j in order], outputs[order]
-        cost = max(len(programs) - self.enumerated, 0)  # smaller ones were paid already
-        self.library = Library(programs, outputs, self.problem.X)
-        self.size, self.enumerated, self._root = size, len(programs), None
-        return cost
+        have = len(self._programs)
+        want = min(cap, st.first_entries if not have else int(np.ceil(have * st.growth)))
+        if not self.wants_call(budget) or want <= have:
+            return 0
+        if self._source is None:
+            fs, X = self.problem.function_set, self.problem.X
+            self._source = iter_programs(fs, X, st.max_size, self._costs)
+        for program, y in islice(self._source, want - have):
+            self._programs.append(program)
+            self._outputs.append(y)
+        new = len(self._programs) - have
+        self.complete = len(self._programs) < want or len(self._programs) >= cap
+        # the library lists them smallest first, whatever order they came in
+        order = np.argsort([len(p.tokens) for p in self._programs], kind="stable")
+        outputs = np.array(self._outputs).reshape(len(self._programs), self.problem.X.shape[0])
+        self.library = Library([self._programs[j] for j in order], outputs[order], self.problem.X)
+        self._root = None
+        return new
 
     def targets(self, program: Program, loc: int) -> list[tuple[np.ndarray, str]]:
         """Values node ``loc`` must produce: the exact inverse, else reverse-flow samples."""
@@ -495,8 +525,9 @@ class LibrarySession:
     ) -> SubgoalOffer:
         """Whole-subtree replacements at the root and at the best-scored other locations.
 
-        While the library is still the small one, only exact whole programs are offered:
-        approximate footholds from it would pull the edit search off its path.
+        Each call grows the library first (the planner calls only while the stage is within
+        its share of the work). While the library is small, only exact whole programs are
+        offered: approximate footholds from it would pull the edit search off its path.
         """
         st = self.stage
         cost = self.grow(budget)
@@ -504,7 +535,7 @@ class LibrarySession:
         if lib is None or not len(lib):
             return SubgoalOffer(calls=cost)
         scored_before = lib.scored
-        small = self.size < st.max_size
+        small = len(lib) < st.foothold_entries and not self.complete
         scores = np.ones(len(program)) if location_scores is None else np.asarray(location_scores)
         others = [int(i) for i in np.argsort(-scores[1:], kind="stable") + 1 if program.tokens[i] != CONST]
         out: dict[str, Candidate] = {}

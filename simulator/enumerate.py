@@ -7,7 +7,9 @@ de-duplicated, so every kept program means something different on its inputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -173,36 +175,50 @@ def enumerate_exhaustive(
     max_count: int = 50_000,
     token_costs: dict[str, int] | None = None,
 ) -> tuple[list[Program], np.ndarray]:
-    """Every semantically distinct program up to ``max_size`` nodes on X, cheapest first.
+    """Every semantically distinct program up to ``max_size`` nodes on X, cheapest first,
+    stopping at ``max_count``: the first programs of :func:`iter_programs`. Returns the
+    programs and their outputs (m, n)."""
+    programs: list[Program] = []
+    outputs: list[np.ndarray] = []
+    for program, y in islice(iter_programs(function_set, X, max_size, token_costs), max_count):
+        programs.append(program)
+        outputs.append(y)
+    return programs, np.array(outputs).reshape(len(outputs), X.shape[0])
+
+
+def iter_programs(
+    function_set: FunctionSet,
+    X: np.ndarray,
+    max_size: int,
+    token_costs: dict[str, int] | None = None,
+) -> Iterator[tuple[Program, np.ndarray]]:
+    """Every semantically distinct program up to ``max_size`` nodes on X with its output,
+    cheapest first, lazily: a caller takes as many as it can pay for, and more later.
 
     Built bottom-up, keeping only the first (cheapest) program for each output vector, so
     the count stays far below the number of trees. A program costs the sum of its tokens'
     ``token_costs`` (positive integers; a token not named, or no costs at all, costs 1, so
     by default cheapest is smallest). Costs from a recognition model put the programs a
-    law is likely to use first, which decides what ``max_count`` keeps. Constants are left
-    out: their values are fitted later, so they cannot be matched by output. Returns the
-    programs and their outputs (m, n); stops at ``max_count``.
+    law is likely to use first. Constants are left out: their values are fitted later, so
+    they cannot be matched by output.
     """
     costs = token_costs or {}
     cost = {t: max(int(costs.get(t, 1)), 1) for t in function_set.tokens}
     leaves = [t for t in function_set.leaves if t != CONST]
     # programs by (cost, size): pairs too large for max_size are skipped a bucket at a time
     buckets: dict[tuple[int, int], list[tuple[tuple[str, ...], np.ndarray]]] = {}
-    programs: list[Program] = []
-    outputs: list[np.ndarray] = []
     seen: set[bytes] = set()
 
-    def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> bool:
+    def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> list[tuple[tuple[str, ...], np.ndarray]]:
+        """``[(tokens, y)]`` if y is finite and new, else ``[]``."""
         if not np.isfinite(y).all():
-            return False
+            return []
         sig = output_signature(y)
         if sig in seen:
-            return False
+            return []
         seen.add(sig)
         buckets.setdefault((level, len(tokens)), []).append((tokens, y))
-        programs.append(Program(tokens))
-        outputs.append(y)
-        return len(programs) >= max_count
+        return [(tokens, y)]
 
     def at(level: int, most: int):
         """The programs of cost ``level`` with at most ``most`` nodes, by size."""
@@ -212,24 +228,25 @@ def enumerate_exhaustive(
 
     from simulator.execute import leaf_value
 
+    def quietly(
+        made: Iterable[tuple[tuple[str, ...], np.ndarray]], level: int
+    ) -> list[tuple[Program, np.ndarray]]:
+        """The new programs among ``made``, computed with numpy's warnings off; a list, so that
+        the warnings are back on whenever the caller holds the generator."""
+        with np.errstate(all="ignore"):
+            return [(Program(t), y) for tokens, y in made for t, y in keep(tokens, y, level)]
+
     top = max_size * max(cost.values(), default=1)
-    with np.errstate(all="ignore"):
-        for level in range(1, top + 1):
-            for t in leaves:
-                if cost[t] == level and keep((t,), leaf_value(t, X), level):
-                    return programs, np.array(outputs)
-            for u in function_set.unary:
-                for _, items in at(level - cost[u], max_size - 1):
-                    for tokens, y in items:
-                        if keep((u, *tokens), OPERATORS[u].numpy(y), level):
-                            return programs, np.array(outputs)
-            for b in function_set.binary:
-                for left in range(1, level - cost[b]):
-                    right = level - cost[b] - left
-                    for ls, lefts in at(left, max_size - 2):
-                        for _, rights in at(right, max_size - 1 - ls):
-                            for lt, ly in lefts:
-                                for rt, ry in rights:
-                                    if keep((b, *lt, *rt), OPERATORS[b].numpy(ly, ry), level):
-                                        return programs, np.array(outputs)
-    return programs, np.array(outputs).reshape(len(outputs), X.shape[0])
+    for level in range(1, top + 1):
+        yield from quietly([((t,), leaf_value(t, X)) for t in leaves if cost[t] == level], level)
+        for u in function_set.unary:
+            for _, items in at(level - cost[u], max_size - 1):
+                yield from quietly((((u, *tokens), OPERATORS[u].numpy(y)) for tokens, y in items), level)
+        for b in function_set.binary:
+            op = OPERATORS[b].numpy
+            for left in range(1, level - cost[b]):
+                right = level - cost[b] - left
+                for ls, lefts in at(left, max_size - 2):
+                    for _, rights in at(right, max_size - 1 - ls):
+                        for lt, ly in lefts:  # a row at a time, so a caller can stop mid-level
+                            yield from quietly((((b, *lt, *rt), op(ly, ry)) for rt, ry in rights), level)

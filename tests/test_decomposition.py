@@ -89,7 +89,7 @@ def test_three_levels_deep_recovers_a_hand_built_target_and_counts_its_lookups()
 
 def test_the_library_session_is_built_on_its_own_tasks_x():
     """Two solves through one stage never share a library: each is enumerated on its own X."""
-    stage = LibrarySubgoal(first_after=0, start_after=10**9)
+    stage = LibrarySubgoal(foothold_entries=10**9)
     a, b = (Problem(_x(seed=s), _x(seed=s)[:, 0] ** 3, KOZA) for s in (0, 1))
     from pipelines.budget import Budget
 
@@ -133,7 +133,7 @@ def test_the_policy_reads_at_most_the_model_rows_of_a_large_task():
     X = np.random.default_rng(3).uniform(-1, 1, (100, 1))
     truth = parse("x1 * (x1 + x1 * (sin(x1) * cos(x1) + x1 * x1))")
     y = evaluate(truth, X)
-    stage = LibrarySubgoal(first_after=0, start_after=0, max_size=5, decomposer=str(SHIPPED))
+    stage = LibrarySubgoal(first_entries=20_000, max_size=5, decomposer=str(SHIPPED))
     session = stage.start(Problem(X, y, KOZA))
     from pipelines.budget import Budget
 

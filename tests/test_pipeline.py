@@ -95,14 +95,15 @@ def test_every_stage_and_setting_from_yaml(tmp_path):
         "locate: {class_path: pipelines.locate.GradientLocate, init_args: {floor: 0.5}}\n"
         "propose: {class_path: pipelines.propose.UniformPropose}\n"
         "screen: {class_path: pipelines.screen.NoScreen}\n"
-        "subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 5, first_after: 10}}\n"
+        "subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 5, pace: 1}}\n"
         "verify: {class_path: pipelines.verify.Verify, init_args: {fit_top: 2}}\n"
         "planner: {width: 12, max_size: 20, parsimony: 0.1, tol: 1.0e-10, similarity_weight: 0.0,\n"
         "          const_tol: 1.0e-18, polish_calls: 10, polish_seconds: 1.0}\n"
     )
     pipe = InductionPipeline.from_config(cfg)
     p = pipe.planner
-    assert pipe.name == "mine" and p.locate.floor == 0.5 and p.subgoal.max_size == 5 and p.verify.fit_top == 2
+    assert pipe.name == "mine" and p.locate.floor == 0.5 and p.verify.fit_top == 2
+    assert (p.subgoal.max_size, p.subgoal.pace) == (5, 1)
     assert (p.width, p.max_size, p.parsimony, p.polish_calls) == (12, 20, 0.1, 10)
     X = np.linspace(-1, 1, 20)[:, None]
     assert pipe.solve(X, X[:, 0] ** 2 + X[:, 0], calls=3000, seconds=600).loss < 1e-12

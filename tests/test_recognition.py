@@ -60,9 +60,8 @@ def test_the_library_session_keeps_its_cap_and_lists_entries_smallest_first(tmp_
     path = save_checkpoint(model, tmp_path / "recognition.pt", dict(model.hparams))
     X = np.random.default_rng(1).uniform(0.5, 3, (40, 3))
     problem = Problem(X, X[:, 0] * X[:, 1], FULL3)
-    session = LibrarySubgoal(max_entries=2_000, recognizer=str(path)).start(problem)
+    session = LibrarySubgoal(max_entries=2_000, first_entries=5_000, recognizer=str(path)).start(problem)
     budget = Budget(200_000, 60)
-    budget.charge(5_000)  # past the large library's start
     assert session.grow(budget) == 2_000  # the cap: the same calls as smallest first
     assert min(session._costs.values()) == 1
     sizes = [len(p.tokens) for p in session.library.programs]

@@ -1,4 +1,4 @@
-"""The sub-goal library grows in two priced steps, and tidying keeps exact programs short."""
+"""The sub-goal library grows on demand, priced per program, and tidying keeps exact programs short."""
 
 import numpy as np
 
@@ -17,27 +17,34 @@ def _problem() -> Problem:
     return Problem(X, X[:, 0] ** 3, FunctionSet.from_names("Koza"))
 
 
-def test_library_waits_then_grows_and_counts_each_program_once():
-    stage = LibrarySubgoal(first_size=5, first_after=300, max_size=7, start_after=2_000)
+def test_library_grows_on_demand_in_order_and_counts_each_program_once():
+    """The library starts at ``first_entries``, doubles only once it has cost at most ``pace``
+    times the rest of the search, pays for each program once, and is the same prefix of the
+    enumeration that a single build would give."""
+    stage = LibrarySubgoal(first_entries=100, growth=2.0, pace=1.0, max_size=7)
     problem = _problem()
     session = stage.start(problem)
-    budget = Budget(200_000, 60, calls=100)
-    assert session.grow(budget) == 0 and session.library is None
-
-    budget.calls = 300
-    n5 = len(enumerate_exhaustive(problem.function_set, problem.X, 5)[0])
-    assert session.grow(budget) == n5 and max(len(p) for p in session.library.programs) <= 5
-    assert session.grow(budget) == 0  # nothing new at the same size
-
-    budget.calls = 2_000
-    n7 = len(enumerate_exhaustive(problem.function_set, problem.X, 7, 20_000)[0])
-    assert session.grow(budget) == n7 - n5  # the small library's programs are not paid twice
-    assert max(len(p) for p in session.library.programs) == 7
-    assert budget.calls == 2_000  # the stage reports its cost; only the planner charges it
+    budget = Budget(200_000, 60, calls=10)
+    assert session.wants_call(budget)
+    assert session.grow(budget) == 100 and len(session.library) <= 100
+    budget.calls += 100  # the planner charges what the stage reports
+    assert not session.wants_call(budget) and session.grow(budget) == 0  # 100 > 1.0 * 10
+    budget.calls = 200
+    assert session.wants_call(budget) and session.grow(budget) == 100  # 200 in all, 100 new
+    full, _ = enumerate_exhaustive(problem.function_set, session.problem.X, 7, 200)
+    assert {p.key for p in session.library.programs} == {p.key for p in full}  # the same prefix
+    sizes = [len(p.tokens) for p in session.library.programs]
+    assert sizes == sorted(sizes)  # listed smallest first
+    budget.calls = 10**6
+    while session.wants_call(budget):
+        session.grow(budget)
+    everything = enumerate_exhaustive(problem.function_set, session.problem.X, 7, 20_000)[0]
+    assert session.complete and session.enumerated == len(everything) < 20_000
+    assert session.grow(budget) == 0 and budget.calls == 10**6  # only the planner charges
 
 
 def test_small_library_offers_only_exact_programs():
-    stage = LibrarySubgoal(first_after=0, start_after=10**9)
+    stage = LibrarySubgoal(foothold_entries=10**9)
     problem = _problem()
     offer = stage.start(problem).candidates(parse("x1"), Budget(200_000, 60))
     assert offer.calls > 0
@@ -47,7 +54,7 @@ def test_small_library_offers_only_exact_programs():
 
 def test_each_solve_gets_its_own_library():
     """A session is built on its own problem's X: never served from another task's."""
-    stage = LibrarySubgoal(first_after=0, start_after=10**9)
+    stage = LibrarySubgoal(foothold_entries=10**9)
     X1 = np.linspace(0.1, 1, 20)[:, None]
     X2 = np.linspace(2, 3, 20)[:, None]
     fs = FunctionSet.from_names("Koza")

@@ -51,6 +51,9 @@ class _StubSession:
     def __init__(self):
         self.asked: list[str] = []
 
+    def wants_call(self, budget) -> bool:
+        return False
+
     def candidates(self, program, budget, location_scores=None) -> SubgoalOffer:
         self.asked.append(program.key)
         return SubgoalOffer(scored=ASK * SCORED_PER_CALL)
@@ -99,6 +102,9 @@ class _OfferSession:
 
     def __init__(self, offers):
         self.offers = offers
+
+    def wants_call(self, budget) -> bool:
+        return False
 
     def candidates(self, program, budget, location_scores=None) -> SubgoalOffer:
         offers, self.offers = self.offers, []
