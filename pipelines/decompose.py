@@ -58,6 +58,7 @@ def decompose(
     left: int = 600,
     limit: int = 4,
     batch: int = 8,
+    memo: dict | None = None,
 ) -> Decomposition:
     """Programs equal to ``target`` as ``op1(a1, op2(a2, ... rest))`` with up to ``depth`` steps,
     rest a library entry or a split ``A op B`` (A among the first ``left`` entries).
@@ -66,6 +67,9 @@ def decompose(
     order) orders the steps, reading the points ``rows`` only (all when None). Stops after
     ``limit`` programs or ``pops`` remainders. The best ``batch`` remainders are taken
     together, so the policy scores their steps in one pass (1 is strictly best-first).
+    ``memo``, a dict the caller keeps, holds each remainder's steps and their scores: a library
+    grown on demand solves the same target again, and while its first ``siblings`` entries stay
+    the same, so do the steps and their order, and only the lookups are new.
     """
     rows = np.arange(len(target)) if rows is None else rows
     binary = tuple(op for op in binary if op in BINARY_OPS)
@@ -73,6 +77,8 @@ def decompose(
     if not binary or k == 0 or depth < 1:
         return Decomposition([], 0)
     sib_outputs, sib_tokens = lib.outputs[:k], [p.tokens for p in lib.programs[:k]]
+    memo = {} if memo is None else memo
+    key = (tuple(sib_tokens), binary, policy is None, target.tobytes())
     tie = itertools.count()
     heap: list[tuple[float, int, np.ndarray, tuple[Wrap, ...]]] = [(0.0, next(tie), target, ())]
     found: list[Program] = []
@@ -91,18 +97,24 @@ def decompose(
                 rests = [p for _, p in lib.match(z[None, :], ())] + lib.split(z, binary, (), left)[:2]
                 found += [wrap(rest, wraps) for rest in rests]
             if len(wraps) < depth:
-                steps = decomposition_steps(z, sib_outputs, binary)
-                if len(steps):
-                    deeper.append((cost, z, wraps, steps))
+                if (key, wraps) not in memo:
+                    steps = decomposition_steps(z, sib_outputs, binary)
+                    memo[key, wraps] = (steps, None) if len(steps) else None
+                if memo[key, wraps] is not None:
+                    deeper.append((cost, z, wraps, memo[key, wraps][0]))
         if not deeper:
             continue
+        fresh = [d for d in deeper if memo[key, d[2]][1] is None]
         if policy is None:
-            logps = [np.full(len(s), -np.log(len(s))) for _, _, _, s in deeper]
-        else:
-            seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in deeper]  # points read
-            logps = policy.log_probs_many(
-                lib.X[rows], [z[rows] for _, z, _, _ in deeper], sib_outputs[:, rows], seen
+            scores = [np.full(len(s), -np.log(len(s))) for _, _, _, s in fresh]
+        elif fresh:
+            seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in fresh]  # points read
+            scores = policy.log_probs_many(
+                lib.X[rows], [z[rows] for _, z, _, _ in fresh], sib_outputs[:, rows], seen
             )
+        for (_, _, wraps, steps), logp in zip(fresh, scores if fresh else []):
+            memo[key, wraps] = (steps, logp)
+        logps = [memo[key, wraps][1] for _, _, wraps, _ in deeper]
         for (cost, _, wraps, steps), logp in zip(deeper, logps):
             for c in np.argsort(-logp, kind="stable"):
                 step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))

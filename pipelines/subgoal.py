@@ -392,6 +392,7 @@ class LibrarySession:
         self._outputs: list[np.ndarray] = []
         self._source: Iterator[tuple[Program, np.ndarray]] | None = None
         self._root: list[Program] | None = None
+        self._decomposed: dict = {}  # the root's decomposition steps, scored once for every growth
         self._reverse = None
         if stage.reverse_flow is not None:
             from flows.checkpoint import load_pretrained
@@ -517,6 +518,7 @@ class LibrarySession:
                 siblings=st.recurse_left,
                 left=st.recurse_split_left,
                 limit=st.recurse_limit,
+                memo=self._decomposed,
             ).programs
         return found
 

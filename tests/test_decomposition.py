@@ -87,6 +87,37 @@ def test_three_levels_deep_recovers_a_hand_built_target_and_counts_its_lookups()
     assert lib.scored - before >= deep.pops * len(lib)  # every popped remainder's lookups counted
 
 
+def test_a_grown_library_decomposes_again_from_the_memo_with_the_same_result():
+    """The steps and their scores are kept; a second search on a larger library asks the policy
+    nothing new for the remainders it saw, and finds what a fresh search finds."""
+    X = _x()
+    truth = parse("x1 * (x1 + x1 * (sin(x1) * cos(x1) + x1 * x1))")
+    y = evaluate(truth, X)
+
+    class CountingPolicy:
+        calls = 0
+
+        def log_probs_many(self, X, targets, sibling_outputs, steps):
+            CountingPolicy.calls += len(steps)
+            return [-np.arange(len(s), dtype=float) for s in steps]  # library order, as scores
+
+    small = Library(*enumerate_exhaustive(KOZA, X, 5, 300), X)
+    large = _library(X)
+    assert [p.tokens for p in small.programs[:1]] == [p.tokens for p in large.programs[:1]]
+    memo: dict = {}
+    args = dict(depth=3, siblings=1, pops=100, limit=1)
+    first = decompose(small, y, ("add", "mul"), CountingPolicy(), memo=memo, **args)
+    asked = CountingPolicy.calls
+    again = decompose(large, y, ("add", "mul"), CountingPolicy(), memo=memo, **args)
+    asked_again = CountingPolicy.calls - asked
+    fresh = decompose(large, y, ("add", "mul"), CountingPolicy(), **args)
+    asked_fresh = CountingPolicy.calls - asked - asked_again
+    assert [str(p) for p in again.programs] == [str(p) for p in fresh.programs] and again.programs
+    assert again.pops == fresh.pops
+    assert asked_again < asked_fresh  # the remainders the small library's search saw were not scored again
+    assert first.pops > 0
+
+
 def test_the_library_session_is_built_on_its_own_tasks_x():
     """Two solves through one stage never share a library: each is enumerated on its own X."""
     stage = LibrarySubgoal(foothold_entries=10**9)
