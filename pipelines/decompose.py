@@ -104,16 +104,17 @@ def decompose(
                     deeper.append((cost, z, wraps, memo[key, wraps][0]))
         if not deeper:
             continue
-        fresh = [d for d in deeper if memo[key, d[2]][1] is None]
-        if policy is None:
-            scores = [np.full(len(s), -np.log(len(s))) for _, _, _, s in fresh]
-        elif fresh:
-            seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in fresh]  # points read
-            scores = policy.log_probs_many(
-                lib.X[rows], [z[rows] for _, z, _, _ in fresh], sib_outputs[:, rows], seen
-            )
-        for (_, _, wraps, steps), logp in zip(fresh, scores if fresh else []):
-            memo[key, wraps] = (steps, logp)
+        fresh = [d for d in deeper if memo[key, d[2]][1] is None]  # steps not yet scored
+        if fresh:
+            if policy is None:
+                scores = [np.full(len(s), -np.log(len(s))) for _, _, _, s in fresh]
+            else:
+                seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in fresh]  # points read
+                scores = policy.log_probs_many(
+                    lib.X[rows], [z[rows] for _, z, _, _ in fresh], sib_outputs[:, rows], seen
+                )
+            for (_, _, wraps, steps), logp in zip(fresh, scores):
+                memo[key, wraps] = (steps, logp)
         logps = [memo[key, wraps][1] for _, _, wraps, _ in deeper]
         for (cost, _, wraps, steps), logp in zip(deeper, logps):
             for c in np.argsort(-logp, kind="stable"):

@@ -436,10 +436,10 @@ class LibrarySession:
         cost: one per new program."""
         st = self.stage
         cap = max(min(st.max_entries, budget.max_calls // 4), 1)
-        have = len(self._programs)
-        want = min(cap, st.first_entries if not have else int(np.ceil(have * st.growth)))
-        if not self.wants_call(budget) or want <= have:
+        if not self.wants_call(budget):
             return 0
+        have = self.enumerated
+        want = min(cap, st.first_entries if not have else int(np.ceil(have * st.growth)))
         if self._source is None:
             fs, X = self.problem.function_set, self.problem.X
             self._source = iter_programs(fs, X, st.max_size, self._costs)

@@ -209,16 +209,16 @@ def iter_programs(
     buckets: dict[tuple[int, int], list[tuple[tuple[str, ...], np.ndarray]]] = {}
     seen: set[bytes] = set()
 
-    def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> list[tuple[tuple[str, ...], np.ndarray]]:
-        """``[(tokens, y)]`` if y is finite and new, else ``[]``."""
+    def keep(tokens: tuple[str, ...], y: np.ndarray, level: int) -> bool:
+        """Whether y is finite and new; a kept program joins its (cost, size) bucket."""
         if not np.isfinite(y).all():
-            return []
+            return False
         sig = output_signature(y)
         if sig in seen:
-            return []
+            return False
         seen.add(sig)
         buckets.setdefault((level, len(tokens)), []).append((tokens, y))
-        return [(tokens, y)]
+        return True
 
     def at(level: int, most: int):
         """The programs of cost ``level`` with at most ``most`` nodes, by size."""
@@ -234,7 +234,7 @@ def iter_programs(
         """The new programs among ``made``, computed with numpy's warnings off; a list, so that
         the warnings are back on whenever the caller holds the generator."""
         with np.errstate(all="ignore"):
-            return [(Program(t), y) for tokens, y in made for t, y in keep(tokens, y, level)]
+            return [(Program(tokens), y) for tokens, y in made if keep(tokens, y, level)]
 
     top = max_size * max(cost.values(), default=1)
     for level in range(1, top + 1):
