@@ -2,9 +2,10 @@
 is a library entry or a split of two.
 
 A step writes the target z as ``op(a, z')`` with a among the library's first entries, and
-z' is a new target (the operator's exact inverse). Three levels of about 70 steps are
-3×10⁵ remainders, each worth a library split, so the order decides: the search is
-best-first by the summed log-probability of its steps, from the decomposition policy
+z' is a new target (the operator's exact inverse), or as ``u(z')`` for a unary operator u:
+where u is not one-to-one, z' is a choice of branches (:mod:`flows.branches`). Three
+levels of about 70 steps are 3×10⁵ remainders, each worth a library split, so the order
+decides: the search is best-first by the summed log-probability of its steps, from the decomposition policy
 (:mod:`flows.decomposition_policy`) or, as the plain stand-in, uniform over each target's
 steps: shallow remainders first (those of targets with fewer steps a little sooner), and
 a target's steps in library order. Every popped remainder costs one library match and
@@ -20,12 +21,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flows.decomposition_data import BINARY_OPS, decomposition_steps
+from flows.branches import branch_preimages
+from flows.decomposition_data import BINARY_OPS, SAME, decomposition_steps
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
 if TYPE_CHECKING:
     from flows.decomposition_policy import DecompositionPolicy
+    from flows.reverse_flow import ReverseFlow
     from pipelines.subgoal import Library
+
+BRANCHES = ("operator", "reverse_flow", "principal")  # where a unary step's other branches come from
 
 Wrap = tuple[str, tuple[str, ...], bool]  # (operator, sibling tokens, sibling on the left)
 
@@ -46,6 +52,26 @@ def wrap(program: Program, wraps: tuple[Wrap, ...]) -> Program:
     return Program(tokens)
 
 
+def unary_peels(
+    z: np.ndarray, X: np.ndarray, unary: tuple[str, ...], branches: str = "operator", reverse=None
+) -> list[tuple[str, np.ndarray]]:
+    """The steps ``z = u(z')``: each unary operator's preimages of z worth a search, the
+    principal branch and, where u is not one-to-one, the smoothest choice of branches from the
+    operator's record (``branches="operator"``), the reverse flow's draws (``"reverse_flow"``,
+    with ``reverse``), or none (``"principal"``). Remainders equal to z are dropped."""
+    out = []
+    scale = np.mean(z**2) + 1e-12
+    with np.errstate(all="ignore"):
+        for u in unary:
+            if branches == "principal":
+                v = OPERATORS[u].inverse(z)[0]
+                found = [v] if np.isfinite(v).all() else []
+            else:
+                found = branch_preimages(u, X, z, reverse if branches == "reverse_flow" else None)
+            out += [(u, v) for v in found if np.abs(v).max() < 1e6 and np.mean((v - z) ** 2) / scale >= SAME]
+    return out
+
+
 def decompose(
     lib: Library,
     target: np.ndarray,
@@ -59,6 +85,9 @@ def decompose(
     limit: int = 4,
     batch: int = 8,
     memo: dict | None = None,
+    unary: tuple[str, ...] = (),
+    branches: str = "operator",
+    reverse: ReverseFlow | None = None,
 ) -> Decomposition:
     """Programs equal to ``target`` as ``op1(a1, op2(a2, ... rest))`` with up to ``depth`` steps,
     rest a library entry or a split ``A op B`` (A among the first ``left`` entries).
@@ -70,15 +99,20 @@ def decompose(
     ``memo``, a dict the caller keeps, holds each remainder's steps and their scores: a library
     grown on demand solves the same target again, and while its first ``siblings`` entries stay
     the same, so do the steps and their order, and only the lookups are new.
+    ``unary`` operators are peeled too (:func:`unary_peels`, with ``branches`` and ``reverse``):
+    the policy knows binary steps only, so each unary step gets the uniform share 1/(steps),
+    and the binary steps share the rest in the policy's proportions.
     """
     rows = np.arange(len(target)) if rows is None else rows
     binary = tuple(op for op in binary if op in BINARY_OPS)
     k = min(siblings, len(lib))
-    if not binary or k == 0 or depth < 1:
+    if branches not in BRANCHES:
+        raise ValueError(f"branches must be one of {', '.join(BRANCHES)}; got {branches!r}")
+    if (not binary and not unary) or k == 0 or depth < 1:
         return Decomposition([], 0)
     sib_outputs, sib_tokens = lib.outputs[:k], [p.tokens for p in lib.programs[:k]]
     memo = {} if memo is None else memo
-    key = (tuple(sib_tokens), binary, policy is None, target.tobytes())
+    key = (tuple(sib_tokens), binary, unary, branches, policy is None, target.tobytes())
     tie = itertools.count()
     heap: list[tuple[float, int, np.ndarray, tuple[Wrap, ...]]] = [(0.0, next(tie), target, ())]
     found: list[Program] = []
@@ -99,27 +133,39 @@ def decompose(
             if len(wraps) < depth:
                 if (key, wraps) not in memo:
                     steps = decomposition_steps(z, sib_outputs, binary)
-                    memo[key, wraps] = (steps, None) if len(steps) else None
+                    peels = unary_peels(z, lib.X, unary, branches, reverse) if unary else []
+                    memo[key, wraps] = (steps, peels, None) if len(steps) or peels else None
                 if memo[key, wraps] is not None:
                     deeper.append((cost, z, wraps, memo[key, wraps][0]))
         if not deeper:
             continue
-        fresh = [d for d in deeper if memo[key, d[2]][1] is None]  # steps not yet scored
-        if fresh:
-            if policy is None:
-                scores = [np.full(len(s), -np.log(len(s))) for _, _, _, s in fresh]
+        fresh = [d for d in deeper if memo[key, d[2]][2] is None]  # steps not yet scored
+        binary_fresh = [d for d in fresh if len(d[3])]
+        if binary_fresh and policy is not None:
+            seen = [
+                replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in binary_fresh
+            ]  # points read
+            scored = policy.log_probs_many(
+                lib.X[rows], [z[rows] for _, z, _, _ in binary_fresh], sib_outputs[:, rows], seen
+            )
+            by_wraps = {d[2]: logp for d, logp in zip(binary_fresh, scored)}
+        for _, _, wraps, steps in fresh:
+            peels = memo[key, wraps][1]
+            total = len(steps) + len(peels)
+            if policy is not None and len(steps):
+                logp = by_wraps[wraps]
             else:
-                seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in fresh]  # points read
-                scores = policy.log_probs_many(
-                    lib.X[rows], [z[rows] for _, z, _, _ in fresh], sib_outputs[:, rows], seen
-                )
-            for (_, _, wraps, steps), logp in zip(fresh, scores):
-                memo[key, wraps] = (steps, logp)
-        logps = [memo[key, wraps][1] for _, _, wraps, _ in deeper]
-        for (cost, _, wraps, steps), logp in zip(deeper, logps):
+                logp = np.full(len(steps), -np.log(len(steps) or 1))
+            share = np.log(len(steps) / total) if len(steps) else 0.0
+            memo[key, wraps] = (steps, peels, (logp + share, np.full(len(peels), -np.log(total))))
+        for cost, _, wraps, steps in deeper:
+            peels = memo[key, wraps][1]
+            logp, peel_logp = memo[key, wraps][2]
             for c in np.argsort(-logp, kind="stable"):
                 step: Wrap = (steps.ops[c], sib_tokens[steps.siblings[c]], bool(steps.sibling_left[c]))
                 heapq.heappush(heap, (cost - float(logp[c]), next(tie), steps.remainders[c], (*wraps, step)))
+            for (u, v), lp in zip(peels, peel_logp):
+                heapq.heappush(heap, (cost - float(lp), next(tie), v, (*wraps, (u, (), True))))
     return Decomposition(found[:limit], popped)
 
 
@@ -160,4 +206,68 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
     if "policy" in runs:
         a, b = np.array(runs["policy"]), np.array(runs["plain"])
         out["policy_wins"], out["policy_losses"] = int(np.sum(a < b)), int(np.sum(a > b))
+    return out
+
+
+def branch_metrics(reverse: ReverseFlow | None, n: int = 60, seed: int = 0, pops: int = 300) -> dict:
+    """The recursion on ``n`` held-out random targets of one variable that hold an operator
+    that is not one-to-one: ``u(psi)`` for psi a library program of 3 or more nodes on which
+    u's principal branch is wrong, inside 0 to 2 random binary steps (never a benchmark
+    formula). The share found within ``pops`` remainders, and the median remainders matched,
+    with each source of branches (:data:`BRANCHES`; ``reverse_flow`` only with ``reverse``),
+    on the same targets."""
+    from flows.decomposition_data import sibling_library
+    from pipelines.subgoal import Library
+    from simulator.enumerate import FunctionSetPrior, enumerate_exhaustive, output_ok, sample_inputs
+    from simulator.execute import evaluate
+
+    rng = np.random.default_rng([seed, 31])
+    sets = FunctionSetPrior(named=("koza", "full"))
+    sources = [b for b in BRANCHES if b != "reverse_flow" or reverse is not None]
+    runs: dict[str, list[int]] = {b: [] for b in sources}
+    while len(runs["principal"]) < n:
+        fs = sets.sample(rng, max_vars=1)
+        wide = [u for u in fs.unary if OPERATORS[u].branches is not None]
+        if not wide:
+            continue
+        X = sample_inputs(1, 20, rng)
+        programs, outputs = enumerate_exhaustive(fs, X, 6, 5_000)
+        lib = Library(programs, outputs, X)
+        big = [j for j, p in enumerate(lib.programs) if len(p) >= 3]
+        psi = lib.outputs[big[int(rng.integers(len(big)))]]
+        u = wide[int(rng.integers(len(wide)))]
+        with np.errstate(all="ignore"):
+            z = OPERATORS[u].numpy(psi)
+            if np.allclose(OPERATORS[u].inverse(z)[0], psi, rtol=1e-6, atol=1e-9):
+                continue  # the principal branch is right: not a test of the branches
+            _, siblings = sibling_library(fs, X)
+            binary = tuple(op for op in fs.binary if op in BINARY_OPS)
+            for _ in range(int(rng.integers(0, 3))):
+                op, a = binary[int(rng.integers(len(binary)))], siblings[int(rng.integers(len(siblings)))]
+                z = OPERATORS[op].numpy(a, z) if rng.random() < 0.5 else OPERATORS[op].numpy(z, a)
+        if not output_ok(z, max_abs=1e6):
+            continue
+        if len(lib.match(z[None, :], fs.unary)) or lib.split(z, fs.binary, fs.unary, 600):
+            continue  # met without decomposing
+        for b in sources:
+            found = decompose(
+                lib,
+                z,
+                fs.binary,
+                None,
+                depth=3,
+                pops=pops,
+                limit=1,
+                unary=fs.unary,
+                branches=b,
+                reverse=reverse,
+            )
+            with np.errstate(all="ignore"):
+                ok = [q for q in found.programs if np.allclose(evaluate(q, X), z, rtol=1e-6, atol=1e-9)]
+            runs[b].append(found.pops if ok else pops + 1)
+    out: dict[str, float] = {"targets": n, "pops": pops}
+    for b, used in runs.items():
+        used_arr = np.array(used)
+        out[f"{b}_found"] = float(np.mean(used_arr <= pops))
+        out[f"{b}_median_pops"] = float(np.median(np.minimum(used_arr, pops)))
     return out

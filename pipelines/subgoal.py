@@ -19,7 +19,7 @@ import numpy as np
 from flows.encoders import MAX_VARS
 from flows.inverse import exact_inverse, split_solvers
 from pipelines.budget import Budget
-from pipelines.decompose import decompose
+from pipelines.decompose import BRANCHES, decompose
 from pipelines.problem import Problem
 from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
@@ -306,9 +306,12 @@ class LibrarySubgoal:
     (:func:`pipelines.decompose.decompose`): one of the first ``recurse_left`` entries peeled
     off per level, up to ``recurse_depth`` levels, ``recurse_pops`` remainders matched, in the
     order of the ``decomposer`` (a decomposition-policy checkpoint) or, without one, in
-    library order. ``recognizer``, a recognition-model checkpoint
-    (:mod:`flows.recognition`), decides the order the library grows in: programs made of
-    the tokens the data suggest come first; without one, the smallest programs do. Until
+    library order; with ``recurse_unary`` the unary operators are peeled too, and where one is
+    not one-to-one its ``branches`` come from the operator's record (``"operator"``), the reverse
+    flow's draws (``"reverse_flow"``) or nowhere (``"principal"``).
+    ``recognizer``, a recognition-model checkpoint (:mod:`flows.recognition`), decides the
+    order the library grows in: programs made of the tokens the data suggest come first;
+    without one, the smallest programs do. Until
     the library holds ``foothold_entries`` programs (or all there are), it offers only
     exact whole programs: approximate footholds from a small library would pull the edit
     search off its path.
@@ -343,7 +346,15 @@ class LibrarySubgoal:
         linear_pool: int = 24,
         affine_left: int = 150,
         reverse_flow: str | None = None,
+        recurse_unary: bool = True,
+        branches: str = "operator",
     ):
+        if branches not in BRANCHES:
+            raise ValueError(f"branches must be one of {', '.join(BRANCHES)}; got {branches!r}")
+        if branches == "reverse_flow" and reverse_flow is None:
+            raise ValueError("branches='reverse_flow' needs a reverse_flow checkpoint")
+        self.recurse_unary = bool(recurse_unary)
+        self.branches = branches
         if first_entries < 1 or growth <= 1 or pace <= 0:
             raise ValueError(
                 f"first_entries must be >= 1, growth > 1 and pace > 0; got {first_entries}, {growth}, {pace}"
@@ -519,6 +530,9 @@ class LibrarySession:
                 left=st.recurse_split_left,
                 limit=st.recurse_limit,
                 memo=self._decomposed,
+                unary=fs.unary if st.recurse_unary else (),
+                branches=st.branches,
+                reverse=self._reverse,
             ).programs
         return found
 

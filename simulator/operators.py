@@ -15,6 +15,9 @@ Conventions, shared by every caller:
   (0 left, 1 right) and ``sibling`` the other input's value. It returns ``(values, unique)``:
   NaN where no preimage exists, and whether the answer is the only one (an operator that is
   not one-to-one is undone on its principal branch).
+- ``branches`` (operators that are not one-to-one) gives, from a principal preimage ``v``,
+  the other preimages near it, shape (k, n): ``-v`` for square, ``pi - v`` and shifts by
+  ``2 pi`` for sin. Sub-goals choose among them (:mod:`flows.branches`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Operator:
     commutative: bool = False
     aliases: tuple[str, ...] = ()  # other names the parser accepts ("Abs", "ln")
     sympy_function: type | None = None  # sympy's own function class, when there is one
+    branches: Callable[[np.ndarray], np.ndarray] | None = None  # other preimages of a principal one
 
 
 OPERATORS: dict[str, Operator] = {}
@@ -75,21 +79,38 @@ def _zeros(a, *rest):
     return np.zeros_like(a) if not rest else (np.zeros_like(a), np.zeros_like(rest[0]))
 
 
-def _unary(name, np_f, torch_f, sympy_f, d1, d2, inverse, injective, sympy_function=None, aliases=()):
+def _unary(
+    name, np_f, torch_f, sympy_f, d1, d2, inverse, injective, sympy_function=None, aliases=(), branches=None
+):
     def inv(z):
         with np.errstate(all="ignore"):
             return inverse(z), injective
 
-    return register(Operator(name, 1, np_f, torch_f, sympy_f, d1, d2, inv, False, aliases, sympy_function))
+    return register(
+        Operator(name, 1, np_f, torch_f, sympy_f, d1, d2, inv, False, aliases, sympy_function, branches)
+    )
+
+
+def _shifts(period: float, *maps: Callable) -> Callable[[np.ndarray], np.ndarray]:
+    """Preimages ``m(v) + k * period`` for each map m and k in -1, 0, 1, except v itself."""
+
+    def branches(v):
+        rows = [m(v) + k * period for m in maps for k in (-1, 0, 1)]
+        return np.stack(rows[:1] + rows[2:])  # rows[1] is the first map at k = 0: v itself
+
+    return branches
 
 
 # ----- unary -----------------------------------------------------------------------------
 _unary("sin", np.sin, torch.sin, sympy.sin, np.cos, lambda a: -np.sin(a),
-       lambda v: _where(np.abs(v) <= 1, np.arcsin(np.clip(v, -1, 1))), False, sympy.sin)  # fmt: skip
+       lambda v: _where(np.abs(v) <= 1, np.arcsin(np.clip(v, -1, 1))), False, sympy.sin,
+       branches=_shifts(2 * np.pi, lambda v: v, lambda v: np.pi - v))  # fmt: skip
 _unary("cos", np.cos, torch.cos, sympy.cos, lambda a: -np.sin(a), lambda a: -np.cos(a),
-       lambda v: _where(np.abs(v) <= 1, np.arccos(np.clip(v, -1, 1))), False, sympy.cos)  # fmt: skip
+       lambda v: _where(np.abs(v) <= 1, np.arccos(np.clip(v, -1, 1))), False, sympy.cos,
+       branches=_shifts(2 * np.pi, lambda v: v, np.negative))  # fmt: skip
 _unary("tan", np.tan, torch.tan, sympy.tan, lambda a: 1 + np.tan(a) ** 2,
-       lambda a: 2 * np.tan(a) * (1 + np.tan(a) ** 2), np.arctan, False, sympy.tan)  # fmt: skip
+       lambda a: 2 * np.tan(a) * (1 + np.tan(a) ** 2), np.arctan, False, sympy.tan,
+       branches=lambda v: np.stack([v + k * np.pi for k in (-2, -1, 1, 2)]))  # fmt: skip
 _unary("exp", np.exp, torch.exp, sympy.exp, np.exp, np.exp,
        lambda v: _where(v > 0, np.log(v)), True, sympy.exp)  # fmt: skip
 _unary("log", np.log, torch.log, sympy.log, lambda a: 1 / a, lambda a: -1 / (a * a),
@@ -101,11 +122,11 @@ _unary("neg", np.negative, torch.neg, lambda a: -a, lambda a: -np.ones_like(a), 
 _unary("inv", np.reciprocal, torch.reciprocal, lambda a: 1 / a, lambda a: -1 / (a * a),
        lambda a: 2 / (a * a * a), lambda v: _where(v != 0, 1.0 / v), True)  # fmt: skip
 _unary("square", np.square, torch.square, lambda a: a**2, lambda a: 2 * a, lambda a: np.full_like(a, 2.0),
-       lambda v: _where(v >= 0, np.sqrt(v)), False)  # fmt: skip
+       lambda v: _where(v >= 0, np.sqrt(v)), False, branches=lambda v: -v[None])  # fmt: skip
 _unary("cube", lambda a: a * a * a, lambda a: a * a * a, lambda a: a**3, lambda a: 3 * a * a,
        lambda a: 6 * a, np.cbrt, True)  # fmt: skip
 _unary("abs", np.abs, torch.abs, sympy.Abs, np.sign, np.zeros_like,
-       lambda v: _where(v >= 0, v), False, sympy.Abs, ("Abs",))  # fmt: skip
+       lambda v: _where(v >= 0, v), False, sympy.Abs, ("Abs",), lambda v: -v[None])  # fmt: skip
 _unary("tanh", np.tanh, torch.tanh, sympy.tanh, lambda a: 1 - np.tanh(a) ** 2,
        lambda a: -2 * np.tanh(a) * (1 - np.tanh(a) ** 2),
        lambda v: _where(np.abs(v) < 1, np.arctanh(v)), True, sympy.tanh)  # fmt: skip

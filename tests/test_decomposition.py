@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flows.branches import branch_preimages
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.decomposition_data import Chain, chain_example, decomposition_steps, sibling_library
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
@@ -85,6 +86,41 @@ def test_three_levels_deep_recovers_a_hand_built_target_and_counts_its_lookups()
     assert deep.programs and 0 < deep.pops <= 100
     assert np.allclose(evaluate(deep.programs[0], X), y)
     assert lib.scored - before >= deep.pops * len(lib)  # every popped remainder's lookups counted
+
+
+def test_the_smoothest_branches_undo_square_and_cos_where_the_principal_branch_cannot():
+    X = np.linspace(-1.45, 1.45, 20)[::-1, None]  # x1**3 - x1 changes sign three times
+    x = X[:, 0]
+    for u, inner in (("square", x**3 - x), ("cos", x * x + x), ("sin", x * x + 2 * x)):
+        z = OPERATORS[u].numpy(inner)
+        principal = OPERATORS[u].inverse(z)[0]
+        assert not np.allclose(principal, inner) and not np.allclose(-principal, inner)
+        found = branch_preimages(u, X, z)
+        assert any(np.allclose(v, inner) for v in found), u
+    # two variables have no order along x: only the principal branch is offered
+    X2 = np.random.default_rng(1).uniform(-1.5, 1.5, (20, 2))
+    z2 = np.square(X2[:, 0] - X2[:, 1])
+    assert len(branch_preimages("square", X2, z2)) == 1
+
+
+def test_a_unary_step_with_its_branch_recovers_a_target_inside_abs():
+    """x1 + abs(x1*x1*x1 - x1) (9 nodes): peel x1, then abs on its right branch, then a lookup."""
+    X = np.linspace(-1.45, 1.45, 20)[::-1, None]
+    fs = FunctionSet.from_names("add,sub,mul,abs")
+    programs, outputs = enumerate_exhaustive(fs, X, 7, 3_000)
+    lib = Library(programs, outputs, X)
+    y = evaluate(parse("x1 + abs(x1*x1*x1 - x1)"), X)
+    assert not lib.split(y, fs.binary, fs.unary, 600)
+    binary_only = decompose(lib, y, fs.binary, depth=2, siblings=2, pops=100, limit=1)
+    assert not binary_only.programs
+    for branches, expect in (("principal", False), ("operator", True)):
+        found = decompose(
+            lib, y, fs.binary, depth=2, siblings=2, pops=100, limit=1, unary=fs.unary, branches=branches
+        )
+        assert bool(found.programs) == expect, branches
+    assert np.allclose(evaluate(found.programs[0], X), y)
+    with pytest.raises(ValueError, match="branches must be one of"):
+        decompose(lib, y, fs.binary, unary=fs.unary, branches="sideways")
 
 
 def test_a_grown_library_decomposes_again_from_the_memo_with_the_same_result():

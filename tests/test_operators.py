@@ -70,6 +70,19 @@ def test_inverse_undoes_the_operator(name):
     np.testing.assert_allclose(op.numpy(A, right), z, rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", sorted(n for n, op in OPERATORS.items() if op.arity == 1))
+def test_an_operator_that_is_not_one_to_one_lists_its_other_branches(name):
+    op = OPERATORS[name]
+    z = op.numpy(A)
+    principal, unique = op.inverse(z)
+    assert unique == (op.branches is None)
+    if op.branches is not None:
+        others = op.branches(principal)
+        assert others.shape[1:] == principal.shape and len(others) >= 1
+        np.testing.assert_allclose(op.numpy(others), np.broadcast_to(z, others.shape), rtol=1e-9, atol=1e-12)
+        assert not any(np.allclose(row, principal) for row in others)
+
+
 def test_operators_parse_print_and_export_from_the_registry():
     for name, op in OPERATORS.items():
         text = f"{name}(x1)" if op.arity == 1 else f"{name}(x1, x2)"
