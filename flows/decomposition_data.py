@@ -15,6 +15,7 @@ benchmark formulas: :class:`~simulator.enumerate.ProgramPrior` refuses them.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +26,10 @@ from flows.forward_data import random_setting
 from flows.inverse import split_solvers
 from simulator.datasets import StreamDataModule
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, enumerate_exhaustive, output_ok
-from simulator.execute import evaluate
+from simulator.execute import evaluate, node_values
+from simulator.language import arity
 from simulator.operators import OPERATORS
+from simulator.program import Program
 
 SIBLINGS = 12  # the first (smallest) library entries that a step may peel off
 MAX_ABS = 1e6  # remainders beyond this are numerical garbage, not targets
@@ -223,8 +226,64 @@ def chain_example(chain: Chain, level: int) -> DecompositionExample | None:
     return DecompositionExample(step_features(chain.X, z, chain.siblings, steps), step_ops(steps), positive)
 
 
+def found_chain(program: Program, fs, X: np.ndarray, siblings: np.ndarray | None = None) -> Chain | None:
+    """The decomposition a found program spells out: from the root down, while one input of a
+    binary node equals a sibling (one of the first library entries), peel it and go on into
+    the other. None when not even the root peels. The search found this program, so each of
+    its levels is a decision that led to a hit (the traces' hindsight label)."""
+    if siblings is None:
+        _, siblings = sibling_library(fs, X)
+    with np.errstate(all="ignore"):
+        values = node_values(program, X)
+    scale = lambda v: np.mean(v**2) + 1e-12  # noqa: E731
+    chain = [values[0]]
+    node = 0
+    while arity(program.tokens[node]) == 2 and program.tokens[node] in BINARY_OPS:
+        a, b = program.children(node)
+        rest = None
+        for sib, other in ((a, b), (b, a)):
+            err = np.mean((siblings - values[sib]) ** 2, axis=1) / scale(values[sib])
+            if np.any(err < SAME) and output_ok(values[other], max_abs=MAX_ABS):
+                rest = other
+                break
+        if rest is None:
+            break
+        chain.append(values[rest])
+        node = rest
+    if len(chain) < 2 or not all(np.isfinite(v).all() for v in chain):
+        return None
+    return Chain(X, fs, siblings, chain[::-1])
+
+
+def run_chains(runs: list[dict]) -> list[Chain]:
+    """The decompositions of the programs that traced runs found exactly (every run with
+    ``solved`` whose program peels a sibling at the root)."""
+    from simulator.trace_store import program_from, task_function_set
+
+    chains = []
+    for run in runs:
+        task = run["task"]
+        if not task["solved"]:
+            continue
+        fs, X = task_function_set(task), task["X"].numpy()
+        chain = found_chain(program_from(task["found"]), fs, X)
+        if chain is not None and np.allclose(chain.values[-1], task["y"].numpy(), rtol=1e-6, atol=1e-9):
+            chains.append(chain)
+    return chains
+
+
+def trace_chains(folders: str | list[str]) -> list[Chain]:
+    """:func:`run_chains` of every run in trace folders made by ``induce traces``."""
+    from simulator.trace_store import load_traces
+
+    folders = [folders] if isinstance(folders, str) else list(folders)
+    return run_chains([run for folder in folders for run in load_traces(folder)])
+
+
 class DecompositionData(StreamDataModule):
-    """Streams of chain decisions (:func:`random_chain`), one level of one chain per example."""
+    """Streams of chain decisions, one level of one chain per example: random chains
+    (:func:`random_chain`) and, with ``traces`` (trace folders), a ``trace_share`` of the
+    decompositions the search's own runs found (:func:`trace_chains`)."""
 
     def __init__(
         self,
@@ -234,13 +293,37 @@ class DecompositionData(StreamDataModule):
         val_size: int = 256,
         max_depth: int = 3,
         max_program_size: int = 11,
+        traces: str | list[str] | None = None,
+        trace_share: float = 0.5,
     ):
         super().__init__(batch_size, num_workers, seed, val_size)
+        if not 0 <= trace_share <= 1:
+            raise ValueError(f"trace_share must be in [0, 1]; got {trace_share}")
         self.max_depth = max_depth
         self.prior = ProgramPrior(1, max_program_size, p_const=0.0)
+        self.traces = traces
+        self.trace_share = trace_share
+        self._chains: list[Chain] | None = None
+
+    @property
+    def chains(self) -> list[Chain]:
+        """The traced runs' decompositions, read once (a warning when there are none: then
+        every example is a random chain)."""
+        if self._chains is None:
+            self._chains = trace_chains(self.traces)
+            if not self._chains:
+                warnings.warn(
+                    f"{self.traces}: no solved run whose program peels a sibling at the root; "
+                    "training on random chains only",
+                    stacklevel=2,
+                )
+        return self._chains
 
     def make_example(self, rng: np.random.Generator) -> DecompositionExample | None:
-        chain = random_chain(rng, self.max_depth, self.prior)
+        if self.traces is not None and rng.random() < self.trace_share and self.chains:
+            chain = self.chains[int(rng.integers(len(self.chains)))]
+        else:
+            chain = random_chain(rng, self.max_depth, self.prior)
         if chain is None:
             return None
         return chain_example(chain, int(rng.integers(1, len(chain.values))))

@@ -98,21 +98,32 @@ class DecompositionPolicy(Pretrained, pl.LightningModule):
 
 
 def decomposition_metrics(
-    policy: DecompositionPolicy | None, n: int = 200, seed: int = 0
+    policy: DecompositionPolicy | None,
+    n: int = 200,
+    seed: int = 0,
+    examples: list[DecompositionExample] | None = None,
 ) -> dict[str, float]:
-    """How often a right step is among the first k tried, on ``n`` fresh held-out decisions:
-    by the policy, and in library order (the plain stand-in, ``plain_top<k>``)."""
+    """How often a right step is among the first k tried, on ``n`` fresh held-out decisions
+    (or on ``examples``, such as the decisions of held-out traces' found programs): by the
+    policy, and in library order (the plain stand-in, ``plain_top<k>``)."""
     rng = np.random.default_rng([seed, 17])
     hits = {k: [0, 0] for k in TOP_K}
     done = 0
     was_training = policy.training if policy is not None else False
     if policy is not None:
         policy.eval()
+    if examples is not None:
+        examples = [e for e in examples if e is not None]
+        n = len(examples)
+    given = iter(examples) if examples is not None else None
     while done < n:
-        chain = random_chain(rng)
-        if chain is None:
-            continue
-        example = chain_example(chain, int(rng.integers(1, len(chain.values))))
+        if given is not None:
+            example = next(given)
+        else:
+            chain = random_chain(rng)
+            if chain is None:
+                continue
+            example = chain_example(chain, int(rng.integers(1, len(chain.values))))
         if example is None:
             continue
         done += 1

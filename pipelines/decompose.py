@@ -209,13 +209,19 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
     return out
 
 
-def branch_metrics(reverse: ReverseFlow | None, n: int = 60, seed: int = 0, pops: int = 300) -> dict:
+def branch_metrics(
+    reverse: ReverseFlow | None,
+    policy: DecompositionPolicy | None = None,
+    n: int = 60,
+    seed: int = 0,
+    pops: int = 300,
+) -> dict:
     """The recursion on ``n`` held-out random targets of one variable that hold an operator
     that is not one-to-one: ``u(psi)`` for psi a library program of 3 or more nodes on which
     u's principal branch is wrong, inside 0 to 2 random binary steps (never a benchmark
     formula). The share found within ``pops`` remainders, and the median remainders matched,
     with each source of branches (:data:`BRANCHES`; ``reverse_flow`` only with ``reverse``),
-    on the same targets."""
+    on the same targets, the binary steps in the order of ``policy`` (library order: None)."""
     from flows.decomposition_data import sibling_library
     from pipelines.subgoal import Library
     from simulator.enumerate import FunctionSetPrior, enumerate_exhaustive, output_ok, sample_inputs
@@ -231,7 +237,7 @@ def branch_metrics(reverse: ReverseFlow | None, n: int = 60, seed: int = 0, pops
         if not wide:
             continue
         X = sample_inputs(1, 20, rng)
-        programs, outputs = enumerate_exhaustive(fs, X, 6, 5_000)
+        programs, outputs = enumerate_exhaustive(fs, X, 6, 2_000)
         lib = Library(programs, outputs, X)
         big = [j for j, p in enumerate(lib.programs) if len(p) >= 3]
         psi = lib.outputs[big[int(rng.integers(len(big)))]]

@@ -4,8 +4,10 @@ Each round (the seed's sections 2.2 and 3):
 
 1. **traces**: the current pipeline runs on fresh random targets (never benchmark formulas)
    and its expanded states are labelled in hindsight (``induce traces``);
-2. **fit**: the edit flow and the similarity metric M are fine-tuned, from the previous
-   round's weights, on every trace made so far (``configs/*_traces.yaml`` through LightningCLI);
+2. **fit**: the edit flow, the similarity metric M and the decomposition policy are
+   fine-tuned, from the previous round's weights, on every trace made so far
+   (``configs/*_traces.yaml`` through LightningCLI); the policy learns from the
+   decompositions of the programs the runs found;
 3. **evaluate**: on a fixed held-out set, made once by the ``plain`` pipeline on its own
    seed, the on-policy metrics of the new models beside their stand-ins, and the recovery
    of the new pipeline on the same held-out random targets, paired against ``plain``'s
@@ -36,13 +38,21 @@ HELDOUT_SECONDS = 3_600.0
 MODELS = {  # module -> (trace config, shipped checkpoint)
     "edit_flow": ("edit_flow_traces.yaml", "checkpoints/edit_flow.pt"),
     "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
+    "decomposition_policy": ("decomposition_policy_traces.yaml", "checkpoints/decomposition_policy.pt"),
 }
-CURVE_KEYS = ("heldout_solved", "edit_flow_spearman", "edit_flow_top24_best", "metric_spearman")
+CURVE_KEYS = (
+    "heldout_solved",
+    "edit_flow_spearman",
+    "edit_flow_top24_best",
+    "metric_spearman",
+    "decomposition_top5",
+)
 BASELINES = {  # each curve's stand-in, drawn beside it
     "heldout_solved": "plain_solved",
     "edit_flow_spearman": "uniform_spearman",
     "edit_flow_top24_best": "random_top24_best",
     "metric_spearman": "nmse_spearman",
+    "decomposition_top5": "plain_decomposition_top5",
 }
 
 
@@ -51,13 +61,14 @@ class ImproveError(ValueError):
 
 
 def pipeline_spec(models: dict[str, str]) -> dict:
-    """The ``full`` preset with this round's edit flow and similarity metric."""
+    """The ``full`` preset with this round's edit flow, similarity metric and decomposition policy."""
     return {
         "preset": "full",
         "name": "improved",
         "propose": {"init_args": {"checkpoint": models["edit_flow"]}},
         "locate": {"init_args": {"similarity": models["similarity"]}},
         "verify": {"init_args": {"similarity": models["similarity"]}},
+        "subgoal": {"init_args": {"decomposer": models["decomposition_policy"]}},
     }
 
 
@@ -165,10 +176,32 @@ def evaluate_round(
         load_pretrained(EditFlow, models["edit_flow"]),
         load_pretrained(SimilarityModule, models["similarity"]),
     )
+    figures.update(heldout_decomposition(runs, models["decomposition_policy"]))
     plain = [bool(r["task"]["solved"]) for r in sorted(runs, key=lambda r: r["task"]["task_id"])]
     reference = plain if len(plain) == n else None
     figures.update(heldout_recovery(pipeline_yaml, cfg, n, reference, workers, executor))
     return figures
+
+
+def heldout_decomposition(runs: list[dict], checkpoint: str) -> dict:
+    """The decomposition policy on the held-out runs' found programs: how often a right step
+    is among its first k, beside library order (``plain_decomposition_top<k>``)."""
+    from flows.checkpoint import load_pretrained
+    from flows.decomposition_data import chain_example, run_chains
+    from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
+
+    chains = run_chains(runs)
+    examples = [chain_example(c, level) for c in chains for level in range(1, len(c.values))]
+    if not any(e is not None for e in examples):
+        return {"decomposition_decisions": 0}
+    policy = decomposition_metrics(load_pretrained(DecompositionPolicy, checkpoint), examples=examples)
+    plain = decomposition_metrics(None, examples=examples)
+    out = {"decomposition_decisions": sum(e is not None for e in examples)}
+    for key in policy:
+        if not key.startswith("plain_"):
+            out[f"decomposition_{key}"] = policy[key]
+            out[f"plain_decomposition_{key}"] = plain[f"plain_{key}"]
+    return out
 
 
 def plot_curve(rounds: list[dict], path: Path) -> None:

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from flows.branches import branch_preimages
 from flows.checkpoint import CHECKPOINT_DIR
-from flows.decomposition_data import Chain, chain_example, decomposition_steps, sibling_library
+from flows.decomposition_data import (
+    Chain,
+    chain_example,
+    decomposition_steps,
+    found_chain,
+    run_chains,
+    sibling_library,
+)
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
 from pipelines.decompose import decompose, wrap
 from pipelines.problem import Problem
@@ -19,6 +27,7 @@ from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.operators import OPERATORS
 from simulator.program import Program, parse
+from simulator.trace_store import program_record
 from tests.fitting import fit_tiny
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +68,31 @@ def test_chain_labels_mark_the_steps_that_peel_a_wrap():
     inner = chain_example(chain, 1)
     steps1 = decomposition_steps(values[1], sib, KOZA.binary)
     assert {steps1.ops[c] for c in np.flatnonzero(inner.positive)} == {"sub"}
+
+
+def test_a_found_program_gives_the_chain_of_its_decomposition():
+    """The traces' hindsight label: x1 * (sin(x1)*cos(x1) - x1) peels x1, x1 and sin(x1)."""
+    X = _x()
+    found = parse("x1 * (sin(x1) * cos(x1) - x1)")
+    chain = found_chain(found, KOZA, X)
+    x = X[:, 0]
+    assert len(chain.values) == 4
+    sc = np.sin(x) * np.cos(x)
+    for got, want in zip(chain.values, [np.cos(x), sc, sc - x, evaluate(found, X)]):
+        np.testing.assert_allclose(got, want)
+    assert all(chain_example(chain, level).positive.any() for level in (1, 2, 3))
+    assert found_chain(parse("sin(x1 * x1 * x1)"), KOZA, X) is None  # nothing peels at the root
+    # a solved traced run gives its chain; an unsolved one gives none
+    task = {
+        "function_set": ",".join(KOZA.to_names()),
+        "n_vars": 1,
+        "X": torch.as_tensor(X),
+        "y": torch.as_tensor(evaluate(found, X)),
+        "found": program_record(found),
+        "solved": True,
+    }
+    assert len(run_chains([{"task": task}])) == 1
+    assert run_chains([{"task": {**task, "solved": False}}]) == []
 
 
 def test_wrap_puts_the_rest_back_inside_the_steps():

@@ -119,7 +119,7 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     args = ["improve", "--out", str(out), "--rounds", "1", "--tasks", "3", "--heldout", "2"]
     args += ["--calls", "500", "--seconds", "600", "--steps", "2"]
     assert main(args) == 0
-    for name in ("edit_flow.pt", "similarity.pt", "pipeline.yaml", "metrics.json"):
+    for name in ("edit_flow.pt", "similarity.pt", "decomposition_policy.pt", "pipeline.yaml", "metrics.json"):
         assert (out / "round-1" / name).exists(), name
     assert (out / "learning_curve.png").exists()
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
@@ -130,6 +130,7 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
 
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
     assert pipe.planner.propose.checkpoint.endswith("round-1/edit_flow.pt")
+    assert pipe.planner.subgoal.decomposer.endswith("round-1/decomposition_policy.pt")
     assert main(args) == 0  # a rerun finds every round done
 
 
