@@ -70,6 +70,18 @@ def test_chain_labels_mark_the_steps_that_peel_a_wrap():
     assert {steps1.ops[c] for c in np.flatnonzero(inner.positive)} == {"sub"}
 
 
+def _solved_task(found: Program, X: np.ndarray) -> dict:
+    """A traced run's task record, solved by ``found``."""
+    return {
+        "function_set": ",".join(KOZA.to_names()),
+        "n_vars": 1,
+        "X": torch.as_tensor(X),
+        "y": torch.as_tensor(evaluate(found, X)),
+        "found": program_record(found),
+        "solved": True,
+    }
+
+
 def test_a_found_program_gives_the_chain_of_its_decomposition():
     """The traces' hindsight label: x1 * (sin(x1)*cos(x1) - x1) peels x1, x1 and sin(x1)."""
     X = _x()
@@ -83,16 +95,32 @@ def test_a_found_program_gives_the_chain_of_its_decomposition():
     assert all(chain_example(chain, level).positive.any() for level in (1, 2, 3))
     assert found_chain(parse("sin(x1 * x1 * x1)"), KOZA, X) is None  # nothing peels at the root
     # a solved traced run gives its chain; an unsolved one gives none
-    task = {
-        "function_set": ",".join(KOZA.to_names()),
-        "n_vars": 1,
-        "X": torch.as_tensor(X),
-        "y": torch.as_tensor(evaluate(found, X)),
-        "found": program_record(found),
-        "solved": True,
-    }
+    task = _solved_task(found, X)
     assert len(run_chains([{"task": task}])) == 1
     assert run_chains([{"task": {**task, "solved": False}}]) == []
+
+
+def test_trace_decisions_mix_with_random_chains_and_an_empty_trace_folder_warns(tmp_path: Path):
+    from flows.decomposition_data import DecompositionData
+    from simulator.trace_store import shard_path, write_shard
+
+    X = _x()
+    found = parse("x1 * (sin(x1) * cos(x1) - x1)")
+    task = _solved_task(found, X)
+    (tmp_path / "solved").mkdir()
+    write_shard(shard_path(tmp_path / "solved", 0), [{"task": task, "states": []}], {}, 0)
+    data = DecompositionData(traces=str(tmp_path / "solved"), trace_share=1.0)
+    rng = np.random.default_rng(0)
+    examples = [data.make_example(rng) for _ in range(6)]
+    assert len(data.chains) == 1 and all(e is not None and e.positive.any() for e in examples)
+    (tmp_path / "unsolved").mkdir()
+    unsolved = [{"task": {**task, "solved": False}, "states": []}]
+    write_shard(shard_path(tmp_path / "unsolved", 0), unsolved, {}, 0)
+    empty = DecompositionData(traces=str(tmp_path / "unsolved"), trace_share=1.0)
+    with pytest.warns(UserWarning, match="random chains only"):
+        empty.make_example(rng)
+    with pytest.raises(ValueError, match="trace_share"):
+        DecompositionData(trace_share=1.5)
 
 
 def test_wrap_puts_the_rest_back_inside_the_steps():
