@@ -53,7 +53,11 @@ def wrap(program: Program, wraps: tuple[Wrap, ...]) -> Program:
 
 
 def unary_peels(
-    z: np.ndarray, X: np.ndarray, unary: tuple[str, ...], branches: str = "operator", reverse=None
+    z: np.ndarray,
+    X: np.ndarray,
+    unary: tuple[str, ...],
+    branches: str = "operator",
+    reverse: ReverseFlow | None = None,
 ) -> list[tuple[str, np.ndarray]]:
     """The steps ``z = u(z')``: each unary operator's preimages of z worth a search, the
     principal branch and, where u is not one-to-one, the smoothest choice of branches from the
@@ -141,10 +145,8 @@ def decompose(
             continue
         fresh = [d for d in deeper if memo[key, d[2]][2] is None]  # steps not yet scored
         binary_fresh = [d for d in fresh if len(d[3])]
-        if binary_fresh and policy is not None:
-            seen = [
-                replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in binary_fresh
-            ]  # points read
+        if binary_fresh and policy is not None:  # the policy reads the points ``rows`` only
+            seen = [replace(s, remainders=s.remainders[:, rows]) for _, _, _, s in binary_fresh]
             scored = policy.log_probs_many(
                 lib.X[rows], [z[rows] for _, z, _, _ in binary_fresh], sib_outputs[:, rows], seen
             )
