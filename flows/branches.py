@@ -28,12 +28,16 @@ SAME = 1e-6  # relative tolerance for a candidate to count as a preimage
 TIE = 1e-9  # weight of the values' size beside the curvature: breaks ties between shifted paths
 
 
-def candidates(u: str, X: np.ndarray, z: np.ndarray, reverse: ReverseFlow | None = None, draws: int = 16):
-    """(k, n) preimages of ``z`` through ``u``: the principal branch, then the reverse flow's
-    ``draws`` (Newton-polished) or, without a flow, the operator's own other branches. Values
-    that do not map back to z are NaN."""
+def candidates(
+    u: str, X: np.ndarray, z: np.ndarray, reverse: ReverseFlow | None = None, draws: int = 16
+) -> np.ndarray:
+    """(k, n) preimages of ``z`` through ``u``: the principal branch, then, where u is not
+    one-to-one, the reverse flow's ``draws`` (Newton-polished) or, without a flow, the
+    operator's own other branches. Values that do not map back to z are NaN."""
     principal = OPERATORS[u].inverse(z)[0]
-    if reverse is not None:
+    if OPERATORS[u].branches is None:  # one-to-one: the principal preimage is the only one
+        more = np.zeros((0, len(z)))
+    elif reverse is not None:
         try:
             more = reverse.sample_hole(Program((u, "x1")), 1, X, z, draws)
         except (AssertionError, RuntimeError, ValueError):  # the flow cannot sample here
