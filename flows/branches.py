@@ -110,3 +110,40 @@ def branch_preimages(
                 ):
                     out.append(v)
     return out
+
+
+def branch_metrics(reverse: ReverseFlow | None, n: int = 200, seed: int = 0, points: int = 20) -> dict:
+    """How often the whole inner output is recovered through an operator that is not one-to-one,
+    on ``n`` held-out random ``u(psi)`` (psi a random program of one variable with 3 to 9
+    nodes, never a benchmark formula; u one of sin, cos, tan, square, abs; x uniform on
+    [-3, 3]) on which u's principal branch is wrong: by the smoothest choice among the
+    operator's own branches (``operator_hit``), among the reverse flow's draws
+    (``flow_hit``), and by the principal branch (0 by construction)."""
+    from simulator.enumerate import ProgramPrior, output_ok
+    from simulator.execute import evaluate
+    from simulator.language import FunctionSet
+
+    rng = np.random.default_rng([seed, 41])
+    fs = FunctionSet.from_names("full", 1)
+    prior = ProgramPrior(3, 9, p_const=0.0)
+    wide = [u for u in fs.unary if OPERATORS[u].branches is not None]
+    hits = {"operator": 0, "flow": 0}
+    done = 0
+    while done < n:
+        X = rng.uniform(-3, 3, (points, 1))
+        u = wide[int(rng.integers(len(wide)))]
+        with np.errstate(all="ignore"):
+            psi = evaluate(prior.sample(fs, rng), X)
+            if not output_ok(psi) or np.allclose(OPERATORS[u].inverse(OPERATORS[u].numpy(psi))[0], psi):
+                continue
+            z = OPERATORS[u].numpy(psi)
+        done += 1
+        for name, source in (("operator", None), ("flow", reverse)):
+            if name == "flow" and reverse is None:
+                continue
+            found = branch_preimages(u, X, z, source)
+            hits[name] += any(np.allclose(v, psi, rtol=1e-6, atol=1e-9) for v in found)
+    out = {"branch_targets": n, "operator_branch_hit": hits["operator"] / n}
+    if reverse is not None:
+        out["flow_branch_hit"] = hits["flow"] / n
+    return out

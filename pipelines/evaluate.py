@@ -21,17 +21,26 @@ def _modules():
     from flows.edit_flow import EditFlow, edit_flow_metrics
     from flows.forward_flow import ForwardFlow, forward_flow_metrics
     from flows.recognition import Recognition
-    from flows.reverse_flow import ReverseFlow, reverse_flow_metrics
+    from flows.reverse_flow import ReverseFlow
     from similarity.metric import SimilarityModule, similarity_metrics
 
     return [
         ("edit_flow", EditFlow, edit_flow_metrics),
         ("forward_flow", ForwardFlow, lambda m, seed: forward_flow_metrics(m, n_states=200, seed=seed)),
-        ("reverse_flow", ReverseFlow, reverse_flow_metrics),
+        ("reverse_flow", ReverseFlow, _reverse_figures),
         ("similarity", SimilarityModule, similarity_metrics),
         ("decomposition_policy", DecompositionPolicy, _decomposition_figures),
         ("recognition", Recognition, _recognition_figures),
     ]
+
+
+def _reverse_figures(model, seed: int) -> dict:
+    """Hole values per point (beside the exact inverse and a broad prior), then whole branches
+    through an operator that is not one-to-one (beside the operator's own branches)."""
+    from flows.branches import branch_metrics
+    from flows.reverse_flow import reverse_flow_metrics
+
+    return {**reverse_flow_metrics(model, seed=seed), **branch_metrics(model, n=100, seed=seed)}
 
 
 def _decomposition_figures(model, seed: int) -> dict:

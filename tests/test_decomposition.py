@@ -165,6 +165,14 @@ def test_the_smoothest_branches_undo_square_and_cos_where_the_principal_branch_c
     assert len(branch_preimages("square", X2, z2)) == 1
 
 
+def test_branch_figures_count_held_out_targets_the_principal_branch_gets_wrong():
+    from flows.branches import branch_metrics
+
+    figures = branch_metrics(None, n=20, seed=0)
+    assert figures["branch_targets"] == 20 and "flow_branch_hit" not in figures
+    assert 0.2 <= figures["operator_branch_hit"] <= 1.0
+
+
 def test_a_unary_step_with_its_branch_recovers_a_target_inside_abs():
     """x1 + abs(x1*x1*x1 - x1) (9 nodes): peel x1, then abs on its right branch, then a lookup."""
     X = np.linspace(-1.45, 1.45, 20)[::-1, None]
