@@ -43,7 +43,7 @@ def candidates(
         except (AssertionError, RuntimeError, ValueError):  # the flow cannot sample here
             more = np.zeros((0, len(z)))
     else:
-        more = OPERATORS[u].branches(principal) if OPERATORS[u].branches else np.zeros((0, len(z)))
+        more = OPERATORS[u].branches(principal)
     C = np.concatenate([principal[None], more])
     with np.errstate(all="ignore"):
         back = OPERATORS[u].numpy(C)
@@ -127,7 +127,8 @@ def branch_metrics(reverse: ReverseFlow | None, n: int = 200, seed: int = 0, poi
     fs = FunctionSet.from_names("full", 1)
     prior = ProgramPrior(3, 9, p_const=0.0)
     wide = [u for u in fs.unary if OPERATORS[u].branches is not None]
-    hits = {"operator": 0, "flow": 0}
+    sources = {"operator": None} if reverse is None else {"operator": None, "flow": reverse}
+    hits = dict.fromkeys(sources, 0)
     done = 0
     while done < n:
         X = rng.uniform(-3, 3, (points, 1))
@@ -138,9 +139,7 @@ def branch_metrics(reverse: ReverseFlow | None, n: int = 200, seed: int = 0, poi
                 continue
             z = OPERATORS[u].numpy(psi)
         done += 1
-        for name, source in (("operator", None), ("flow", reverse)):
-            if name == "flow" and reverse is None:
-                continue
+        for name, source in sources.items():
             found = branch_preimages(u, X, z, source)
             hits[name] += any(np.allclose(v, psi, rtol=1e-6, atol=1e-9) for v in found)
     out = {"branch_targets": n, "operator_branch_hit": hits["operator"] / n}

@@ -190,13 +190,13 @@ def heldout_decomposition(runs: list[dict], checkpoint: str) -> dict:
     from flows.decomposition_data import chain_example, run_chains
     from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
 
-    chains = run_chains(runs)
-    examples = [chain_example(c, level) for c in chains for level in range(1, len(c.values))]
-    if not any(e is not None for e in examples):
+    examples = [chain_example(c, level) for c in run_chains(runs) for level in range(1, len(c.values))]
+    examples = [e for e in examples if e is not None]
+    if not examples:
         return {"decomposition_decisions": 0}
     policy = decomposition_metrics(load_pretrained(DecompositionPolicy, checkpoint), examples=examples)
     plain = decomposition_metrics(None, examples=examples)
-    out = {"decomposition_decisions": sum(e is not None for e in examples)}
+    out = {"decomposition_decisions": len(examples)}
     for key in policy:
         if not key.startswith("plain_"):
             out[f"decomposition_{key}"] = policy[key]

@@ -3,9 +3,9 @@
 Memory mapping and recursion (the seed's section 2.1 and 5.1): the exact inverse of the
 operators above a node (or samples of the reverse flow where there is none) gives the
 output z* that the node must have for the whole program to output y. A library of small
-programs, enumerated per solve on the task's x as the search asks for it, is searched for z*: directly
-(nearest output), and as ``A op B`` with A and B both from the library (meet in the
-middle), which reaches subtrees twice the library's size in one step.
+programs, enumerated per solve on the task's x as the search asks for it, is searched for
+z*: directly (nearest output), and as ``A op B`` with A and B both from the library (meet in
+the middle), which reaches subtrees twice the library's size in one step.
 """
 
 from __future__ import annotations
@@ -311,10 +311,9 @@ class LibrarySubgoal:
     flow's draws (``"reverse_flow"``) or nowhere (``"principal"``).
     ``recognizer``, a recognition-model checkpoint (:mod:`flows.recognition`), decides the
     order the library grows in: programs made of the tokens the data suggest come first;
-    without one, the smallest programs do. Until
-    the library holds ``foothold_entries`` programs (or all there are), it offers only
-    exact whole programs: approximate footholds from a small library would pull the edit
-    search off its path.
+    without one, the smallest programs do. Until the library holds ``foothold_entries``
+    programs (or all there are), it offers only exact whole programs: approximate footholds
+    from a small library would pull the edit search off its path.
 
     The stage holds settings only; :meth:`start` gives each solve its own session, so a
     library is never built on one task's X and served on another's.
@@ -541,8 +540,9 @@ class LibrarySession:
     ) -> SubgoalOffer:
         """Whole-subtree replacements at the root and at the best-scored other locations.
 
-        Each call grows the library first (the planner calls only while the stage is within
-        its share of the work). While the library is small, only exact whole programs are
+        Each call grows the library first, when it is due (the planner calls the stage while
+        it is within its share of the work, and whenever the library is due to grow). While the
+        library is small, only exact whole programs are
         offered: approximate footholds from it would pull the edit search off its path.
         """
         st = self.stage
