@@ -9,8 +9,12 @@ targets, each beside the plain stand-in it must beat:
   minus its true child loss, averaged (uniform proposals: 0);
 - ``edit_flow_top24_best``: how often the flow's 24 best-scored edits hold the best child
   (random 24: ``random_top24_best``);
-- ``metric_spearman``: Spearman between M(ŷ_state, y) and the state's edit distance to the
-  program found, pooled within each run, averaged (NMSE in its place: ``nmse_spearman``).
+- ``metric_spearman``: Spearman between M(ŷ_state, ŷ_found) and the state's edit distance to
+  the program found, within each run, averaged (NMSE in its place: ``nmse_spearman``). The
+  goal is the found program's output, as in M's trace groups: the distance is counted to that
+  program, which is y itself when the run solved its task and is hindsight's goal when not.
+  ``metric_spearman_solved`` and ``nmse_spearman_solved`` keep to solved runs, where the
+  goal is the task's y that the planner gives M.
 """
 
 from __future__ import annotations
@@ -65,26 +69,35 @@ def edit_flow_metrics(runs: list[dict], model, top_k: int = TOP_K) -> dict[str, 
 
 def metric_metrics(runs: list[dict], model) -> dict[str, float]:
     """The similarity metric M as a distance to the goal: does it fall as the edits left do?"""
-    rho_m, rho_base = [], []
+    rho: dict[str, list[float]] = {"metric": [], "nmse": [], "metric_solved": [], "nmse_solved": []}
     for run in runs:
         task = run["task"]
-        X, y = task["X"].numpy(), task["y"].numpy()
+        X = task["X"].numpy()
         states = run["states"]
         if len(states) < 3:
             continue
         with np.errstate(all="ignore"):
             Y = np.stack([evaluate(program_from(s["program"]), X) for s in states])
+            goal = evaluate(program_from(task["found"]), X)
+        if not np.isfinite(goal).all():
+            continue
         dist = np.array([s["distance"] for s in states], dtype=np.float64)
-        m = model.distance(X, y, Y) if model is not None else None
-        if m is not None:
-            ok = np.isfinite(m)
-            rho_m.append(spearman(m[ok], dist[ok]))
-        rho_base.append(spearman(nmse(Y, y), dist))
-    clean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")  # noqa: E731
+        scores = {"nmse": nmse(Y, goal)}
+        if model is not None:
+            scores["metric"] = np.asarray(model.distance(X, goal, Y), dtype=np.float64)
+        for name, s in scores.items():
+            ok = np.isfinite(s)
+            r = spearman(s[ok], dist[ok])
+            rho[name].append(r)
+            if task["solved"]:
+                rho[f"{name}_solved"].append(r)
+    mean = lambda v: float(np.nanmean(v)) if v and np.isfinite(v).any() else float("nan")  # noqa: E731
     return {
-        "metric_spearman": clean(np.array(rho_m, dtype=np.float64)) if rho_m else float("nan"),
-        "nmse_spearman": clean(np.array(rho_base, dtype=np.float64)),
-        "metric_runs": len(rho_base),
+        "metric_spearman": mean(rho["metric"]),
+        "nmse_spearman": mean(rho["nmse"]),
+        "metric_spearman_solved": mean(rho["metric_solved"]),
+        "nmse_spearman_solved": mean(rho["nmse_solved"]),
+        "metric_runs": len(rho["nmse"]),
     }
 
 

@@ -7,7 +7,6 @@ then grow by wraps and replacements.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -124,85 +123,111 @@ def _need(edit: Edit, ok: bool, why: str) -> None:
 
 
 # ----- paths between programs -------------------------------------------------------------
-def edit_path(a: Program, b: Program) -> list[Edit]:
-    """A short path of edits that turns ``a`` into ``b`` (structure; constants ignored).
+class _Alignment:
+    """Fewest edits that turn subtree ``i`` of ``a`` into subtree ``j`` of ``b`` (memoised).
 
-    Built top-down: keep the root when arities match (replace its token if needed, then
-    recurse into children); otherwise wrap, hoist or collapse so that the arities match.
-    Edits are applied as they are made, so every location refers to the current program.
-    Not always the shortest path, but never long: at most about |a| + |b| edits.
+    Every way of making ``b[j]`` from ``a[i]`` top-down is tried: keep the root (replacing its
+    token) and fix the children pairwise; hoist a child of ``a[i]``; make ``b[j]``'s only
+    child and wrap it; make one of ``b[j]``'s two children, wrap it with a leaf and grow that
+    leaf into the other child (one wrap per operator node); collapse to ``b[j]`` when it is a
+    leaf. The minimum over these is the shortest top-down path: one that fixes a node before
+    its children and never builds what a later edit removes.
+    """
+
+    def __init__(self, a: Program, b: Program):
+        self.a, self.b = a, b
+        self.kids_a = [a.children(i) for i in range(len(a))]
+        self.kids_b = [b.children(j) for j in range(len(b))]
+        self.grow = [0] * len(b)  # a leaf of b[j] grows into b[j] by one wrap per operator node
+        for j in range(len(b) - 1, -1, -1):
+            self.grow[j] = 1 + sum(self.grow[c] for c in self.kids_b[j]) if self.kids_b[j] else 0
+        self.memo: dict[tuple[int, int], int] = {}
+
+    def same(self, i: int, j: int) -> bool:
+        ea, eb = self.a.ends[i], self.b.ends[j]
+        return ea - i == eb - j and self.a.tokens[i:ea] == self.b.tokens[j:eb]
+
+    def options(self, i: int, j: int) -> list[tuple[int, str, int]]:
+        """(cost, move, argument) for every first move from ``a[i]`` toward ``b[j]``."""
+        ka, kb = self.kids_a[i], self.kids_b[j]
+        out: list[tuple[int, str, int]] = []
+        if not kb:
+            out.append((1, "collapse", 0))
+        if kb and len(ka) == len(kb):
+            token = int(self.a.tokens[i] != self.b.tokens[j])
+            out.append((token + sum(self.cost(x, y) for x, y in zip(ka, kb, strict=True)), "keep", 0))
+        out.extend((1 + self.cost(x, j), "hoist", side) for side, x in enumerate(ka))
+        if len(kb) == 1:
+            out.append((1 + self.cost(i, kb[0]), "wrap_unary", 0))
+        elif len(kb) == 2:
+            for keep in (0, 1):
+                out.append((1 + self.cost(i, kb[keep]) + self.grow[kb[1 - keep]], "wrap_binary", keep))
+        return out
+
+    def cost(self, i: int, j: int) -> int:
+        if (i, j) not in self.memo:
+            self.memo[(i, j)] = 0 if self.same(i, j) else min(c for c, _, _ in self.options(i, j))
+        return self.memo[(i, j)]
+
+
+def edit_distance(a: Program, b: Program) -> int:
+    """The fewest edits that turn ``a`` into ``b`` (structure; constants ignored).
+
+    The label of the similarity metric and of the planner's traces: the edits a search still
+    has to make. A heuristic path overcounts (``x2 + φ`` to ``φ`` is one hoist, not a
+    rebuild), and an overcounted label hides what the outputs say about it.
+    """
+    return _Alignment(a, b).cost(0, 0)
+
+
+def edit_path(a: Program, b: Program) -> list[Edit]:
+    """A shortest path of edits from ``a`` to ``b``: ``len(edit_path(a, b)) == edit_distance(a, b)``.
+
+    Follows the cheapest first move of :class:`_Alignment` at each node; edits are applied as
+    they are made, so every location refers to the current program.
     """
     path: list[Edit] = []
     cur = a
-
-    def fix(loc: int, target: Program) -> None:
-        nonlocal cur
-        while True:
-            sub = cur.subtree(loc)
-            if sub.tokens == target.tokens:
-                return
-            ta, tb = sub.tokens[0], target.tokens[0]
-            aa, ab = arity(ta), arity(tb)
-            if aa == ab:
-                if ta != tb:
-                    step(Edit("replace", loc, tb))
-                sub = cur.subtree(loc)
-                tkids = target.children(0)
-                for k in range(ab):
-                    fix(cur.children(loc)[k], target.subtree(tkids[k]))
-                return
-            if ab == 0:
-                step(Edit("collapse", loc, tb))
-            elif ab == 1:
-                if aa == 2 and _contains(target.subtree(1), sub) is None:
-                    step(Edit("hoist", loc, side=_closer_child(sub, target.subtree(1))))
-                else:
-                    step(Edit("wrap_unary", loc, tb))
-            else:  # target is binary, current is a leaf or unary
-                tkids = [target.subtree(c) for c in target.children(0)]
-                if aa == 1 and _contains(tkids[0], sub) is None and _contains(tkids[1], sub) is None:
-                    step(Edit("hoist", loc, side=0))
-                    continue
-                keep = 1 if _similarity(sub, tkids[1]) > _similarity(sub, tkids[0]) else 0
-                other = tkids[1 - keep]
-                leaf = other.tokens[0] if len(other) == 1 else _any_leaf(other)
-                step(Edit("wrap_binary", loc, tb, leaf, 1 - keep))
 
     def step(e: Edit) -> None:
         nonlocal cur
         path.append(e)
         cur = apply(cur, e)
 
+    def fix(loc: int, target: Program) -> None:
+        while True:
+            sub = cur.subtree(loc)
+            al = _Alignment(sub, target)
+            if al.same(0, 0):
+                return
+            _, move, arg = min(al.options(0, 0), key=lambda o: o[0])
+            tb = target.tokens[0]
+            if move == "collapse":
+                step(Edit("replace" if len(sub) == 1 else "collapse", loc, tb))
+                return
+            if move == "hoist":
+                step(Edit("hoist", loc, side=arg))
+                continue
+            if move == "keep":
+                if sub.tokens[0] != tb:
+                    step(Edit("replace", loc, tb))
+                tkids = target.children(0)
+                for k in range(len(tkids)):
+                    fix(cur.children(loc)[k], target.subtree(tkids[k]))
+                return
+            tkids = [target.subtree(c) for c in target.children(0)]
+            if move == "wrap_unary":
+                step(Edit("wrap_unary", loc, tb))
+                fix(cur.children(loc)[0], tkids[0])
+                return
+            other = tkids[1 - arg]  # wrap_binary: the node becomes child ``arg``, a leaf the other
+            step(Edit("wrap_binary", loc, tb, next(t for t in other.tokens if arity(t) == 0), 1 - arg))
+            fix(cur.children(loc)[arg], tkids[arg])
+            fix(cur.children(loc)[1 - arg], other)
+            return
+
     fix(0, b)
     return path
-
-
-def _contains(haystack: Program, needle: Program) -> int | None:
-    """Index of a subtree of ``haystack`` equal to ``needle`` (by tokens), if any."""
-    n = len(needle)
-    for i in range(len(haystack)):
-        if haystack.ends[i] - i == n and haystack.tokens[i : i + n] == needle.tokens:
-            return i
-    return None
-
-
-def _similarity(a: Program, b: Program) -> int:
-    """Shared tokens (multiset), a cheap proxy for which side to keep when wrapping."""
-    return sum((Counter(a.tokens) & Counter(b.tokens)).values())
-
-
-def _closer_child(sub: Program, target: Program) -> int:
-    kids = [sub.subtree(c) for c in sub.children(0)]
-    return int(_similarity(kids[1], target) > _similarity(kids[0], target))
-
-
-def _any_leaf(p: Program) -> str:
-    return next(t for t in p.tokens if arity(t) == 0)
-
-
-def edit_distance(a: Program, b: Program) -> int:
-    """Length of :func:`edit_path`: the number of edits between two programs."""
-    return len(edit_path(a, b))
 
 
 def random_edit(

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
-from simulator.edits import Edit, apply, corrupt, edit_path, legal_edits, next_edits
+from simulator.edits import Edit, apply, corrupt, edit_distance, edit_path, legal_edits, next_edits
 from simulator.language import FunctionSet
 from simulator.program import Program, parse
 from tests.strategies import FULL, programs
@@ -24,6 +25,27 @@ def test_edit_path_reaches_target(a, b):
         assert e in set(legal_edits(q, FULL)) or e.kind == "replace"
         q = apply(q, e)
     assert q.tokens == b.tokens
+    assert len(edit_path(a, b)) == edit_distance(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "d"),
+    [
+        ("x2 + (x1*x3 + x1)/cos(x3)", "(x1*x3 + x1)/cos(x3)", 1),  # one hoist, not a rebuild
+        ("x1*(x1 + sin(x1))", "x1*(x1 + sin(x1)) + x2", 1),  # one wrap
+        ("sin(x1 + x2)", "cos(x1 + x2)", 1),
+        ("x1", "exp(x1*x1) + x1", 3),  # a leaf grows by one wrap per operator node
+        ("x1 + x2", "x2 + x1", 2),  # no swap edit: two replacements
+        ("sin(x1)*exp(x2)", "x3", 1),  # collapse
+        ("x1 + x1", "x1 + x1", 0),
+    ],
+)
+def test_edit_distance_is_the_fewest_edits_on_hand_cases(a, b, d):
+    assert edit_distance(parse(a), parse(b)) == d
+    q = parse(a)
+    for e in edit_path(parse(a), parse(b)):
+        q = apply(q, e)
+    assert q.tokens == parse(b).tokens
 
 
 @given(programs(max_size=10))

@@ -7,13 +7,20 @@ import pytest
 import torch
 
 from pipelines.cli import main
-from pipelines.on_policy import on_policy_metrics, random_topk_hit
+from pipelines.on_policy import metric_metrics, on_policy_metrics, random_topk_hit
 from pipelines.traces import StateRecord, TraceConfig, hindsight, path_keys, run_task
-from simulator.edits import Edit, apply, legal_edits
+from simulator.edits import Edit, apply, edit_distance, legal_edits
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.program import parse
-from simulator.trace_store import TraceError, load_traces, program_from, read_shard, state_edits
+from simulator.trace_store import (
+    TraceError,
+    load_traces,
+    program_from,
+    program_record,
+    read_shard,
+    state_edits,
+)
 
 KOZA = FunctionSet.from_names("Koza")
 X = np.linspace(0.2, 2.0, 20)[:, None]
@@ -40,6 +47,27 @@ def test_hindsight_labels_on_a_hand_made_state():
     log_edit = edits.index(Edit("wrap_unary", 0, "log"))
     expected = np.mean((np.log(X[:, 0]) - y) ** 2) / np.var(y)
     assert loss[log_edit] == pytest.approx(expected)
+
+
+def test_metric_figures_measure_the_distance_to_the_found_program():
+    """Hindsight's goal: an unsolved run's states are ranked against the program it found."""
+    found = parse("x1*x1 + sin(x1)")
+    states = ["x1*x1 + sin(x1)", "x1*x1 + x1", "x1*x1", "x1", "sin(sin(x1))"]
+    run = {
+        "task": {
+            "X": torch.as_tensor(X),
+            "y": torch.as_tensor(evaluate(parse("exp(x1*x1*x1)"), X)),  # the task, not solved
+            "found": program_record(found),
+            "solved": False,
+        },
+        "states": [
+            {"program": program_record(parse(s)), "distance": edit_distance(parse(s), found)} for s in states
+        ],
+    }
+    assert [st["distance"] for st in run["states"]] == [0, 1, 2, 3, 3]
+    figures = metric_metrics([run], None)
+    assert figures["nmse_spearman"] == pytest.approx(0.9747, abs=1e-3)  # NMSE to the found output
+    assert np.isnan(figures["nmse_spearman_solved"]) and figures["metric_runs"] == 1
 
 
 def test_path_keys_follow_the_trace():
