@@ -14,7 +14,13 @@ Each round (the seed's sections 2.2 and 3):
    (wins, losses, sign test): the learning curve. Held-out runs are bound by their call
    budget, not by seconds, so the curve does not move with the machine's load.
 
-Every round leaves its traces, checkpoints, pipeline YAML and ``metrics.json`` under
+A **gate** keeps a round from undoing an earlier one: a freshly fitted model replaces the
+current one only if it raises its on-policy figure (``GATE_FIGURES``) on a gate set of
+random targets traced once by ``plain`` on a seed of its own, apart from the held-out set,
+so that selection never sees the targets the curve is measured on (AlphaZero's gating, with
+on-policy figures in place of games). ``--gate 0`` keeps every fit.
+
+Every round leaves its traces, checkpoints, gate decisions, pipeline YAML and ``metrics.json`` under
 ``OUT/round-K/``, logs to W&B offline, and redraws ``OUT/learning_curve.png``. A rerun
 skips finished rounds. Round 0 measures the shipped models, the curve's start.
 """
@@ -35,10 +41,16 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
 # Held-out runs are bound by calls, not seconds: a figure must not depend on the machine's load.
 HELDOUT_SECONDS = 3_600.0
+GATE_SEED = 1_000_033  # the gate's targets: model selection never sees the held-out set
 MODELS = {  # module -> (trace config, shipped checkpoint)
     "edit_flow": ("edit_flow_traces.yaml", "checkpoints/edit_flow.pt"),
     "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
     "decomposition_policy": ("decomposition_policy_traces.yaml", "checkpoints/decomposition_policy.pt"),
+}
+GATE_FIGURES = {  # module -> the on-policy figure a new fit must raise to replace the current model
+    "edit_flow": "edit_flow_spearman",
+    "similarity": "metric_spearman",
+    "decomposition_policy": "decomposition_top5",
 }
 CURVE_KEYS = (
     "heldout_solved",
@@ -204,6 +216,41 @@ def heldout_decomposition(runs: list[dict], checkpoint: str) -> dict:
     return out
 
 
+def gate_figure(module: str, checkpoint: str, runs: list[dict]) -> float:
+    """The module's gate figure (``GATE_FIGURES``) for one checkpoint on traced runs."""
+    from flows.checkpoint import load_pretrained
+    from flows.edit_flow import EditFlow
+    from pipelines.on_policy import edit_flow_metrics, metric_metrics
+    from similarity.metric import SimilarityModule
+
+    if module == "edit_flow":
+        figures = edit_flow_metrics(runs, load_pretrained(EditFlow, checkpoint))
+    elif module == "similarity":
+        figures = metric_metrics(runs, load_pretrained(SimilarityModule, checkpoint))
+    else:
+        figures = heldout_decomposition(runs, checkpoint)
+    return float(figures.get(GATE_FIGURES[module], float("nan")))
+
+
+def gate(current: dict[str, str], fitted: dict[str, str], runs: list[dict] | None) -> dict[str, dict]:
+    """Per module, the model the next round builds on: the fit if it raises the gate figure
+    (or when there is no gate), else the current one; with both figures, for the record."""
+    decisions = {}
+    for module, candidate in fitted.items():
+        if runs is None:
+            decisions[module] = {"kept": candidate}
+            continue
+        old, new = gate_figure(module, current[module], runs), gate_figure(module, candidate, runs)
+        better = np.isfinite(new) and (not np.isfinite(old) or new > old)
+        decisions[module] = {
+            "kept": candidate if better else current[module],
+            "figure": GATE_FIGURES[module],
+            "fitted": new if np.isfinite(new) else None,
+            "current": old if np.isfinite(old) else None,
+        }
+    return decisions
+
+
 def plot_curve(rounds: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -238,8 +285,12 @@ def improve(
     executor: str = "local",
     seed: int = 0,
     edit_flow_data: dict | None = None,
+    gate_tasks: int = 32,
 ) -> list[dict]:
-    """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics."""
+    """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics.
+    ``gate_tasks`` random targets make the gate (0: every fit is kept)."""
+    from simulator.trace_store import load_traces
+
     out = Path(out).resolve()  # every path a round writes is absolute: workers may run elsewhere
     out.mkdir(parents=True, exist_ok=True)
     heldout = out / "heldout_traces"
@@ -247,6 +298,11 @@ def improve(
     say(f"held-out traces: {heldout}")
     plain = replace(cfg, pipeline="plain", seconds=HELDOUT_SECONDS)
     generate(heldout, heldout_tasks, HELDOUT_SEED, plain, workers=workers, executor=executor)
+    gate_runs = None
+    if gate_tasks:
+        say(f"gate traces: {out / 'gate_traces'}")
+        generate(out / "gate_traces", gate_tasks, GATE_SEED, plain, workers=workers, executor=executor)
+        gate_runs = load_traces(out / "gate_traces")
     models = {m: shipped for m, (_, shipped) in MODELS.items()}
     history: list[dict] = []
     trace_folders: list[str] = []
@@ -267,13 +323,23 @@ def improve(
                 executor=executor,
             )
             trace_folders.append(str(traces))
+            fitted = {}
             for module in MODELS:
                 dest = folder / f"{module}.pt"
                 if not dest.exists():
                     say(f"round {k}: fitting {module} on {len(trace_folders)} trace folder(s)")
                     data = edit_flow_data if module == "edit_flow" else None
                     fit_model(module, list(trace_folders), models[module], dest, steps, seed + k, data)
-                models[module] = str(dest)
+                fitted[module] = str(dest)
+            gate_path = folder / "gate.json"
+            if not gate_path.exists():
+                gate_path.write_text(json.dumps(gate(models, fitted, gate_runs), indent=2))
+            decisions = json.loads(gate_path.read_text())
+            for module, d in decisions.items():
+                if gate_runs is not None:
+                    verdict = "kept" if d["kept"] == fitted[module] else "dropped, the current model stays"
+                    say(f"round {k}: {module} {verdict} ({d['figure']} {d['fitted']} against {d['current']})")
+                models[module] = d["kept"]
         pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
         metrics_path = folder / "metrics.json"
         if metrics_path.exists():
@@ -282,6 +348,7 @@ def improve(
             say(f"round {k}: evaluating")
             figures = {
                 "round": k,
+                "models": dict(models),
                 **evaluate_round(
                     models, str(heldout), str(pipeline_yaml), cfg, heldout_tasks, workers, executor
                 ),
@@ -320,6 +387,13 @@ def add_parser(sub) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="wall-time budget per traced run")
     p.add_argument("--steps", type=int, default=300, help="optimizer steps per model per round")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--gate",
+        type=int,
+        default=32,
+        help="random targets (plain's traces, a seed of their own) on which a new fit must beat the "
+        "current model to replace it; 0 keeps every fit",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--executor", default="local", choices=["local", "ray"])
     p.add_argument(
@@ -344,8 +418,8 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    for name in ("rounds", "tasks", "heldout", "calls", "steps"):
-        if getattr(args, name) < (0 if name == "rounds" else 1):
+    for name in ("rounds", "tasks", "heldout", "calls", "steps", "gate"):
+        if getattr(args, name) < (0 if name in ("rounds", "gate") else 1):
             raise ImproveError(f"--{name} must be positive, got {getattr(args, name)}")
     if args.best_child_share is not None and not 0.0 <= args.best_child_share <= 1.0:
         raise ImproveError(f"--best-child-share must be in [0, 1], got {args.best_child_share}")
@@ -370,6 +444,7 @@ def main(args) -> int:
         args.executor,
         args.seed,
         {k: v for k, v in overrides.items() if v is not None},
+        args.gate,
     )
     for figures in history:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}))

@@ -145,9 +145,10 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     """traces -> fit -> evaluate, for real: each round leaves models, a pipeline, metrics, a curve."""
     out = tmp_path / "improve"
     args = ["improve", "--out", str(out), "--rounds", "1", "--tasks", "3", "--heldout", "2"]
-    args += ["--calls", "500", "--seconds", "600", "--steps", "2"]
+    args += ["--calls", "500", "--seconds", "600", "--steps", "2", "--gate", "2"]
     assert main(args) == 0
-    for name in ("edit_flow.pt", "similarity.pt", "decomposition_policy.pt", "pipeline.yaml", "metrics.json"):
+    models = ("edit_flow.pt", "similarity.pt", "decomposition_policy.pt")
+    for name in (*models, "gate.json", "pipeline.yaml", "metrics.json"):
         assert (out / "round-1" / name).exists(), name
     assert (out / "learning_curve.png").exists()
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
@@ -156,10 +157,17 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     assert {"plain_solved", "wins_vs_plain", "losses_vs_plain", "sign_test_p"} <= set(figures)
     from pipelines.pipeline import InductionPipeline
 
+    gate = json.loads((out / "round-1" / "gate.json").read_text())
+    for module, decision in gate.items():  # a fit replaces the shipped model only if it gates higher
+        fitted, current = decision["fitted"], decision["current"]
+        better = fitted is not None and (current is None or fitted > current)
+        assert decision["kept"].endswith(f"round-1/{module}.pt" if better else f"checkpoints/{module}.pt")
+        assert figures["models"][module] == decision["kept"]
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
-    assert pipe.planner.propose.checkpoint.endswith("round-1/edit_flow.pt")
-    assert pipe.planner.subgoal.decomposer.endswith("round-1/decomposition_policy.pt")
+    assert pipe.planner.propose.checkpoint == gate["edit_flow"]["kept"]
+    assert pipe.planner.subgoal.decomposer == gate["decomposition_policy"]["kept"]
     assert main(args) == 0  # a rerun finds every round done
+    assert main([*args[:-2], "--gate", "-1"]) == 2
 
 
 def _traced_x1_state():
