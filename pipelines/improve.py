@@ -339,8 +339,8 @@ def improve(
                 if gate_runs is not None:
                     verdict = "kept" if d["kept"] == fitted[module] else "dropped, the current model stays"
                     fig = lambda v: "none" if v is None else f"{v:.3f}"  # noqa: E731
-                    figures = f"{d['figure']} {fig(d['fitted'])} against {fig(d['current'])}"
-                    say(f"round {k}: {module} {verdict} ({figures})")
+                    scores = f"{d['figure']} {fig(d['fitted'])} against {fig(d['current'])}"
+                    say(f"round {k}: {module} {verdict} ({scores})")
                 models[module] = d["kept"]
         pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
         metrics_path = folder / "metrics.json"
