@@ -170,6 +170,18 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     assert main([*args[:-2], "--gate", "-1"]) == 2
 
 
+def test_the_gate_keeps_a_fit_only_when_it_raises_the_figure(monkeypatch):
+    from pipelines import improve
+
+    figure = {"old": 0.4, "better": 0.5, "worse": 0.3, "broken": float("nan")}
+    monkeypatch.setattr(improve, "gate_figure", lambda module, checkpoint, runs: figure[checkpoint])
+    current = {"edit_flow": "old", "similarity": "old", "decomposition_policy": "old"}
+    fitted = {"edit_flow": "better", "similarity": "worse", "decomposition_policy": "broken"}
+    kept = {m: d["kept"] for m, d in improve.gate(current, fitted, runs=[]).items()}
+    assert kept == {"edit_flow": "better", "similarity": "old", "decomposition_policy": "old"}
+    assert {m: d["kept"] for m, d in improve.gate(current, fitted, runs=None).items()} == fitted
+
+
 def _traced_x1_state():
     """The state x1 on data from sin(x1), labelled and read back as the edit flow's data sees it."""
     from flows.trace_edit_data import traced_state
