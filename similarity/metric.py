@@ -239,12 +239,13 @@ def rank_stats(M: np.ndarray, base: np.ndarray, dist: np.ndarray, k: np.ndarray)
             within_base.append(spearman(base[g, s], dist[g, s]))
     out["spearman_within"] = float(np.nanmean(within)) if within else float("nan")
     out["spearman_within_nmse"] = float(np.nanmean(within_base)) if within_base else float("nan")
-    neg, one = k == -1, k == 1
-    if neg.any() and one.any():
-        first = np.nanmax(np.where(one, M, np.nan), 1, keepdims=True)
-        first_b = np.nanmax(np.where(one, base, np.nan), 1, keepdims=True)
-        out["neg_auc"] = float(np.mean((M > first)[neg]))
-        out["neg_auc_nmse"] = float(np.mean((base > first_b)[neg]))
+    rows = (k == 1).any(1)  # groups with a one-edit member (a growth chain may lack one)
+    neg, one = k[rows] == -1, k[rows] == 1
+    if neg.any():
+        first = np.nanmax(np.where(one, M[rows], -np.inf), 1, keepdims=True)
+        first_b = np.nanmax(np.where(one, base[rows], -np.inf), 1, keepdims=True)
+        out["neg_auc"] = float(np.mean((M[rows] > first)[neg]))
+        out["neg_auc_nmse"] = float(np.mean((base[rows] > first_b)[neg]))
     return out
 
 

@@ -17,7 +17,7 @@ import torch
 
 from flows.encoders import MAX_VARS
 from simulator.datasets import StreamDataModule
-from simulator.edits import corrupt, edit_distance
+from simulator.edits import apply, corrupt, edit_distance, edit_path
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values
 from simulator.program import Program
@@ -75,8 +75,13 @@ def make_group(
     prior: ProgramPrior | None = None,
     max_size: int = 30,
     tries: int = 6,
+    growth: bool = False,
 ) -> PairGroup | None:
-    """One group, or ``None`` when a draw is rejected (invalid, constant, or a benchmark)."""
+    """One group, or ``None`` when a draw is rejected (invalid, constant, or a benchmark).
+
+    ``growth`` makes the chain the way a planner meets a goal instead of by corruption: the
+    programs on a shortest edit path from a small random program to the anchor (the planner's
+    states start small and grow), ``max_k`` of them, each labelled with its edits left."""
     prior = prior or ProgramPrior(min_size=2, max_size=15, max_depth=6)
     banned = benchmark_keys()
     n_vars = int(rng.integers(1, max_vars + 1))
@@ -90,8 +95,14 @@ def make_group(
     if y0 is None:
         return None
     programs, outputs = [anchor], [y0]
+    if growth:
+        chain = _growth_chain(anchor, fs, X, rng, max_k, banned)
+        if chain is None:
+            return None
+        programs += [p for p, _ in chain]
+        outputs += [y for _, y in chain]
     cur = anchor
-    for _ in range(max_k):
+    for _ in range(0 if growth else max_k):
         for _ in range(tries):
             nxt, _ = corrupt(cur, fs, 1, rng, max_size=max_size)
             y = run_ok(nxt, X) if nxt.key not in banned else None
@@ -114,9 +125,33 @@ def make_group(
             negatives += 1
     if negatives < n_negatives:
         return None
-    k = np.array(list(range(max_k + 1)) + [-1] * n_negatives, dtype=np.int64)
     dist = np.array([edit_distance(p, anchor) for p in programs], dtype=np.int64)
+    k = dist.copy() if growth else np.arange(max_k + 1 + n_negatives, dtype=np.int64)
+    k[max_k + 1 :] = -1
     return PairGroup(X, np.stack(outputs), k, dist, [str(p) for p in programs], fs.name or "custom")
+
+
+GROWTH_STARTS = ProgramPrior(min_size=1, max_size=3, max_depth=2)
+
+
+def _growth_chain(
+    anchor: Program, fs, X: np.ndarray, rng: np.random.Generator, count: int, banned: set
+) -> list[tuple[Program, np.ndarray]] | None:
+    """``count`` valid programs on a shortest path from a small random start to ``anchor``."""
+    start = GROWTH_STARTS.sample(fs, rng)
+    path, cur = [], start
+    for e in edit_path(start, anchor):
+        path.append(cur)
+        cur = apply(cur, e)
+    valid = []
+    for p in path:
+        y = run_ok(p, X) if p.key not in banned else None
+        if y is not None:
+            valid.append((p, y))
+    if not valid:
+        return None
+    pick = rng.choice(len(valid), size=count, replace=len(valid) < count)
+    return [valid[int(i)] for i in sorted(pick)]
 
 
 def collate_groups(groups: list[PairGroup]) -> dict:
@@ -151,6 +186,7 @@ class PairDataModule(StreamDataModule):
         n_negatives: int = 2,
         min_size: int = 2,
         max_size: int = 15,
+        growth_share: float = 0.0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_size=val_size)
         self.n_points = n_points
@@ -158,10 +194,14 @@ class PairDataModule(StreamDataModule):
         self.max_k = max_k
         self.n_negatives = n_negatives
         self.prior = ProgramPrior(min_size=min_size, max_size=max_size, max_depth=6)
+        if not 0.0 <= growth_share <= 1.0:
+            raise ValueError(f"growth_share must be in [0, 1], got {growth_share}")
+        self.growth_share = growth_share
 
     def make_example(self, rng: np.random.Generator) -> PairGroup | None:
+        growth = self.growth_share > 0 and rng.random() < self.growth_share
         return make_group(
-            rng, self.n_points, self.max_vars, self.max_k, self.n_negatives, self.prior, max_size=30
+            rng, self.n_points, self.max_vars, self.max_k, self.n_negatives, self.prior, 30, growth=growth
         )
 
     def collate(self, examples: list[PairGroup]) -> dict:

@@ -48,6 +48,21 @@ def test_groups_hold_edit_distances_and_never_a_benchmark() -> None:
     assert batch["Y"].shape == (4, 9, 20) and batch["X"].shape == (4, 20, 10) and len(batch["programs"]) == 4
 
 
+def test_growth_groups_walk_a_shortest_path_to_the_anchor() -> None:
+    """Growth chains are programs on the way to the anchor, each labelled with its edits left."""
+    rng = np.random.default_rng(1)
+    groups = [g for g in (make_group(rng, max_k=4, growth=True) for _ in range(60)) if g is not None]
+    assert len(groups) > 10
+    for g in groups[:10]:
+        progs = [parse(p) for p in g.programs]
+        assert g.Y.shape == (7, 20) and list(g.dist) == [edit_distance(p, progs[0]) for p in progs]
+        chain = g.dist[1:5]
+        assert list(chain) == sorted(chain, reverse=True) and (chain >= 1).all()
+        assert list(g.k[:5]) == list(g.dist[:5]) and list(g.k[5:]) == [-1, -1]
+    with pytest.raises(ValueError, match="growth_share"):
+        PairDataModule(growth_share=1.5)
+
+
 def test_torch_features_match_point_features() -> None:
     X, y = _xy(d=3)
     Y = np.stack([y, 3 * y - 1, np.exp(y)])
