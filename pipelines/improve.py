@@ -232,15 +232,25 @@ def gate_figure(module: str, checkpoint: str, runs: list[dict]) -> float:
     return float(figures.get(GATE_FIGURES[module], float("nan")))
 
 
-def gate(current: dict[str, str], fitted: dict[str, str], runs: list[dict] | None) -> dict[str, dict]:
+def gate(
+    current: dict[str, str], fitted: dict[str, str], runs: list[dict] | None, known: dict | None = None
+) -> dict[str, dict]:
     """Per module, the model the next round builds on: the fit if it raises the gate figure
-    (or when there is no gate), else the current one; with both figures, for the record."""
+    (or when there is no gate), else the current one; with both figures, for the record.
+    ``known`` maps (module, checkpoint) to figures already measured, and gains the new ones."""
+    known = {} if known is None else known
+
+    def figure(module: str, checkpoint: str) -> float:
+        if (module, checkpoint) not in known:
+            known[(module, checkpoint)] = gate_figure(module, checkpoint, runs)
+        return known[(module, checkpoint)]
+
     decisions = {}
     for module, candidate in fitted.items():
         if runs is None:
             decisions[module] = {"kept": candidate}
             continue
-        old, new = gate_figure(module, current[module], runs), gate_figure(module, candidate, runs)
+        old, new = figure(module, current[module]), figure(module, candidate)
         better = np.isfinite(new) and (not np.isfinite(old) or new > old)
         decisions[module] = {
             "kept": candidate if better else current[module],
@@ -249,6 +259,13 @@ def gate(current: dict[str, str], fitted: dict[str, str], runs: list[dict] | Non
             "current": old if np.isfinite(old) else None,
         }
     return decisions
+
+
+def _verdict(decision: dict, fitted: str) -> str:
+    """One gate decision in words, with both figures."""
+    fig = lambda v: "none" if v is None else f"{v:.3f}"  # noqa: E731
+    what = "kept" if decision["kept"] == fitted else "dropped, the current model stays"
+    return f"{what} ({decision['figure']} {fig(decision['fitted'])} against {fig(decision['current'])})"
 
 
 def plot_curve(rounds: list[dict], path: Path) -> None:
@@ -304,6 +321,7 @@ def improve(
         generate(out / "gate_traces", gate_tasks, GATE_SEED, plain, workers=workers, executor=executor)
         gate_runs = load_traces(out / "gate_traces")
     models = {m: shipped for m, (_, shipped) in MODELS.items()}
+    known_figures: dict[tuple[str, str], float] = {}  # the gate scores each checkpoint once
     history: list[dict] = []
     trace_folders: list[str] = []
     for k in range(rounds + 1):
@@ -333,14 +351,12 @@ def improve(
                 fitted[module] = str(dest)
             gate_path = folder / "gate.json"
             if not gate_path.exists():
-                gate_path.write_text(json.dumps(gate(models, fitted, gate_runs), indent=2))
+                decisions = gate(models, fitted, gate_runs, known_figures)
+                gate_path.write_text(json.dumps(decisions, indent=2))
             decisions = json.loads(gate_path.read_text())
             for module, d in decisions.items():
                 if gate_runs is not None:
-                    verdict = "kept" if d["kept"] == fitted[module] else "dropped, the current model stays"
-                    fig = lambda v: "none" if v is None else f"{v:.3f}"  # noqa: E731
-                    scores = f"{d['figure']} {fig(d['fitted'])} against {fig(d['current'])}"
-                    say(f"round {k}: {module} {verdict} ({scores})")
+                    say(f"round {k}: {module} {_verdict(d, fitted[module])}")
                 models[module] = d["kept"]
         pipeline_yaml.write_text(yaml.safe_dump(pipeline_spec(models), sort_keys=False))
         metrics_path = folder / "metrics.json"

@@ -94,25 +94,14 @@ def make_group(
     y0 = run_ok(anchor, X)
     if y0 is None:
         return None
-    programs, outputs = [anchor], [y0]
     if growth:
         chain = _growth_chain(anchor, fs, X, rng, max_k, banned)
-        if chain is None:
-            return None
-        programs += [p for p, _ in chain]
-        outputs += [y for _, y in chain]
-    cur = anchor
-    for _ in range(0 if growth else max_k):
-        for _ in range(tries):
-            nxt, _ = corrupt(cur, fs, 1, rng, max_size=max_size)
-            y = run_ok(nxt, X) if nxt.key not in banned else None
-            if y is not None:
-                break
-        else:
-            return None
-        cur = nxt
-        programs.append(cur)
-        outputs.append(y)
+    else:
+        chain = _corruption_chain(anchor, fs, X, rng, max_k, banned, max_size, tries)
+    if chain is None:
+        return None
+    programs = [anchor] + [p for p, _ in chain]
+    outputs = [y0] + [y for _, y in chain]
     negatives = 0
     for _ in range(tries * n_negatives):
         if negatives == n_negatives:
@@ -129,6 +118,31 @@ def make_group(
     k = dist.copy() if growth else np.arange(max_k + 1 + n_negatives, dtype=np.int64)
     k[max_k + 1 :] = -1
     return PairGroup(X, np.stack(outputs), k, dist, [str(p) for p in programs], fs.name or "custom")
+
+
+def _corruption_chain(
+    anchor: Program,
+    fs,
+    X: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    banned: set,
+    max_size: int,
+    tries: int,
+) -> list[tuple[Program, np.ndarray]] | None:
+    """``count`` valid programs, each one random edit beyond the previous, from ``anchor``."""
+    chain, cur = [], anchor
+    for _ in range(count):
+        for _ in range(tries):
+            nxt, _ = corrupt(cur, fs, 1, rng, max_size=max_size)
+            y = run_ok(nxt, X) if nxt.key not in banned else None
+            if y is not None:
+                break
+        else:
+            return None
+        cur = nxt
+        chain.append((cur, y))
+    return chain
 
 
 GROWTH_STARTS = ProgramPrior(min_size=1, max_size=3, max_depth=2)
