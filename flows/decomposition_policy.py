@@ -97,6 +97,15 @@ class DecompositionPolicy(Pretrained, pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
+def first_right_step(policy: DecompositionPolicy | None, example: DecompositionExample) -> int:
+    """How many steps are tried before a right one: in the policy's order, or in library order."""
+    order = np.arange(len(example.ops))
+    if policy is not None:
+        with torch.no_grad():
+            order = torch.argsort(policy(collate_steps([example]))[0], descending=True).numpy()
+    return int(np.flatnonzero(example.positive[order])[0])
+
+
 def decomposition_metrics(
     policy: DecompositionPolicy | None,
     n: int = 200,
@@ -127,12 +136,7 @@ def decomposition_metrics(
         if example is None:
             continue
         done += 1
-        first_plain = int(np.flatnonzero(example.positive)[0])
-        order = np.arange(len(example.ops))
-        if policy is not None:
-            with torch.no_grad():
-                order = torch.argsort(policy(collate_steps([example]))[0], descending=True).numpy()
-        first_policy = int(np.flatnonzero(example.positive[order])[0])
+        first_plain, first_policy = first_right_step(None, example), first_right_step(policy, example)
         for k in TOP_K:
             hits[k][0] += first_policy < k
             hits[k][1] += first_plain < k

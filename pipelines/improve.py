@@ -15,7 +15,8 @@ Each round (the seed's sections 2.2 and 3):
    budget, not by seconds, so the curve does not move with the machine's load.
 
 A **gate** keeps a round from undoing an earlier one: a freshly fitted model replaces the
-current one only if it raises its on-policy figure (``GATE_FIGURES``) on a gate set of
+current one only if it raises its on-policy figure (``GATE_FIGURES``) by more than two
+standard errors of the paired difference (``gate_rule``) on a gate set of
 random targets traced once by ``plain`` on a seed of its own, apart from the held-out set,
 so that selection never sees the targets the curve is measured on (AlphaZero's gating, with
 on-policy figures in place of games). ``--gate 0`` keeps every fit.
@@ -47,6 +48,7 @@ MODELS = {  # module -> (trace config, shipped checkpoint)
     "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
     "decomposition_policy": ("decomposition_policy_traces.yaml", "checkpoints/decomposition_policy.pt"),
 }
+GATE_Z = 2.0  # a fit must gain this many standard errors of the paired difference on the gate set
 GATE_FIGURES = {  # module -> the on-policy figure a new fit must raise to replace the current model
     "edit_flow": "edit_flow_spearman",
     "similarity": "metric_spearman",
@@ -195,15 +197,21 @@ def evaluate_round(
     return figures
 
 
+def found_decisions(runs: list[dict]) -> list:
+    """The decomposition decisions that led to the runs' found programs, one per level."""
+    from flows.decomposition_data import chain_example, run_chains
+
+    examples = [chain_example(c, level) for c in run_chains(runs) for level in range(1, len(c.values))]
+    return [e for e in examples if e is not None]
+
+
 def heldout_decomposition(runs: list[dict], checkpoint: str) -> dict:
     """The decomposition policy on the held-out runs' found programs: how often a right step
     is among its first k, beside library order (``plain_decomposition_top<k>``)."""
     from flows.checkpoint import load_pretrained
-    from flows.decomposition_data import chain_example, run_chains
     from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
 
-    examples = [chain_example(c, level) for c in run_chains(runs) for level in range(1, len(c.values))]
-    examples = [e for e in examples if e is not None]
+    examples = found_decisions(runs)
     if not examples:
         return {"decomposition_decisions": 0}
     policy = decomposition_metrics(load_pretrained(DecompositionPolicy, checkpoint), examples=examples)
@@ -216,33 +224,52 @@ def heldout_decomposition(runs: list[dict], checkpoint: str) -> dict:
     return out
 
 
-def gate_figure(module: str, checkpoint: str, runs: list[dict]) -> float:
-    """The module's gate figure (``GATE_FIGURES``) for one checkpoint on traced runs."""
+def gate_units(module: str, checkpoint: str, runs: list[dict]) -> np.ndarray:
+    """The module's gate figure (``GATE_FIGURES``) unit by unit, its mean the figure: per state
+    for the edit flow, per run for M, per decision for the policy (1 when a right step is in
+    its first 5). NaN marks a unit the checkpoint cannot score; units pair across checkpoints."""
     from flows.checkpoint import load_pretrained
+    from flows.decomposition_policy import DecompositionPolicy, first_right_step
     from flows.edit_flow import EditFlow
-    from pipelines.on_policy import edit_flow_metrics, metric_metrics
+    from pipelines.on_policy import edit_flow_state_figures, metric_run_figures
     from similarity.metric import SimilarityModule
 
     if module == "edit_flow":
-        figures = edit_flow_metrics(runs, load_pretrained(EditFlow, checkpoint))
-    elif module == "similarity":
-        figures = metric_metrics(runs, load_pretrained(SimilarityModule, checkpoint))
-    else:
-        figures = heldout_decomposition(runs, checkpoint)
-    return float(figures.get(GATE_FIGURES[module], float("nan")))
+        return edit_flow_state_figures(runs, load_pretrained(EditFlow, checkpoint))["spearman"]
+    if module == "similarity":
+        return metric_run_figures(runs, load_pretrained(SimilarityModule, checkpoint))["metric"]
+    policy = load_pretrained(DecompositionPolicy, checkpoint).eval()
+    return np.array([float(first_right_step(policy, e) < 5) for e in found_decisions(runs)])
+
+
+def gate_rule(current: np.ndarray, fitted: np.ndarray) -> dict:
+    """Does the fit raise the figure by more than ``GATE_Z`` standard errors of the paired,
+    unit by unit difference? A gain inside the gate set's noise keeps the current model."""
+    figure = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else None  # noqa: E731
+    out = {"fitted": figure(fitted), "current": figure(current), "margin": None}
+    if out["fitted"] is None:
+        return {**out, "better": False}
+    if out["current"] is None:
+        return {**out, "better": True}
+    both = np.isfinite(current) & np.isfinite(fitted)
+    diff = fitted[both] - current[both]
+    if len(diff) < 2:
+        return {**out, "better": False}
+    out["margin"] = float(GATE_Z * np.std(diff, ddof=1) / np.sqrt(len(diff)))
+    return {**out, "better": bool(diff.mean() > out["margin"] and diff.mean() > 0)}
 
 
 def gate(
     current: dict[str, str], fitted: dict[str, str], runs: list[dict] | None, known: dict | None = None
 ) -> dict[str, dict]:
-    """Per module, the model the next round builds on: the fit if it raises the gate figure
-    (or when there is no gate), else the current one; with both figures, for the record.
-    ``known`` maps (module, checkpoint) to figures already measured, and gains the new ones."""
+    """Per module, the model the next round builds on: the fit if it passes ``gate_rule`` (or
+    when there is no gate), else the current one; with both figures, for the record.
+    ``known`` maps (module, checkpoint) to units already scored, and gains the new ones."""
     known = {} if known is None else known
 
-    def figure(module: str, checkpoint: str) -> float:
+    def units(module: str, checkpoint: str) -> np.ndarray:
         if (module, checkpoint) not in known:
-            known[(module, checkpoint)] = gate_figure(module, checkpoint, runs)
+            known[(module, checkpoint)] = np.asarray(gate_units(module, checkpoint, runs), dtype=np.float64)
         return known[(module, checkpoint)]
 
     decisions = {}
@@ -250,22 +277,22 @@ def gate(
         if runs is None:
             decisions[module] = {"kept": candidate}
             continue
-        old, new = figure(module, current[module]), figure(module, candidate)
-        better = np.isfinite(new) and (not np.isfinite(old) or new > old)
+        rule = gate_rule(units(module, current[module]), units(module, candidate))
         decisions[module] = {
-            "kept": candidate if better else current[module],
+            "kept": candidate if rule.pop("better") else current[module],
             "figure": GATE_FIGURES[module],
-            "fitted": new if np.isfinite(new) else None,
-            "current": old if np.isfinite(old) else None,
+            **rule,
         }
     return decisions
 
 
 def _verdict(decision: dict, fitted: str) -> str:
-    """One gate decision in words, with both figures."""
+    """One gate decision in words, with both figures and the margin the gain had to pass."""
     fig = lambda v: "none" if v is None else f"{v:.3f}"  # noqa: E731
     what = "kept" if decision["kept"] == fitted else "dropped, the current model stays"
-    return f"{what} ({decision['figure']} {fig(decision['fitted'])} against {fig(decision['current'])})"
+    margin = decision.get("margin")
+    need = "" if margin is None else f", a gain must pass {margin:.3f}"
+    return f"{what} ({decision['figure']} {fig(decision['fitted'])} against {fig(decision['current'])}{need})"
 
 
 def plot_curve(rounds: list[dict], path: Path) -> None:
@@ -321,7 +348,7 @@ def improve(
         generate(out / "gate_traces", gate_tasks, GATE_SEED, plain, workers=workers, executor=executor)
         gate_runs = load_traces(out / "gate_traces")
     models = {m: shipped for m, (_, shipped) in MODELS.items()}
-    known_figures: dict[tuple[str, str], float] = {}  # the gate scores each checkpoint once
+    known_units: dict[tuple[str, str], np.ndarray] = {}  # the gate scores each checkpoint once
     history: list[dict] = []
     trace_folders: list[str] = []
     for k in range(rounds + 1):
@@ -351,7 +378,7 @@ def improve(
                 fitted[module] = str(dest)
             gate_path = folder / "gate.json"
             if not gate_path.exists():
-                decisions = gate(models, fitted, gate_runs, known_figures)
+                decisions = gate(models, fitted, gate_runs, known_units)
                 gate_path.write_text(json.dumps(decisions, indent=2))
             decisions = json.loads(gate_path.read_text())
             for module, d in decisions.items():

@@ -36,9 +36,12 @@ def random_topk_hit(n: int, good: int, k: int) -> float:
     return 1.0 - miss
 
 
-def edit_flow_metrics(runs: list[dict], model, top_k: int = TOP_K) -> dict[str, float]:
-    """The edit flow's ranking of each recorded state's legal edits against their true child loss."""
-    rho, hit, base_hit, n = [], [], [], 0
+def edit_flow_state_figures(runs: list[dict], model, top_k: int = TOP_K) -> dict[str, np.ndarray]:
+    """Per recorded state, the flow's ranking of its legal edits against their true child loss:
+    ``spearman``, ``top_hit`` (its top k hold the best child) and ``random_hit`` (chance for k
+    at random). NaN where a state has too few finite children or a token the model lacks, so
+    two models' arrays pair state by state."""
+    rows: list[tuple[float, float, float]] = []
     for run in runs:
         task = run["task"]
         X, y = task["X"].numpy(), task["y"].numpy()
@@ -46,58 +49,87 @@ def edit_flow_metrics(runs: list[dict], model, top_k: int = TOP_K) -> dict[str, 
             loss = row["child_loss"].numpy()
             finite = np.isfinite(loss)
             if finite.sum() < 3 or np.ptp(loss[finite]) == 0:
+                rows.append((np.nan, np.nan, np.nan))
                 continue
             edits = state_edits(row)
             try:
                 scores = np.asarray(model.score_edits(program_from(row["program"]), X, y, edits), np.float64)
             except ValueError:  # a token outside the model's vocabulary
+                rows.append((np.nan, np.nan, np.nan))
                 continue
-            n += 1
-            rho.append(spearman(scores[finite], -loss[finite], undefined=0.0))
             best = np.flatnonzero(loss == loss[finite].min())
             top = np.argsort(-scores, kind="stable")[:top_k]
-            hit.append(bool(np.isin(best, top).any()))
-            base_hit.append(random_topk_hit(len(loss), len(best), top_k))
+            rows.append(
+                (
+                    spearman(scores[finite], -loss[finite], undefined=0.0),
+                    float(np.isin(best, top).any()),
+                    random_topk_hit(len(loss), len(best), top_k),
+                )
+            )
+    table = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return {"spearman": table[:, 0], "top_hit": table[:, 1], "random_hit": table[:, 2]}
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean of the finite entries; NaN when there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
+
+
+def edit_flow_metrics(runs: list[dict], model, top_k: int = TOP_K) -> dict[str, float]:
+    """The edit flow's ranking of each recorded state's legal edits against their true child loss."""
+    per_state = edit_flow_state_figures(runs, model, top_k)
     return {
-        "edit_flow_spearman": float(np.mean(rho)) if rho else float("nan"),
+        "edit_flow_spearman": _mean(per_state["spearman"]),
         "uniform_spearman": 0.0,
-        "edit_flow_top24_best": float(np.mean(hit)) if hit else float("nan"),
-        "random_top24_best": float(np.mean(base_hit)) if base_hit else float("nan"),
-        "states": n,
+        "edit_flow_top24_best": _mean(per_state["top_hit"]),
+        "random_top24_best": _mean(per_state["random_hit"]),
+        "states": int(np.isfinite(per_state["spearman"]).sum()),
     }
 
 
-def metric_metrics(runs: list[dict], model) -> dict[str, float]:
-    """The similarity metric M as a distance to the goal: does it fall as the edits left do?"""
-    rho: dict[str, list[float]] = {"metric": [], "nmse": [], "metric_solved": [], "nmse_solved": []}
+def metric_run_figures(runs: list[dict], model) -> dict[str, np.ndarray]:
+    """Per run, Spearman between each state's distance to the goal and its edits left: by M
+    (``metric``, when a model is given) and by NMSE (``nmse``), with ``solved`` for the run.
+    NaN for a run with under 3 states or a goal that does not evaluate, so arrays pair by run."""
+    rho: dict[str, list[float]] = {"metric": [], "nmse": [], "solved": []}
     for run in runs:
         task = run["task"]
         X = task["X"].numpy()
         states = run["states"]
-        if len(states) < 3:
-            continue
-        with np.errstate(all="ignore"):
-            Y = np.stack([evaluate(program_from(s["program"]), X) for s in states])
-            goal = evaluate(program_from(task["found"]), X)
-        if not np.isfinite(goal).all():
+        rho["solved"].append(float(task["solved"]))
+        goal = None
+        if len(states) >= 3:
+            with np.errstate(all="ignore"):
+                Y = np.stack([evaluate(program_from(s["program"]), X) for s in states])
+                goal = evaluate(program_from(task["found"]), X)
+        if goal is None or not np.isfinite(goal).all():
+            rho["metric"].append(np.nan)
+            rho["nmse"].append(np.nan)
             continue
         dist = np.array([s["distance"] for s in states], dtype=np.float64)
-        scores = {"nmse": nmse(Y, goal)}
+        scores = {"nmse": nmse(Y, goal), "metric": None}
         if model is not None:
             scores["metric"] = np.asarray(model.distance(X, goal, Y), dtype=np.float64)
         for name, s in scores.items():
+            if s is None:
+                rho[name].append(np.nan)
+                continue
             ok = np.isfinite(s)
-            r = spearman(s[ok], dist[ok])
-            rho[name].append(r)
-            if task["solved"]:
-                rho[f"{name}_solved"].append(r)
-    mean = lambda v: float(np.nanmean(v)) if v and np.isfinite(v).any() else float("nan")  # noqa: E731
+            rho[name].append(spearman(s[ok], dist[ok]))
+    return {name: np.array(v, dtype=np.float64) for name, v in rho.items()}
+
+
+def metric_metrics(runs: list[dict], model) -> dict[str, float]:
+    """The similarity metric M as a distance to the goal: does it fall as the edits left do?"""
+    per_run = metric_run_figures(runs, model)
+    solved = per_run["solved"] == 1.0
     return {
-        "metric_spearman": mean(rho["metric"]),
-        "nmse_spearman": mean(rho["nmse"]),
-        "metric_spearman_solved": mean(rho["metric_solved"]),
-        "nmse_spearman_solved": mean(rho["nmse_solved"]),
-        "metric_runs": len(rho["nmse"]),
+        "metric_spearman": _mean(per_run["metric"]),
+        "nmse_spearman": _mean(per_run["nmse"]),
+        "metric_spearman_solved": _mean(per_run["metric"][solved]),
+        "nmse_spearman_solved": _mean(per_run["nmse"][solved]),
+        "metric_runs": int(np.isfinite(per_run["nmse"]).sum()),
     }
 
 

@@ -159,8 +159,10 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
 
     gate = json.loads((out / "round-1" / "gate.json").read_text())
     for module, decision in gate.items():  # a fit replaces the shipped model only if it gates higher
-        fitted, current = decision["fitted"], decision["current"]
-        better = fitted is not None and (current is None or fitted > current)
+        fitted, current, margin = decision["fitted"], decision["current"], decision["margin"]
+        better = fitted is not None and (
+            current is None or (margin is not None and fitted - current > margin)
+        )
         assert decision["kept"].endswith(f"round-1/{module}.pt" if better else f"checkpoints/{module}.pt")
         assert figures["models"][module] == decision["kept"]
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
@@ -170,16 +172,35 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     assert main([*args[:-2], "--gate", "-1"]) == 2
 
 
-def test_the_gate_keeps_a_fit_only_when_it_raises_the_figure(monkeypatch):
+def test_the_gate_keeps_a_fit_only_when_it_clearly_raises_the_figure(monkeypatch):
     from pipelines import improve
 
-    figure = {"old": 0.4, "better": 0.5, "worse": 0.3, "broken": float("nan")}
-    monkeypatch.setattr(improve, "gate_figure", lambda module, checkpoint, runs: figure[checkpoint])
+    rng = np.random.default_rng(0)
+    old = rng.normal(0.4, 0.2, 200)
+    units = {
+        "old": old,
+        "better": old + 0.1 + rng.normal(0, 0.05, 200),  # a gain far above its standard error
+        "noise": old + 0.005 + rng.normal(0, 0.2, 200),  # higher on average, inside the noise
+        "worse": old - 0.1,
+        "broken": np.full(200, np.nan),
+    }
+    monkeypatch.setattr(improve, "gate_units", lambda module, checkpoint, runs: units[checkpoint])
     current = {"edit_flow": "old", "similarity": "old", "decomposition_policy": "old"}
-    fitted = {"edit_flow": "better", "similarity": "worse", "decomposition_policy": "broken"}
-    kept = {m: d["kept"] for m, d in improve.gate(current, fitted, runs=[]).items()}
-    assert kept == {"edit_flow": "better", "similarity": "old", "decomposition_policy": "old"}
+    fitted = {"edit_flow": "better", "similarity": "noise", "decomposition_policy": "broken"}
+    decisions = improve.gate(current, fitted, runs=[])
+    assert units["noise"].mean() > old.mean()
+    assert {m: d["kept"] for m, d in decisions.items()} == {
+        "edit_flow": "better",
+        "similarity": "old",
+        "decomposition_policy": "old",
+    }
+    assert 0 < decisions["similarity"]["margin"] < 0.1 and decisions["decomposition_policy"]["fitted"] is None
+    assert improve.gate(current, {"edit_flow": "worse"}, runs=[])["edit_flow"]["kept"] == "old"
+    # no gate, or a current model the gate cannot score: the fit is kept
     assert {m: d["kept"] for m, d in improve.gate(current, fitted, runs=None).items()} == fitted
+    assert (
+        improve.gate({"edit_flow": "broken"}, {"edit_flow": "worse"}, runs=[])["edit_flow"]["kept"] == "worse"
+    )
 
 
 def _traced_x1_state():
