@@ -19,7 +19,9 @@ current one only if it raises its on-policy figure (``GATE_FIGURES``) by more th
 standard errors of the paired difference (``gate_rule``) on a gate set of
 random targets traced once by ``plain`` on a seed of its own, apart from the held-out set,
 so that selection never sees the targets the curve is measured on (AlphaZero's gating, with
-on-policy figures in place of games). ``--gate 0`` keeps every fit.
+on-policy figures in place of games). A fit that passes must then also solve the gate's
+targets no worse through the planner (``planner_rule``), since a better figure on average
+can still cost a target; ``--no-planner-gate`` skips that check, ``--gate 0`` keeps every fit.
 
 Every round leaves its traces, checkpoints, gate decisions, pipeline YAML and ``metrics.json`` under
 ``OUT/round-K/``, logs to W&B offline, and redraws ``OUT/learning_curve.png``. A rerun
@@ -28,8 +30,10 @@ skips finished rounds. Round 0 measures the shipped models, the curve's start.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,9 +124,9 @@ def fit_model(
     return dest
 
 
-def _heldout_task(task_id: int, cfg: TraceConfig) -> dict:
+def _heldout_task(task_id: int, cfg: TraceConfig, seed: int = HELDOUT_SEED) -> dict:
     """One held-out run's outcome (the task record alone: its states are not needed)."""
-    return {"task": run_task(task_id, HELDOUT_SEED, cfg)["task"]}
+    return {"task": run_task(task_id, seed, cfg)["task"]}
 
 
 def heldout_recovery(
@@ -133,17 +137,20 @@ def heldout_recovery(
     workers: int = 1,
     executor: str = "local",
     per_task: bool = False,
+    seed: int = HELDOUT_SEED,
 ) -> dict:
-    """The pipeline on ``n`` fixed held-out random targets: solved share, calls to the hit, and,
-    against ``reference`` (the plain pipeline's outcome on the same targets), wins, losses and a
-    two-sided sign test. Runs are bound by calls alone, so ``workers`` change no figure.
-    ``per_task`` adds each target's outcome and calls to the hit (None when unsolved)."""
+    """The pipeline on ``n`` fixed random targets drawn from ``seed`` (the held-out set, or the
+    gate's on ``GATE_SEED``): solved share, calls to the hit, and, against ``reference`` (the
+    plain pipeline's outcome on the same targets), wins, losses and a two-sided sign test. Runs
+    are bound by calls alone, so ``workers`` change no figure. ``per_task`` adds each target's
+    outcome and calls to the hit (None when unsolved)."""
     from scipy.stats import binomtest
 
     from pipelines.parallel import map_jobs
 
     cfg = replace(cfg, pipeline=pipeline_yaml, states_per_run=1, seconds=HELDOUT_SECONDS)
-    runs = map_jobs(_heldout_task, [(t, cfg) for t in range(n)], workers=workers, executor=executor)
+    jobs = [(t, cfg, seed) for t in range(n)]
+    runs = map_jobs(_heldout_task, jobs, workers=workers, executor=executor)
     runs.sort(key=lambda r: r["task"]["task_id"])
     solved = [bool(r["task"]["solved"]) for r in runs]
     calls = [r["task"]["found_at"] if r["task"]["solved"] else np.inf for r in runs]
@@ -259,12 +266,37 @@ def gate_rule(current: np.ndarray, fitted: np.ndarray) -> dict:
     return {**out, "better": bool(diff.mean() > out["margin"] and diff.mean() > 0)}
 
 
+def planner_rule(current: dict, fitted: dict) -> dict:
+    """Is the fit no worse through the planner on the gate targets? It must win at least as
+    many targets as it loses, paired, and at equal recovery need no more median calls (failures
+    count as never recovering). A better on-policy figure does not guarantee this: a policy
+    that ranks better on average can still rank one needed split out of reach."""
+    wins = sum(a and not b for a, b in zip(fitted["per_task_solved"], current["per_task_solved"]))
+    losses = sum(b and not a for a, b in zip(fitted["per_task_solved"], current["per_task_solved"]))
+    median = lambda r: np.inf if r["heldout_median_calls"] is None else r["heldout_median_calls"]  # noqa: E731
+    return {
+        "fitted_solved": fitted["heldout_solved"],
+        "current_solved": current["heldout_solved"],
+        "wins": wins,
+        "losses": losses,
+        "fitted_median_calls": fitted["heldout_median_calls"],
+        "current_median_calls": current["heldout_median_calls"],
+        "no_worse": bool(wins > losses or (wins == losses and median(fitted) <= median(current))),
+    }
+
+
 def gate(
-    current: dict[str, str], fitted: dict[str, str], runs: list[dict] | None, known: dict | None = None
+    current: dict[str, str],
+    fitted: dict[str, str],
+    runs: list[dict] | None,
+    known: dict | None = None,
+    planner: Callable[[dict[str, str]], dict] | None = None,
 ) -> dict[str, dict]:
     """Per module, the model the next round builds on: the fit if it passes ``gate_rule`` (or
-    when there is no gate), else the current one; with both figures, for the record.
-    ``known`` maps (module, checkpoint) to units already scored, and gains the new ones."""
+    when there is no gate) and, given ``planner`` (models -> per-target recovery on the gate
+    targets), ``planner_rule`` with the fit swapped into the current models; else the current
+    one. Every figure is kept for the record. ``known`` maps (module, checkpoint) to units
+    already scored, and gains the new ones."""
     known = {} if known is None else known
 
     def units(module: str, checkpoint: str) -> np.ndarray:
@@ -278,8 +310,12 @@ def gate(
             decisions[module] = {"kept": candidate}
             continue
         rule = gate_rule(units(module, current[module]), units(module, candidate))
+        better = rule.pop("better")
+        if better and planner is not None:
+            rule["planner"] = planner_rule(planner(current), planner({**current, module: candidate}))
+            better = rule["planner"]["no_worse"]
         decisions[module] = {
-            "kept": candidate if rule.pop("better") else current[module],
+            "kept": candidate if better else current[module],
             "figure": GATE_FIGURES[module],
             **rule,
         }
@@ -292,7 +328,14 @@ def _verdict(decision: dict, fitted: str) -> str:
     what = "kept" if decision["kept"] == fitted else "dropped, the current model stays"
     margin = decision.get("margin")
     need = "" if margin is None else f", a gain must pass {margin:.3f}"
-    return f"{what} ({decision['figure']} {fig(decision['fitted'])} against {fig(decision['current'])}{need})"
+    text = f"{what} ({decision['figure']} {fig(decision['fitted'])} against {fig(decision['current'])}{need})"
+    if "planner" in decision:
+        p = decision["planner"]
+        text += (
+            f"; through the planner on the gate targets: {p['wins']} won, {p['losses']} lost, "
+            f"median calls {fig(p['fitted_median_calls'])} against {fig(p['current_median_calls'])}"
+        )
+    return text
 
 
 def plot_curve(rounds: list[dict], path: Path) -> None:
@@ -330,9 +373,11 @@ def improve(
     seed: int = 0,
     edit_flow_data: dict | None = None,
     gate_tasks: int = 32,
+    planner_gate: bool = True,
 ) -> list[dict]:
     """Run (or resume) ``rounds`` rounds of expert iteration under ``out``; every round's metrics.
-    ``gate_tasks`` random targets make the gate (0: every fit is kept)."""
+    ``gate_tasks`` random targets make the gate (0: every fit is kept); with ``planner_gate`` a fit
+    that passes on its figure must also be no worse through the planner on those targets."""
     from simulator.trace_store import load_traces
 
     out = Path(out).resolve()  # every path a round writes is absolute: workers may run elsewhere
@@ -349,6 +394,20 @@ def improve(
         gate_runs = load_traces(out / "gate_traces")
     models = {m: shipped for m, (_, shipped) in MODELS.items()}
     known_units: dict[tuple[str, str], np.ndarray] = {}  # the gate scores each checkpoint once
+    known_outcomes: dict[tuple, dict] = {}  # and runs each set of models through the planner once
+
+    def gate_outcome(gate_models: dict[str, str]) -> dict:
+        """The pipeline with these models on the gate targets, calls-bound like the held-out set."""
+        key = tuple(sorted(gate_models.items()))
+        if key not in known_outcomes:
+            path = out / "gate_pipelines" / f"{len(known_outcomes)}.yaml"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(yaml.safe_dump(pipeline_spec(gate_models), sort_keys=False))
+            known_outcomes[key] = heldout_recovery(
+                str(path), cfg, gate_tasks, workers=workers, executor=executor, per_task=True, seed=GATE_SEED
+            )
+        return known_outcomes[key]
+
     history: list[dict] = []
     trace_folders: list[str] = []
     for k in range(rounds + 1):
@@ -378,7 +437,8 @@ def improve(
                 fitted[module] = str(dest)
             gate_path = folder / "gate.json"
             if not gate_path.exists():
-                decisions = gate(models, fitted, gate_runs, known_units)
+                planner = gate_outcome if gate_runs is not None and planner_gate else None
+                decisions = gate(models, fitted, gate_runs, known_units, planner)
                 gate_path.write_text(json.dumps(decisions, indent=2))
             decisions = json.loads(gate_path.read_text())
             for module, d in decisions.items():
@@ -439,6 +499,13 @@ def add_parser(sub) -> None:
         help="random targets (plain's traces, a seed of their own) on which a new fit must beat the "
         "current model to replace it; 0 keeps every fit",
     )
+    p.add_argument(
+        "--planner-gate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a fit that gates higher must also solve the gate targets no worse through the planner, "
+        "at --calls each (default: on)",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--executor", default="local", choices=["local", "ray"])
     p.add_argument(
@@ -490,6 +557,7 @@ def main(args) -> int:
         args.seed,
         {k: v for k, v in overrides.items() if v is not None},
         args.gate,
+        args.planner_gate,
     )
     for figures in history:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}))

@@ -163,6 +163,8 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
         better = fitted is not None and (
             current is None or (margin is not None and fitted - current > margin)
         )
+        if better:  # and then through the planner, on the same gate targets
+            better = decision["planner"]["no_worse"]
         assert decision["kept"].endswith(f"round-1/{module}.pt" if better else f"checkpoints/{module}.pt")
         assert figures["models"][module] == decision["kept"]
     pipe = InductionPipeline.from_config(out / "round-1" / "pipeline.yaml")
@@ -201,6 +203,57 @@ def test_the_gate_keeps_a_fit_only_when_it_clearly_raises_the_figure(monkeypatch
     assert (
         improve.gate({"edit_flow": "broken"}, {"edit_flow": "worse"}, runs=[])["edit_flow"]["kept"] == "worse"
     )
+
+
+def test_a_fit_that_gates_higher_must_still_solve_no_worse_through_the_planner(monkeypatch):
+    from pipelines import improve
+
+    old = np.linspace(0.0, 1.0, 50)
+    units = {"old": old, "better": old + 0.2}
+    monkeypatch.setattr(improve, "gate_units", lambda module, checkpoint, runs: units[checkpoint])
+
+    def outcome(solved, median):
+        return {
+            "per_task_solved": solved,
+            "heldout_solved": float(np.mean(solved)),
+            "heldout_median_calls": median,
+        }
+
+    outcomes = {  # the policy's fit loses a target the current models solve; the flow's wins one
+        "old": outcome([True, True, False], 200.0),
+        "policy": outcome([True, False, False], 300.0),
+        "flow": outcome([True, True, True], 150.0),
+    }
+
+    def planner(models):
+        fitted = [m for m, c in models.items() if c == "better"]
+        return outcomes[
+            {"decomposition_policy": "policy", "edit_flow": "flow"}[fitted[0]] if fitted else "old"
+        ]
+
+    current = {"edit_flow": "old", "decomposition_policy": "old"}
+    fitted = {"edit_flow": "better", "decomposition_policy": "better"}
+    decisions = improve.gate(current, fitted, runs=[], planner=planner)
+    assert {m: d["kept"] for m, d in decisions.items()} == {
+        "edit_flow": "better",
+        "decomposition_policy": "old",
+    }
+    assert decisions["decomposition_policy"]["planner"] == {
+        "fitted_solved": pytest.approx(1 / 3),
+        "current_solved": pytest.approx(2 / 3),
+        "wins": 0,
+        "losses": 1,
+        "fitted_median_calls": 300.0,
+        "current_median_calls": 200.0,
+        "no_worse": False,
+    }
+    # at equal recovery the median calls decide; a run that failed in most counts as never recovering
+    same = outcome([True, True, False], 200.0)
+    assert improve.planner_rule(same, outcome([True, True, False], 250.0))["no_worse"] is False
+    assert improve.planner_rule(same, outcome([True, True, False], 200.0))["no_worse"] is True
+    assert improve.planner_rule(outcome([True, False, False], None), outcome([True, False, False], None))[
+        "no_worse"
+    ]
 
 
 def _traced_x1_state():
