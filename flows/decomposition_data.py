@@ -255,35 +255,39 @@ def found_chain(program: Program, fs, X: np.ndarray, siblings: np.ndarray | None
     return Chain(X, fs, siblings, chain[::-1])
 
 
-def run_chains(runs: list[dict]) -> list[Chain]:
+def run_chains(runs: list[dict], missed: bool = False) -> list[Chain]:
     """The decompositions of the programs that traced runs found exactly (every run with
-    ``solved`` whose program peels a sibling at the root)."""
+    ``solved`` whose program peels a sibling at the root). With ``missed``, a run that was not
+    solved gives its drawn target's decomposition instead: a random program, known because it
+    was drawn, that the search failed on, so the policy also learns the splits it missed."""
     from simulator.trace_store import program_from, task_function_set
 
     chains = []
     for run in runs:
         task = run["task"]
-        if not task["solved"]:
+        if not (task["solved"] or missed):
             continue
         fs, X = task_function_set(task), task["X"].numpy()
-        chain = found_chain(program_from(task["found"]), fs, X)
+        program = task["found"] if task["solved"] else task["target"]
+        chain = found_chain(program_from(program), fs, X)
         if chain is not None and np.allclose(chain.values[-1], task["y"].numpy(), rtol=1e-6, atol=1e-9):
             chains.append(chain)
     return chains
 
 
-def trace_chains(folders: str | list[str]) -> list[Chain]:
+def trace_chains(folders: str | list[str], missed: bool = False) -> list[Chain]:
     """:func:`run_chains` of every run in trace folders made by ``induce traces``."""
     from simulator.trace_store import load_traces
 
     folders = [folders] if isinstance(folders, str) else list(folders)
-    return run_chains([run for folder in folders for run in load_traces(folder)])
+    return run_chains([run for folder in folders for run in load_traces(folder)], missed)
 
 
 class DecompositionData(StreamDataModule):
     """Streams of chain decisions, one level of one chain per example: random chains
     (:func:`random_chain`) and, with ``traces`` (trace folders), a ``trace_share`` of the
-    decompositions the search's own runs found (:func:`trace_chains`)."""
+    decompositions the search's own runs found (:func:`trace_chains`), and with ``missed`` the
+    drawn targets of the runs it did not solve."""
 
     def __init__(
         self,
@@ -295,6 +299,7 @@ class DecompositionData(StreamDataModule):
         max_program_size: int = 11,
         traces: str | list[str] | None = None,
         trace_share: float = 0.5,
+        missed: bool = False,
     ):
         super().__init__(batch_size, num_workers, seed, val_size)
         if not 0 <= trace_share <= 1:
@@ -303,6 +308,7 @@ class DecompositionData(StreamDataModule):
         self.prior = ProgramPrior(1, max_program_size, p_const=0.0)
         self.traces = traces
         self.trace_share = trace_share
+        self.missed = missed
         self._chains: list[Chain] | None = None
 
     @property
@@ -310,7 +316,7 @@ class DecompositionData(StreamDataModule):
         """The traced runs' decompositions, read once (a warning when there are none: then
         every example is a random chain)."""
         if self._chains is None:
-            self._chains = trace_chains(self.traces)
+            self._chains = trace_chains(self.traces, self.missed)
             if not self._chains:
                 warnings.warn(
                     f"{self.traces}: no solved run whose program peels a sibling at the root; "

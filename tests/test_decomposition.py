@@ -98,6 +98,10 @@ def test_a_found_program_gives_the_chain_of_its_decomposition():
     task = _solved_task(found, X)
     assert len(run_chains([{"task": task}])) == 1
     assert run_chains([{"task": {**task, "solved": False}}]) == []
+    # with ``missed``, an unsolved run gives its drawn target's chain, not the program it found
+    missed = {**task, "solved": False, "target": task["found"], "found": program_record(parse("x1"))}
+    (chain_of_target,) = run_chains([{"task": missed}], missed=True)
+    np.testing.assert_allclose(chain_of_target.values[-1], evaluate(found, X))
 
 
 def test_trace_decisions_mix_with_random_chains_and_an_empty_trace_folder_warns(tmp_path: Path):
