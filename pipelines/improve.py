@@ -91,16 +91,25 @@ def pipeline_spec(models: dict[str, str]) -> dict:
 
 
 def fit_model(
-    module: str, traces: list[str], start: str, dest: Path, steps: int, seed: int, data: dict | None = None
+    module: str,
+    traces: list[str],
+    start: str,
+    dest: Path,
+    steps: int,
+    seed: int,
+    data: dict | None = None,
+    model: dict | None = None,
 ) -> Path:
     """Fine-tune one module from ``start`` on ``traces``; the export lands at ``dest``. ``data``
-    overrides the data module's arguments (e.g. ``best_child_share``)."""
+    and ``model`` override the data module's and the model's arguments (``best_child_share``,
+    ``lr``)."""
     from pipelines.train import lightning_main
 
     config_name, _ = MODELS[module]
     cfg = yaml.safe_load((CONFIG_DIR / config_name).read_text())
     cfg["seed_everything"] = seed
     cfg["data"]["init_args"].update({"traces": traces, **(data or {})})
+    cfg["model"]["init_args"].update(model or {})
     cfg["trainer"]["max_steps"] = steps
     cfg["trainer"]["val_check_interval"] = max(1, steps // 2)
     cfg["trainer"]["enable_progress_bar"] = False

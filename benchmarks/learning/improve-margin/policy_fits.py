@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data", default="{}", help="data overrides, JSON (e.g. trace_share)")
+    p.add_argument("--model", default="{}", help="model overrides, JSON (e.g. lr)")
     p.add_argument("--task", type=int, default=24, help="held-out target to run")
     args = p.parse_args()
     dest = Path(args.out).resolve() / "decomposition_policy.pt"
@@ -42,7 +43,14 @@ def main() -> None:
     if not dest.exists():
         start = "checkpoints/decomposition_policy.pt"
         fit_model(
-            "decomposition_policy", [args.traces], start, dest, args.steps, args.seed, json.loads(args.data)
+            "decomposition_policy",
+            [args.traces],
+            start,
+            dest,
+            args.steps,
+            args.seed,
+            json.loads(args.data),
+            json.loads(args.model),
         )
     top5 = np.nanmean(gate_units("decomposition_policy", str(dest), load_traces(args.heldout)))
     pipeline = dest.parent / "pipeline.yaml"
