@@ -138,6 +138,12 @@ def _heldout_task(task_id: int, cfg: TraceConfig, seed: int = HELDOUT_SEED) -> d
     return {"task": run_task(task_id, seed, cfg)["task"]}
 
 
+def paired_wins_losses(solved: list[bool], reference: list[bool]) -> tuple[int, int]:
+    """Targets solved here and not in ``reference``, and the reverse (target by target)."""
+    wins = sum(a and not b for a, b in zip(solved, reference))
+    return wins, sum(b and not a for a, b in zip(solved, reference))
+
+
 def heldout_recovery(
     pipeline_yaml: str,
     cfg: TraceConfig,
@@ -174,8 +180,7 @@ def heldout_recovery(
         out["per_task_solved"] = solved
         out["per_task_calls"] = [int(c) if np.isfinite(c) else None for c in calls]
     if reference is not None:
-        wins = sum(a and not b for a, b in zip(solved, reference))
-        losses = sum(b and not a for a, b in zip(solved, reference))
+        wins, losses = paired_wins_losses(solved, reference)
         out.update(
             plain_solved=float(np.mean(reference)),
             wins_vs_plain=wins,
@@ -280,8 +285,7 @@ def planner_rule(current: dict, fitted: dict) -> dict:
     many targets as it loses, paired, and at equal recovery need no more median calls (failures
     count as never recovering). A better on-policy figure does not guarantee this: a policy
     that ranks better on average can still rank one needed split out of reach."""
-    wins = sum(a and not b for a, b in zip(fitted["per_task_solved"], current["per_task_solved"]))
-    losses = sum(b and not a for a, b in zip(fitted["per_task_solved"], current["per_task_solved"]))
+    wins, losses = paired_wins_losses(fitted["per_task_solved"], current["per_task_solved"])
     median = lambda r: np.inf if r["heldout_median_calls"] is None else r["heldout_median_calls"]  # noqa: E731
     return {
         "fitted_solved": fitted["heldout_solved"],

@@ -22,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from pipelines.improve import HELDOUT_SECONDS, HELDOUT_SEED, fit_model, gate_units  # noqa: E402
+import yaml  # noqa: E402
+
+from pipelines.improve import HELDOUT_SECONDS, HELDOUT_SEED, MODELS, fit_model, gate_units, pipeline_spec  # noqa: E402
 from pipelines.traces import TraceConfig, run_task  # noqa: E402
 from simulator.trace_store import load_traces  # noqa: E402
 
@@ -41,7 +43,7 @@ def main() -> None:
     dest = Path(args.out).resolve() / "decomposition_policy.pt"
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
-        start = "checkpoints/decomposition_policy.pt"
+        start = MODELS["decomposition_policy"][1]
         fit_model(
             "decomposition_policy",
             [args.traces],
@@ -54,7 +56,10 @@ def main() -> None:
         )
     top5 = np.nanmean(gate_units("decomposition_policy", str(dest), load_traces(args.heldout)))
     pipeline = dest.parent / "pipeline.yaml"
-    pipeline.write_text(f"preset: full\nname: policy-fit\nsubgoal: {{init_args: {{decomposer: {dest}}}}}\n")
+    models = {module: shipped for module, (_, shipped) in MODELS.items()}
+    pipeline.write_text(
+        yaml.safe_dump(pipeline_spec({**models, "decomposition_policy": str(dest)}), sort_keys=False)
+    )
     cfg = replace(TraceConfig(calls=5000), pipeline=str(pipeline), states_per_run=1, seconds=HELDOUT_SECONDS)
     task = run_task(args.task, HELDOUT_SEED, cfg)["task"]
     print(f"held-out top 5 {top5:.3f}")
