@@ -29,6 +29,12 @@ from simulator.scoring import nmse, spearman
 TEST_SEED_OFFSET = 2_000_003  # held-out metric stream; training uses seed, validation seed + 1_000_003
 
 
+def _zscore_rows(V: torch.Tensor) -> torch.Tensor:
+    mu = V.mean(-1, keepdim=True)
+    sd = V.std(-1, unbiased=False, keepdim=True)
+    return ((V - mu) / (sd + 1e-8)).clamp(-10, 10)
+
+
 def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Features of many outputs on shared inputs, differentiable in Y.
 
@@ -43,17 +49,43 @@ def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     if d < MAX_VARS:
         xs = torch.cat([xs, xs.new_zeros(*lead, n, MAX_VARS - d)], -1)
     xs = xs.unsqueeze(-3).expand(*lead, m, n, MAX_VARS)
-    mu = Y.mean(-1, keepdim=True)
-    sd = Y.std(-1, unbiased=False, keepdim=True)
-    z = ((Y - mu) / (sd + 1e-8)).clamp(-10, 10)
-    return torch.cat([xs, slog(Y).unsqueeze(-1), z.unsqueeze(-1)], -1)
+    return torch.cat([xs, slog(Y).unsqueeze(-1), _zscore_rows(Y).unsqueeze(-1)], -1)
+
+
+PAIR_CHANNELS = MAX_VARS + 10
+
+
+def torch_pair_features(X: torch.Tensor, y: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Features of each candidate output next to the goal, differentiable in Y.
+
+    ``X`` (..., n, d), goal ``y`` (..., n) and candidates ``Y`` (..., m, n) ->
+    (..., m, n, PAIR_CHANNELS). Besides each output alone (as :func:`torch_point_features`),
+    a pair head sees how the two relate point by point: the difference of their z-scores
+    (zero when ŷ is y up to scale and offset), their sum (zero for a negative scale), and
+    the residual y − ŷ and ratio y / ŷ, whose shapes say what edit is left. An embedding
+    distance ‖E(y) − E(ŷ)‖ cannot see these relations.
+    """
+    base = torch_point_features(X, Y)  # slog x, slog ŷ, z ŷ
+    g = y.unsqueeze(-2).expand_as(Y)
+    zg, zy = _zscore_rows(g), base[..., -1]
+    residual = g - Y
+    safe = torch.where(Y.abs() < 1e-8, torch.full_like(Y, 1e-8), Y)
+    ratio = (g / safe).clamp(-1e8, 1e8)
+    extra = [slog(g), zg, zg - zy, zg + zy, slog(residual), _zscore_rows(residual)]
+    extra += [slog(ratio), _zscore_rows(ratio)]
+    return torch.cat([base, torch.stack(extra, -1)], -1)
 
 
 class SimilarityModule(Pretrained, pl.LightningModule):
-    """Contrastive encoder E(x, y); ``distance`` is the metric M the planner uses.
+    """Contrastive distance to a goal; ``distance`` is the metric M the planner uses.
 
-    ``normalize`` puts embeddings on the unit sphere, so M lies in [0, 2] and the ranking
-    loss has a fixed scale; ``temperature`` sets how sharply it separates pairs.
+    Two heads share the training and the interface. The embedding head (the default) is
+    M = ‖E(x, y) − E(x, ŷ)‖: ``normalize`` puts embeddings on the unit sphere, so M lies in
+    [0, 2]. The pair head (``pair_head``) reads each (y, ŷ) point by point
+    (:func:`torch_pair_features`) and returns 2·sigmoid of one DeepSets score, in the same
+    range: it is no longer a metric between outputs, only a learned distance to the goal,
+    which is what the planner asks of it. ``temperature`` sets how sharply the ranking loss
+    separates pairs.
     """
 
     default_checkpoint = "similarity.pt"
@@ -69,33 +101,29 @@ class SimilarityModule(Pretrained, pl.LightningModule):
         normalize: bool = True,
         table_rows: int = 12,
         test_pairs: int = 300,
+        pair_head: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = SetEncoder(POINT_CHANNELS, hidden, embed_dim)
+        if pair_head:
+            self.encoder = SetEncoder(PAIR_CHANNELS, hidden, 1)
+        else:
+            self.encoder = SetEncoder(POINT_CHANNELS, hidden, embed_dim)
         self._val: list[dict[str, np.ndarray]] = []
 
-    # ----- embedding and distances -----------------------------------------------------------
-    def _embed_features(self, feats: torch.Tensor) -> torch.Tensor:
-        e = self.encoder(feats)
-        return torch.nn.functional.normalize(e, dim=-1) if self.hparams.normalize else e
-
-    def embed_torch(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """E(x, y) for ``Y`` (..., m, n) on ``X`` (..., n, d); non-finite rows must be removed first."""
+    # ----- distances ---------------------------------------------------------------------------
+    def goal_distances(self, X: torch.Tensor, y: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """M(ŷ, y) with gradients into ``Y``: ``X`` (..., n, d), goal ``y`` (..., n) and
+        finite candidates ``Y`` (..., m, n) -> (..., m)."""
         p = next(self.parameters())
-        feats = torch_point_features(X.to(p.device, torch.float64), Y.to(p.device, torch.float64))
-        return self._embed_features(feats.to(p.dtype))
-
-    def embed(
-        self, X: np.ndarray | torch.Tensor, Y: np.ndarray | torch.Tensor, chunk: int = 4096
-    ) -> torch.Tensor:
-        """E(x, y) of many outputs ``Y`` (m, n) on one ``X`` (n, d), without gradients: (m, D)."""
-        X = torch.as_tensor(np.asarray(X, dtype=np.float64) if not torch.is_tensor(X) else X)
-        Y = torch.as_tensor(np.asarray(Y, dtype=np.float64) if not torch.is_tensor(Y) else Y)
-        X = X.reshape(X.shape[0], -1)
-        Y = Y.reshape(-1, X.shape[0])
-        with torch.no_grad():
-            return torch.cat([self.embed_torch(X, Y[i : i + chunk]) for i in range(0, len(Y), chunk)])
+        X, y, Y = (t.to(p.device, torch.float64) for t in (X, y, Y))
+        if self.hparams.pair_head:
+            score = self.encoder(torch_pair_features(X, y, Y).to(p.dtype)).squeeze(-1)
+            return 2 * torch.sigmoid(score)
+        e = self.encoder(torch_point_features(X, torch.cat([y.unsqueeze(-2), Y], -2)).to(p.dtype))
+        if self.hparams.normalize:
+            e = torch.nn.functional.normalize(e, dim=-1)
+        return torch.linalg.vector_norm(e[..., 1:, :] - e[..., :1, :], dim=-1)  # its gradient at 0 is 0
 
     def distance_torch(self, X: torch.Tensor, y_hat: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
         """M(ŷ, y) with gradients into ``y_hat``: (m, n) or (n,) candidates -> (m,) or ().
@@ -108,9 +136,8 @@ class SimilarityModule(Pretrained, pl.LightningModule):
         Yh = y_hat.reshape(1, -1) if single else y_hat
         ok = torch.isfinite(Yh).all(-1)
         Yh = torch.where(ok.unsqueeze(-1), Yh, torch.zeros_like(Yh))
-        yt = torch.as_tensor(y_target).reshape(1, -1).to(Yh.dtype).detach()
-        e = self.embed_torch(X, torch.cat([yt, Yh]))
-        d = torch.linalg.vector_norm(e[1:] - e[:1], dim=-1).to(Yh.dtype)  # its gradient at 0 is 0, not NaN
+        yt = torch.as_tensor(y_target).reshape(-1).to(Yh.dtype).detach()
+        d = self.goal_distances(X, yt, Yh).to(Yh.dtype)
         d = torch.where(ok, d, torch.full_like(d, float("inf")))
         return d[0] if single else d
 
@@ -118,21 +145,23 @@ class SimilarityModule(Pretrained, pl.LightningModule):
         self, X: np.ndarray, y: np.ndarray, Y_candidates: np.ndarray, chunk: int = 4096
     ) -> np.ndarray:
         """M(y, ŷ) for every row of ``Y_candidates`` (m, n): (m,) float64, inf where ŷ is not finite."""
-        X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+        X = torch.as_tensor(np.asarray(X, dtype=np.float64).reshape(len(y), -1))
+        yt = torch.as_tensor(np.asarray(y, dtype=np.float64))
         Yc = np.asarray(Y_candidates, dtype=np.float64).reshape(-1, len(y))
         out = np.full(len(Yc), np.inf)
         ok = np.isfinite(Yc).all(-1)
-        if ok.any():
-            e = self.embed(X, np.concatenate([np.asarray(y, dtype=np.float64)[None], Yc[ok]]), chunk)
-            out[ok] = torch.linalg.vector_norm(e[1:] - e[:1], dim=-1).double().cpu().numpy()
+        rows = torch.as_tensor(Yc[ok])
+        with torch.no_grad():
+            parts = [self.goal_distances(X, yt, rows[i : i + chunk]) for i in range(0, len(rows), chunk)]
+        if parts:
+            out[ok] = torch.cat(parts).double().cpu().numpy()
         return out
 
     # ----- training ----------------------------------------------------------------------------
     def _group_distances(self, batch: dict) -> torch.Tensor:
         """M between each group's anchor (row 0) and every member: (B, m - 1)."""
         X, Y = batch["X"], batch["Y"]
-        e = self.embed_torch(X, Y)  # (B, m, D)
-        return torch.linalg.vector_norm(e[:, 1:] - e[:, :1], dim=-1)
+        return self.goal_distances(X, Y[:, 0], Y[:, 1:])
 
     def ranking_loss(self, M: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Pairwise logistic loss: a pair fewer edits apart must get the smaller M.

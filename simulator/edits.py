@@ -134,14 +134,17 @@ class _Alignment:
     its children and never builds what a later edit removes.
     """
 
-    def __init__(self, a: Program, b: Program):
+    def __init__(self, a: Program, b: Program, memo: dict | None = None):
         self.a, self.b = a, b
         self.kids_a = [a.children(i) for i in range(len(a))]
         self.kids_b = [b.children(j) for j in range(len(b))]
         self.grow = [0] * len(b)  # a leaf of b[j] grows into b[j] by one wrap per operator node
         for j in range(len(b) - 1, -1, -1):
             self.grow[j] = 1 + sum(self.grow[c] for c in self.kids_b[j]) if self.kids_b[j] else 0
-        self.memo: dict[tuple[int, int], int] = {}
+        # a cost depends only on the two subtrees, so it is keyed by a's subtree itself: one
+        # ``memo`` shared by alignments to the same ``b`` reuses every subtree they share
+        self.subtree_a = [a.tokens[i : a.ends[i]] for i in range(len(a))]
+        self.memo: dict[tuple[tuple[str, ...], int], int] = {} if memo is None else memo
 
     def same(self, i: int, j: int) -> bool:
         ea, eb = self.a.ends[i], self.b.ends[j]
@@ -165,9 +168,10 @@ class _Alignment:
         return out
 
     def cost(self, i: int, j: int) -> int:
-        if (i, j) not in self.memo:
-            self.memo[(i, j)] = 0 if self.same(i, j) else min(c for c, _, _ in self.options(i, j))
-        return self.memo[(i, j)]
+        key = (self.subtree_a[i], j)
+        if key not in self.memo:
+            self.memo[key] = 0 if self.same(i, j) else min(c for c, _, _ in self.options(i, j))
+        return self.memo[key]
 
 
 def edit_distance(a: Program, b: Program) -> int:
@@ -255,7 +259,9 @@ def next_edits(a: Program, b: Program, function_set: FunctionSet, max_size: int 
     Several edits are often correct at once (the multimodality the edit flow models);
     this lists them all, for labels and for top-k evaluation.
     """
-    d = edit_distance(a, b)
+    memo: dict = {}  # the children share all but one path of a's subtrees: align each once
+    d = _Alignment(a, b, memo).cost(0, 0)
     if d == 0:
         return []
-    return [e for e in legal_edits(a, function_set, max_size) if edit_distance(apply(a, e), b) < d]
+    edits = legal_edits(a, function_set, max_size)
+    return [e for e in edits if _Alignment(apply(a, e), b, memo).cost(0, 0) < d]

@@ -75,6 +75,15 @@ def test_next_edits_lists_every_correct_step():
     assert Edit("wrap_binary", 0, "add", "x1", 0) in both and Edit("wrap_binary", 0, "add", "x1", 1) in both
 
 
+@given(programs(), programs())
+@settings(max_examples=8, deadline=None)
+def test_next_edits_with_a_shared_memo_match_one_alignment_per_child(a, b):
+    """next_edits reuses subtree alignments across children; the answer must not change."""
+    d = edit_distance(a, b)
+    want = [] if d == 0 else [e for e in legal_edits(a, FULL) if edit_distance(apply(a, e), b) < d]
+    assert next_edits(a, b, FULL) == want
+
+
 def test_legal_edit_kinds_cover_the_language():
     fs = FunctionSet.from_names("Koza", 1)
     kinds = {e.kind for e in legal_edits(parse("sin(x1) + x1"), fs)}

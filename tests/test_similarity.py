@@ -10,7 +10,13 @@ import torch
 
 from flows.checkpoint import CHECKPOINT_DIR, CheckpointError
 from flows.encoders import point_features
-from similarity.metric import SimilarityModule, similarity_metrics, torch_point_features
+from similarity.metric import (
+    PAIR_CHANNELS,
+    SimilarityModule,
+    similarity_metrics,
+    torch_pair_features,
+    torch_point_features,
+)
 from similarity.pair_data import PairDataModule, benchmark_keys, make_group
 from simulator.edits import edit_distance
 from simulator.program import parse
@@ -19,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = CHECKPOINT_DIR / SimilarityModule.default_checkpoint
 
 
-@pytest.fixture(scope="module")
-def model() -> SimilarityModule:
+@pytest.fixture(scope="module", params=[False, True], ids=["embedding", "pair"])
+def model(request: pytest.FixtureRequest) -> SimilarityModule:
+    """Both heads answer the same interface."""
     torch.manual_seed(0)
-    return SimilarityModule(hidden=16, embed_dim=8).eval()
+    return SimilarityModule(hidden=16, embed_dim=8, pair_head=request.param).eval()
 
 
 def _xy(n: int = 20, d: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,22 +78,41 @@ def test_torch_features_match_point_features() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_pair_features_see_scale_offset_and_residual() -> None:
+    X, y = _xy(d=3)
+    Y = np.stack([3 * y - 1, -2 * y, y + X[:, 0]])
+    f = torch_pair_features(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(Y)).numpy()
+    assert f.shape == (3, 20, PAIR_CHANNELS)
+    np.testing.assert_allclose(f[:, :, :-8], torch_point_features(torch.from_numpy(X), torch.from_numpy(Y)))
+    z_diff, z_sum, z_residual = f[..., -6], f[..., -5], f[..., -3]
+    assert np.abs(z_diff[0]).max() < 1e-6  # the same shape up to a positive scale and an offset
+    assert np.abs(z_sum[1]).max() < 1e-6  # up to a negative scale
+    want = (X[:, 0] - X[:, 0].mean()) / X[:, 0].std()  # y − ŷ = −x1: the edit that is left
+    np.testing.assert_allclose(z_residual[2], -want, atol=1e-6)
+
+
 def test_distance_shapes_zero_on_self_and_inf_when_invalid(model: SimilarityModule) -> None:
     X, y = _xy()
     Y = np.stack([y, y + 0.1, np.cos(X[:, 0]), np.full(20, np.nan)])
     d = model.distance(X, y, Y)
     assert d.shape == (4,) and d.dtype == np.float64
-    assert d[0] == 0.0 and d[1] > 0 and np.isfinite(d[:3]).all() and d[3] == np.inf
+    assert np.isfinite(d[:3]).all() and (d[:3] >= 0).all() and (d[:3] <= 2).all() and d[3] == np.inf
+    if not model.hparams.pair_head:  # a metric: zero on itself
+        assert d[0] == 0.0 and d[1] > 0
     assert model.distance(X, y, y).shape == (1,)
-    assert model.embed(X, Y[:3]).shape == (3, 8)
-    assert model.embed(X[:, :1], np.tile(y, (500, 1))).shape == (500, 8)
+    many = np.tile(y, (500, 1)) + np.linspace(0, 1, 500)[:, None]
+    np.testing.assert_allclose(
+        model.distance(X[:, :1], y, many, chunk=64), model.distance(X[:, :1], y, many), atol=1e-6
+    )
 
 
 def test_distance_torch_is_differentiable_and_agrees(model: SimilarityModule) -> None:
     X, y = _xy()
     Yh = torch.tensor(np.stack([y + 0.3 * X[:, 0], y, 2 * y]), requires_grad=True)
     d = model.distance_torch(torch.from_numpy(X), Yh, torch.from_numpy(y))
-    assert d.shape == (3,) and d[1].item() == 0.0
+    assert d.shape == (3,)
+    if not model.hparams.pair_head:
+        assert d[1].item() == 0.0
     d.sum().backward()
     assert torch.isfinite(Yh.grad).all() and Yh.grad[0].abs().sum() > 0
     np.testing.assert_allclose(d.detach().numpy(), model.distance(X, y, Yh.detach().numpy()), atol=1e-5)
