@@ -166,15 +166,17 @@ SHIPPED = CHECKPOINT_DIR / EditFlow.default_checkpoint
 
 @pytest.mark.slow  # 10-15 s: making the examples' every correct next edit is the cost
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped edit flow checkpoint")
-def test_shipped_checkpoint_reaches_its_recorded_metrics() -> None:
+def test_shipped_checkpoint_keeps_its_off_policy_skill() -> None:
+    """The shipped flow is round 3 of ``induce improve`` (checkpoints/edit_flow.md): its recorded
+    figures are on traced states, so the off-policy skill it kept is checked against the card."""
     model = EditFlow.from_pretrained()
-    recorded = model.checkpoint_metrics
     assert SHIPPED.stat().st_size < 1.5e6
-    # the Nguyen-derived validation set is fixed (36 examples, seed 0): the same figure again
-    nguyen = topk_stats(model, nguyen_edit_examples(model.hparams.nguyen_val, seed=0))
-    assert nguyen["top5"] >= recorded["val/nguyen_top5"] - 0.03
+    assert "val/list_ce" in model.checkpoint_metrics or "train/list_ce" in model.checkpoint_metrics
+    # the Nguyen-derived set is fixed (36 examples, seed 0): card 0.639, the flow it started from 0.667
+    nguyen = topk_stats(model, nguyen_edit_examples(36, seed=0))
+    assert nguyen["top5"] >= 0.60
     assert nguyen["top5"] > 2 * nguyen["uniform_top5"]
-    # random programs: a small fresh held-out sample, so a wider tolerance
+    # random programs a few edits from a target: card 0.723 on 256, a wider tolerance on 48
     rand = topk_stats(model, held_out_examples(48, seed=0))
-    assert rand["top5"] >= recorded["val/top5"] - 0.12
+    assert rand["top5"] >= 0.60
     assert rand["top5"] > 2 * rand["uniform_top5"]
