@@ -123,6 +123,7 @@ class Library:
             found.append((row, Program(tokens if block == 0 else (unary[block - 1], *tokens))))
         return found
 
+    @np.errstate(all="ignore")  # huge targets overflow the normal equations; those fits are NaN and dropped
     def linear_fits(
         self, target: np.ndarray, terms: int = 3, pool: int = 30, rational: int = 40, exact_only: bool = False
     ) -> list[Program]:
