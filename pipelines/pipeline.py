@@ -88,7 +88,9 @@ PLAIN_STAGES = {
     "locate": _spec("pipelines.locate.UniformLocate"),
     "propose": _spec("pipelines.propose.UniformPropose"),
     "screen": _spec("pipelines.screen.NoScreen"),
-    "subgoal": _spec("pipelines.subgoal.NoSubgoal"),
+    # the learned parts out (reverse flow, decomposition policy, recognition order), the library
+    # and its splits kept: without them a run measures the library, not learning (issue 10)
+    "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None),
 }
 
 
@@ -108,10 +110,11 @@ def preset_spec(name: str) -> dict:
     if kinds["locate"] == "learned":
         spec["locate"]["init_args"]["similarity"] = sim
     spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
-    # learned proposals pick a few edits; the all-plain baseline without a library runs them all
-    spec["planner"] = {} if name == "uniform" else {"width": DEFAULT_WIDTH}
-    if name == "plain":  # full's machinery, library and splits included, nothing learned
-        spec["subgoal"] = _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None)
+    if name == "uniform":  # the all-plain baseline with no library: every legal edit is run
+        spec["subgoal"] = _spec("pipelines.subgoal.NoSubgoal")
+        spec["planner"] = {}
+    else:  # learned proposals pick a few edits
+        spec["planner"] = {"width": DEFAULT_WIDTH}
     return spec
 
 

@@ -77,6 +77,20 @@ def test_presets_name_every_ablation():
         preset_stages("no-such")
 
 
+def test_no_subgoal_keeps_the_library_and_drops_its_learned_parts():
+    """Its stand-in is plain's sub-goal stage, so the ablation measures learning, not the library;
+    only ``uniform`` has no library."""
+    from pipelines.pipeline import preset_spec
+    from pipelines.subgoal import LibrarySubgoal, NoSubgoal
+
+    assert preset_spec("no-subgoal")["subgoal"] == preset_spec("plain")["subgoal"]
+    assert preset_spec("full")["subgoal"] != preset_spec("plain")["subgoal"]
+    stage = InductionPipeline.preset("no-subgoal").planner.subgoal
+    assert isinstance(stage, LibrarySubgoal)
+    assert stage.reverse_flow is None and stage.decomposer is None and stage.recognizer is None
+    assert isinstance(InductionPipeline.preset("uniform").planner.subgoal, NoSubgoal)
+
+
 def test_pipeline_config_yaml(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("preset: uniform\nparsimony: 0.05\n")
