@@ -52,7 +52,7 @@ def torch_point_features(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return torch.cat([xs, slog(Y).unsqueeze(-1), _zscore_rows(Y).unsqueeze(-1)], -1)
 
 
-PAIR_CHANNELS = MAX_VARS + 10
+PAIR_CHANNELS = POINT_CHANNELS + 8  # the candidate's point channels, then the eight pair channels below
 
 
 def torch_pair_features(X: torch.Tensor, y: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
