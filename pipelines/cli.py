@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import json
 import math
 import os
@@ -26,10 +27,39 @@ class UsageError(ValueError):
     """A bad command line or input file."""
 
 
-def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _names(text: str | None, option: str) -> list[str] | None:
+    """A comma list of column names (``--features t,x``), or None when not given."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"{option} is empty; give column names such as {option} t,x")
+    return names
+
+
+def _column(path: str, name: str, header: list[str], option: str) -> int:
+    """The index of a named column, or a one-line error with the near names."""
+    if name in header:
+        return header.index(name)
+    close = difflib.get_close_matches(name, [h for h in header if h], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    columns = ", ".join(repr(h) for h in header)
+    raise UsageError(f"{path}: {option}: no column named {name!r}{hint} (columns: {columns})")
+
+
+def _looks_like_index(values: np.ndarray) -> bool:
+    """0, 1, 2, ... or 1, 2, 3, ...: the row numbers a spreadsheet or pandas writes."""
+    return len(values) > 2 and values[0] in (0, 1) and bool(np.all(np.diff(values) == 1))
+
+
+def read_csv(
+    path: str, target: str, features: list[str] | None = None, drop: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """X, y and the feature names from a CSV with a header row.
 
-    Blank lines are skipped; every error names the file's own line number.
+    The inputs are ``features`` (in that order), else every column but the target and
+    ``drop``; columns not used may hold anything. Blank lines are skipped; every error names
+    the file's own line number.
     """
     p = Path(path)
     if not p.is_file():
@@ -40,29 +70,53 @@ def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]
     if len(rows) < 2:
         raise UsageError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0][1]]
-    if target not in header:
-        raise UsageError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
+    j = _column(path, target, header, "--target")
+    if features is not None and drop is not None:
+        raise UsageError("give --features or --drop, not both")
+    if features is not None:
+        used = [_column(path, name, header, "--features") for name in dict.fromkeys(features)]
+        if j in used:
+            raise UsageError(f"--features: {target!r} is the target; it cannot be an input too")
+    else:
+        dropped = {_column(path, name, header, "--drop") for name in drop or []}
+        used = [i for i in range(len(header)) if i != j and i not in dropped]
+        unnamed = [i + 1 for i in used if not header[i]]
+        if unnamed:
+            raise UsageError(
+                f"{path}: column {unnamed[0]} has no name, as the index pandas writes unless "
+                "to_csv(..., index=False); save it that way, or choose the inputs with --features"
+            )
+    if not used:
+        raise UsageError(f"{path}: needs at least one feature column besides {target!r}")
     data = []
     for line, r in rows[1:]:
         if len(r) != len(header):
             raise UsageError(f"{path}: line {line} has {len(r)} fields, the header has {len(header)}")
         vals = []
-        for name, cell in zip(header, r):
+        for i in [*used, j]:
+            name, cell = header[i], r[i]
             try:
                 value = float(cell)
             except ValueError:
-                raise UsageError(f"{path}: line {line}, column {name!r} is not numeric: {cell!r}") from None
+                hint = "" if i == j else f" (leave the column out with --drop {name})"
+                raise UsageError(
+                    f"{path}: line {line}, column {name!r} is not numeric: {cell!r}{hint}"
+                ) from None
             if not math.isfinite(value):
                 kind = "NaN" if math.isnan(value) else "infinite"
                 raise UsageError(f"{path}: line {line}, column {name!r} is {kind} ({cell.strip()!r})")
             vals.append(value)
         data.append(vals)
     arr = np.array(data)
-    j = header.index(target)
-    features = [h for i, h in enumerate(header) if i != j]
-    if not features:
-        raise UsageError(f"{path}: needs at least one feature column besides {target!r}")
-    return np.delete(arr, j, axis=1), arr[:, j], features
+    names = [header[i] for i in used]
+    for k, name in enumerate(names):
+        if _looks_like_index(arr[:, k]):
+            print(
+                f"warning: column {name!r} counts 0, 1, 2, ... like a row index; "
+                f"if it is not a measurement, leave it out with --drop {name}",
+                file=sys.stderr,
+            )
+    return arr[:, :-1], arr[:, -1], names
 
 
 def _progress_bar(total: int):
@@ -136,6 +190,8 @@ def cmd_solve(args) -> int:
 
     if args.csv and args.task:
         raise UsageError("give a task name or --csv, not both")
+    if not args.csv and (args.features or args.drop):
+        raise UsageError("--features and --drop choose CSV columns; they go with --csv")
     if args.function_set is not None and not args.function_set.strip(" ,"):
         raise UsageError(
             "--function-set is empty; give a set name (Koza, CKoza, arith, full) "
@@ -144,7 +200,8 @@ def cmd_solve(args) -> int:
     if args.csv:
         if not args.target:
             raise UsageError("--csv needs --target COLUMN")
-        X, y, names = read_csv(args.csv, args.target)
+        features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
+        X, y, names = read_csv(args.csv, args.target, features, drop)
         # data without a named set gets fitted constants, as ProgramRegressor does
         title, fs, truth = f"{args.csv}: {args.target}", args.function_set or DATA_FUNCTION_SET, None
     else:
@@ -229,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) to take the task from")
     s.add_argument("--csv", help="CSV file with a header row")
     s.add_argument("--target", help="the CSV column to explain")
+    s.add_argument(
+        "--features", help="comma list of the CSV columns to use as inputs (default: all but --target)"
+    )
+    s.add_argument("--drop", help="comma list of CSV columns to leave out (an index, a text column)")
     s.add_argument(
         "--function-set",
         help=f"e.g. Koza, CKoza, or add,mul,sin,const (default: the task's; with --csv {DATA_FUNCTION_SET})",

@@ -24,7 +24,7 @@ from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.screen import NoScreen
-from pipelines.selection import check_criterion, criterion_values, select
+from pipelines.selection import beats_mean, check_criterion, criterion_values, distinct, select
 from pipelines.separate import (
     PowerSplit,
     offset_products,
@@ -397,7 +397,7 @@ class Planner:
             chosen = self._tidy(state, front, tol, chosen)
         elif chosen.loss > tol and self.select in ("auto", "mdl"):
             chosen = self._simplify(state, front, tol, chosen)
-        rows, start = self._front(state, front, tol), _root(chosen)
+        rows, start = self._front(state, front, tol, chosen.program), _root(chosen)
         return Result(
             program=chosen.program,
             loss=chosen.loss,
@@ -631,7 +631,7 @@ class Planner:
             verified = [
                 (mdl(c), c, stamp)
                 for c, stamp in state.run(self.verify.programs(problem, forms, budget.remaining))
-                if math.isfinite(c.loss)
+                if math.isfinite(c.loss) and (beats_mean(c.loss) or not beats_mean(node.loss))
             ]
             if not verified:
                 break
@@ -647,14 +647,22 @@ class Planner:
     def _choose(self, state: SolveState, front: dict[int, Node], tol: float) -> Node:
         """The Pareto row that the selection criterion prefers."""
         rows = self._front(state, front, tol)
-        return _pareto(front)[
-            select(self.select, np.array([r.criterion for r in rows]), [r.loss for r in rows])
-        ]
+        nodes = {n.program.key: n for n in _pareto(front)}
+        values = np.array([r.criterion for r in rows])
+        return nodes[rows[select(self.select, values, [r.loss for r in rows])].program.key]
 
-    def _front(self, state: SolveState, front: dict[int, Node], tol: float) -> list[FrontRow]:
-        """The Pareto front as the result reports it: each row with its criterion value and
-        its loss on the validation split, if there is one."""
+    def _front(
+        self, state: SolveState, front: dict[int, Node], tol: float, keep: Program | None = None
+    ) -> list[FrontRow]:
+        """The Pareto front as the result reports it: each function once, at its smallest
+        complexity (``keep``, the chosen program, stands for its own), with its criterion value
+        and its loss on the validation split, if there is one."""
         rows, problem = _pareto(front), state.problem
+        with np.errstate(all="ignore"):
+            predictions = [np.broadcast_to(evaluate(n.program, problem.X), problem.y.shape) for n in rows]
+        keys = [n.program.key for n in rows]
+        kept = keys.index(keep.key) if keep is not None and keep.key in keys else None
+        rows = [rows[i] for i in distinct(predictions, float(np.std(problem.y)), kept)]
         validation = [_validation_loss(problem, n.program) for n in rows] if problem.validation else None
         values = criterion_values(
             self.select,

@@ -9,9 +9,15 @@ import numpy as np
 import sympy
 import torch
 
+from pipelines.selection import beats_mean
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate, torch_forward
 from simulator.program import Program, symbols, to_sympy, to_text
+
+NO_BETTER_THAN_MEAN = (
+    "no program found beats the mean of the data (NMSE 1); more calls or seconds, "
+    "or another function set, may find one"
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,11 @@ class Result:
         return p
 
     @property
+    def beats_mean(self) -> bool:
+        """Whether the chosen program fits better than the mean of y (NMSE 1)."""
+        return beats_mean(self.loss)
+
+    @property
     def criterion_name(self) -> str:
         """The front's criterion column: ``auto`` shows its fallback, ``mdl``."""
         return "mdl" if self.selection == "auto" else self.selection
@@ -156,6 +167,7 @@ class Result:
                 }
                 for r in self.front
             ],
+            "beats_mean": self.beats_mean,
             "noise_floor": self.noise_floor,
             "selection": self.selection,
             "split": self.named_split(),
@@ -179,6 +191,7 @@ class Result:
             f"sympy:    {self.sympy()}\n"
             f"nmse:     {self.loss:.4g}"
             + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
+            + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
             + f"chosen:   by {self.selection} from the Pareto front\n"
             + (f"split:    {self.named_split()}\n" if self.split else "")
             + f"calls:    {self.calls} simulator calls, "

@@ -15,6 +15,9 @@ table:
 * ``auto``: the exact program with the shortest description when there is one, else ``mdl``.
 
 Losses below the exact-fit bar count as the bar: exact programs differ only by rounding.
+No criterion chooses a program worse than the mean (NMSE 1, the best constant): the mean
+describes the data better than any such program. When no row beats it, the lowest loss wins.
+The front shows each function once, at its smallest complexity (:func:`distinct`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import numpy as np
 
 CRITERIA = ("auto", "mdl", "score", "accuracy", "validation")
 PYSR_LOSS_FACTOR = 1.5  # PySR's "best": the top score among rows within this factor of the min loss
+MEAN_NMSE = 1.0  # the loss of the mean, the best constant
+SAME_RTOL = 1e-8  # predictions this close on every training point are one function
 
 
 class SelectionError(ValueError):
@@ -74,11 +79,41 @@ def criterion_values(
     raise SelectionError(f"unknown selection criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
 
 
+def beats_mean(loss: float) -> bool:
+    """Whether a loss is lower than the mean's, the best constant's (NMSE 1)."""
+    return loss < MEAN_NMSE * (1 - 1e-9)
+
+
 def select(criterion: str, values: np.ndarray, losses: Sequence[float]) -> int:
-    """The chosen row for the criterion's values; ties go to the smaller program (lower index)."""
+    """The chosen row for the criterion's values; ties go to the smaller program (lower index).
+
+    Rows worse than the mean are never chosen while one beats it; when none does, the row
+    with the lowest loss is (the constant, where the function set has one).
+    """
     values = np.where(np.isfinite(values), values, np.inf)
+    loss = np.asarray(losses, dtype=np.float64)
+    better = np.array([beats_mean(v) for v in loss], dtype=bool)
+    if not better.any():
+        return int(np.argmin(loss))
     if criterion == "score":
-        loss = np.asarray(losses, dtype=np.float64)
-        eligible = loss <= PYSR_LOSS_FACTOR * loss.min()
+        eligible = better & (loss <= PYSR_LOSS_FACTOR * loss.min())
         return int(np.argmax(np.where(eligible, values, -np.inf)))
-    return int(np.argmin(values))  # argmin returns the first, i.e. the smallest, of equal values
+    return int(np.argmin(np.where(better, values, np.inf)))  # the first, i.e. smallest, of equals
+
+
+def distinct(predictions: Sequence[np.ndarray], scale: float, keep: int | None = None) -> list[int]:
+    """Indices of the rows (in order of complexity) that compute a function no earlier row
+    computes: equal predictions up to ``SAME_RTOL`` (relative, or of ``scale`` near zero) on
+    the training inputs. ``keep`` is the one row of its group kept instead of the first."""
+    atol = SAME_RTOL * max(scale, 1e-300)
+    groups: list[list[int]] = []
+    for i, p in enumerate(predictions):
+        for group in groups:
+            q = predictions[group[0]]
+            with np.errstate(all="ignore"):
+                if np.shape(p) == np.shape(q) and np.allclose(p, q, rtol=SAME_RTOL, atol=atol):
+                    group.append(i)
+                    break
+        else:
+            groups.append([i])
+    return sorted(keep if keep in group else group[0] for group in groups)

@@ -1,0 +1,107 @@
+"""What a newcomer meets first: CSV columns, the chosen law, the front, the printout."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.cli import main
+from pipelines.selection import distinct, select
+from simulator.execute import evaluate
+
+FAST = ["--pipeline", "plain", "--calls", "3000", "--seconds", "600"]
+
+
+@pytest.fixture
+def line_frame():
+    t = np.linspace(0.5, 8, 16)
+    return pd.DataFrame({"t": t, "label": ["a"] * 16, "v": 2.5 * t + 0.7})
+
+
+def test_a_csv_saved_with_its_pandas_index_is_refused_in_one_line(tmp_path, line_frame, capsys):
+    path = tmp_path / "line.csv"
+    line_frame[["t", "v"]].to_csv(path)  # the header reads ,t,v
+    assert main(["solve", "--csv", str(path), "--target", "v", *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "no name" in err[-1] and "index=False" in err[-1]
+
+
+def test_features_choose_the_inputs_and_leave_out_index_and_text(tmp_path, line_frame, capsys):
+    path = tmp_path / "line.csv"
+    line_frame.to_csv(path)  # an unnamed index and a text column beside t
+    out = tmp_path / "out.json"
+    argv = ["solve", "--csv", str(path), "--target", "v", "--features", "t", "--json", str(out)]
+    assert main([*argv, *FAST]) == 0
+    found = json.loads(out.read_text())
+    assert found["variables"] == ["t"] and "t" in found["sympy"] and found["nmse_train"] < 1e-20
+
+
+def test_an_index_like_column_gets_a_warning_and_drop_leaves_it_out(tmp_path, line_frame, capsys):
+    path = tmp_path / "line.csv"
+    line_frame.rename_axis("idx").to_csv(path)
+    assert main(["solve", "--csv", str(path), "--target", "v", "--drop", "idx,label", *FAST]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["solve", "--csv", str(path), "--target", "v", "--drop", "label", *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "warning: column 'idx'" in err and "--drop idx" in err
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--features", "tt"], "no column named 'tt'; did you mean t?"),
+        (["--features", "v"], "is the target"),
+        (["--features", "t", "--drop", "label"], "not both"),
+        (["--drop", ","], "--drop is empty"),
+        ([], "column 'label' is not numeric: 'a' (leave the column out with --drop label)"),
+    ],
+)
+def test_bad_column_choices_get_one_line(tmp_path, line_frame, capsys, extra, fragment):
+    path = tmp_path / "line.csv"
+    line_frame.to_csv(path, index=False)
+    assert main(["solve", "--csv", str(path), "--target", "v", *extra, *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and fragment in err[-1], err[-1]
+
+
+def test_no_criterion_chooses_a_row_worse_than_the_mean():
+    losses = [2.46, 0.44]  # few points: mdl's size term outweighs its loss term
+    for criterion in ("mdl", "score", "accuracy", "validation"):
+        assert select(criterion, np.array([-5.0, 30.0]), losses) == 1
+    assert select("mdl", np.array([1.0, 3.0]), [1.5, 1.2]) == 1  # none beats the mean: the lowest loss
+
+
+def test_when_nothing_beats_the_mean_the_printout_says_so(tmp_path, capsys):
+    """Koza has no constants: decay from 1000 is out of its reach within a small budget."""
+    t = np.linspace(0, 50, 40)
+    path = tmp_path / "decay.csv"
+    pd.DataFrame({"t": t, "N": 1000 * np.exp(-0.05 * t)}).to_csv(path, index=False)
+    out = tmp_path / "out.json"
+    argv = ["solve", "--csv", str(path), "--target", "N", "--function-set", "Koza", "--json", str(out)]
+    assert main([*argv, "--pipeline", "plain", "--calls", "2000", "--seconds", "600"]) == 0
+    found = json.loads(out.read_text())
+    if not found["beats_mean"]:
+        assert "beats the mean" in capsys.readouterr().out
+    chosen = [row for row in found["front"] if row["chosen"]]
+    better = [row for row in found["front"] if row["loss"] < 1]
+    assert not better or chosen[0]["loss"] < 1
+
+
+def test_the_front_shows_each_function_once():
+    from pipelines.estimator import ProgramRegressor
+
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 4, 30)
+    X, y = t[:, None], 3.0 * np.exp(-0.7 * t) * (1 + 0.01 * rng.standard_normal(30))
+    est = ProgramRegressor(calls=3000, seconds=600, pipeline="plain", random_state=0).fit(X, y)
+    predictions = [evaluate(row.program, X) for row in est.result_.front]
+    assert distinct(predictions, float(np.std(y))) == list(range(len(predictions)))
+    assert any(row.program.key == est.program_.key for row in est.result_.front)
+
+
+def test_distinct_keeps_the_smallest_of_equal_functions_or_the_chosen_one():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.5])
+    same = [a, b, a * (1 + 1e-13), b + 1e-14]
+    assert distinct(same, 1.0) == [0, 1]
+    assert distinct(same, 1.0, keep=2) == [1, 2]
