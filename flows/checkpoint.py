@@ -16,9 +16,9 @@ import pytorch_lightning as pl
 import torch
 
 from flows.encoders import VOCAB
+from pipelines.shipped import CHECKPOINTS, checkpoint_path, resolve_checkpoint
 
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 class CheckpointError(ValueError):
@@ -88,10 +88,24 @@ class Pretrained:
     """Mixin for LightningModules: ``export`` to and ``from_pretrained`` from the safe format.
 
     The module must call ``self.save_hyperparameters()`` so that it can be rebuilt from
-    ``hparams`` alone; ``default_checkpoint`` names its file under ``checkpoints/``.
+    ``hparams`` alone. A class that ``pipelines.shipped.CHECKPOINTS`` lists gets its shipped
+    file's name as ``default_checkpoint``; ``from_pretrained()`` with no path reads that file.
     """
 
     default_checkpoint: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [n for n, c in CHECKPOINTS.items() if c == f"{cls.__module__}.{cls.__qualname__}"]
+        if names:
+            cls.default_checkpoint = f"{names[0]}.pt"
+
+    @classmethod
+    def shipped_path(cls) -> Path:
+        """The checkpoint that ships for this class."""
+        if not cls.default_checkpoint:
+            raise CheckpointError(f"no shipped checkpoint for {cls.__name__}")
+        return checkpoint_path(cls.default_checkpoint.removesuffix(".pt"))
 
     def export(self, path: str | Path, metrics: dict | None = None) -> Path:
         # LightningCLI adds private entries (``_class_path``) that are not constructor arguments
@@ -100,7 +114,7 @@ class Pretrained:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None):
-        path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
+        path = resolve_checkpoint(path) if path is not None else cls.shipped_path()
         payload = load_checkpoint(path, cls)
         try:
             model = cls(**payload["hparams"])
@@ -123,7 +137,7 @@ class Pretrained:
 
     @classmethod
     def recorded_metrics(cls, path: str | Path | None = None) -> dict:
-        path = Path(path) if path is not None else CHECKPOINT_DIR / cls.default_checkpoint
+        path = resolve_checkpoint(path) if path is not None else cls.shipped_path()
         return dict(load_checkpoint(path, cls).get("metrics", {}))
 
 
@@ -138,21 +152,10 @@ class InitFromPretrained(pl.Callback):
         pl_module.load_weights(resolve_checkpoint(self.path))  # type: ignore[attr-defined]
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint path as a user writes it: as given when it exists, else relative to the
-    repository (``checkpoints/similarity.pt`` works from any folder)."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    repo_relative = CHECKPOINT_DIR.parent / path
-    return repo_relative if repo_relative.exists() else path
-
-
 @functools.lru_cache(maxsize=16)
 def load_pretrained(cls: type, path: str | Path | None = None):
     """``cls.from_pretrained(path)``, loaded once per process and then shared: stages that use the
     same model (the similarity metric in locate and verify) hold one copy, and the planner's inner
-    loop asks for it with no file-system call. ``None`` means the shipped checkpoint."""
-    return cls.from_pretrained(
-        resolve_checkpoint(path if path is not None else CHECKPOINT_DIR / cls.default_checkpoint)
-    )
+    loop asks for it with no file-system call. ``None`` means the shipped checkpoint, as does its
+    name (``similarity``); see :func:`pipelines.shipped.resolve_checkpoint`."""
+    return cls.from_pretrained(path)

@@ -37,8 +37,6 @@ class DecompositionPolicy(Pretrained, pl.LightningModule):
     """Scores every decomposition step of a target; trained by a softmax over the steps with
     every right step as a positive."""
 
-    default_checkpoint = "decomposition_policy.pt"
-
     def __init__(self, hidden: int = 64, lr: float = 2e-3, metric_chains: int = 200):
         super().__init__()
         self.save_hyperparameters()

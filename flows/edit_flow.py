@@ -93,8 +93,6 @@ def uniform_topk(n_candidates: int, n_correct: int, k: int) -> float:
 class EditFlow(Pretrained, pl.LightningModule):
     """Conditional flow over edits; ``score_edits`` ranks a program's legal edits."""
 
-    default_checkpoint = "edit_flow.pt"
-
     def __init__(
         self,
         hidden: int = 64,

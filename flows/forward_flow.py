@@ -88,7 +88,6 @@ class Candidates:
 class ForwardFlow(PointFlow):
     """p(y' | x, ŷ, φ, Δφ) per point, with ``predict_loss`` for screening candidate edits."""
 
-    default_checkpoint = "forward_flow.pt"
     metric_keys = ("spearman", "spearman_linear_baseline", "spearman_subtree_baseline", "top1_regret")
     table_key = "val/forward_examples"
     table_columns = tuple(FORWARD_TABLE_COLUMNS)

@@ -46,8 +46,6 @@ def _mlp(i: int, h: int, o: int) -> nn.Sequential:
 class Recognition(Pretrained, pl.LightningModule):
     """Multi-label logits over the vocabulary; only the task's own tokens are read."""
 
-    default_checkpoint = "recognition.pt"
-
     def __init__(self, hidden: int = 64, lr: float = 2e-3, metric_tasks: int = 300):
         super().__init__()
         self.save_hyperparameters()

@@ -37,7 +37,6 @@ REVERSE_TABLE_COLUMNS = ["program", "hole", "true_z", "raw_draw", "refined_draw"
 class ReverseFlow(PointFlow):
     """p(z | y, x, φ with a hole) per point, with ``sample_hole`` for the sub-goal stage."""
 
-    default_checkpoint = "reverse_flow.pt"
     metric_keys = ("hit_point", "hit_hole", "raw_hit_point", "exact_hit_point", "newton_prior_hit_point")
     table_key = "val/reverse_examples"
     table_columns = tuple(REVERSE_TABLE_COLUMNS)

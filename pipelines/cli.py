@@ -277,8 +277,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from a checkout never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("active-induction")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("solve", help="find a program for a built-in task or a CSV file")
@@ -302,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--config",
-        help="a pipeline YAML, or a name in configs/pipelines/ (docs/pipelines.md; overrides --pipeline)",
+        help="a pipeline YAML, or a shipped one by name, e.g. full (docs/pipelines.md; overrides --pipeline)",
     )
     s.add_argument(
         "--select",
@@ -340,11 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("validate", "validate trained weights (--ckpt_path)"),
         ("test", "test trained weights (--ckpt_path)"),
     ]:
-        sub.add_parser(name, help=f"{helptext} through LightningCLI: induce {name} --config configs/X.yaml")
+        sub.add_parser(name, help=f"{helptext} through LightningCLI: induce {name} --config NAME|FILE.yaml")
 
-    e = sub.add_parser("export", help="ship a trained model: copy a run's model.pt, e.g. into checkpoints/")
+    e = sub.add_parser(
+        "export", help="ship a trained model: copy a run's model.pt, e.g. into pipelines/checkpoints/"
+    )
     e.add_argument("source", help="a run folder, its model.pt, or a folder of runs (the newest is taken)")
-    e.add_argument("dest", help="the file to write, e.g. checkpoints/similarity.pt")
+    e.add_argument("dest", help="the file to write, e.g. pipelines/checkpoints/similarity.pt")
     e.add_argument("--force", action="store_true", help="replace dest when it exists")
     e.set_defaults(func=cmd_export)
     return p

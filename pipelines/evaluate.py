@@ -1,6 +1,6 @@
 """``induce evaluate``: every shipped model's quality metrics, each beside its baseline.
 
-One command loads the checkpoints in ``checkpoints/`` and recomputes, on fixed seeds, the
+One command loads the checkpoints shipped in ``pipelines/checkpoints/`` and recomputes, on fixed seeds, the
 figures the issue asks for: edit-flow top-k (in distribution and Nguyen-derived),
 forward-flow NLL and rank correlation, reverse-flow hit rate, similarity Spearman, and the
 decomposition policy's ranking and search beside library order, and what the library's cap

@@ -6,7 +6,7 @@ Each round (the seed's sections 2.2 and 3):
    and its expanded states are labelled in hindsight (``induce traces``);
 2. **fit**: the edit flow, the similarity metric M and the decomposition policy are
    fine-tuned, from the previous round's weights, on every trace made so far
-   (``configs/*_traces.yaml`` through LightningCLI); the policy learns from the
+   (``pipelines/configs/*_traces.yaml`` through LightningCLI); the policy learns from the
    decompositions of the programs the runs found;
 3. **evaluate**: on a fixed held-out set, made once by the ``plain`` pipeline on its own
    seed, the on-policy metrics of the new models beside their stand-ins, and the recovery
@@ -40,18 +40,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pipelines.shipped import config_path
 from pipelines.traces import TraceConfig, generate, run_task
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
 # Held-out runs are bound by calls, not seconds: a figure must not depend on the machine's load.
 HELDOUT_SECONDS = 3_600.0
 GATE_SEED = 1_000_033  # the gate's targets: model selection never sees the held-out set
-MODELS = {  # module -> (trace config, shipped checkpoint)
-    "edit_flow": ("edit_flow_traces.yaml", "checkpoints/edit_flow.pt"),
-    "similarity": ("similarity_traces.yaml", "checkpoints/similarity.pt"),
-    "decomposition_policy": ("decomposition_policy_traces.yaml", "checkpoints/decomposition_policy.pt"),
-}
+# module -> (its trace config, its shipped checkpoint), both shipped in the package
+MODELS = {m: (f"{m}_traces.yaml", m) for m in ("edit_flow", "similarity", "decomposition_policy")}
 GATE_Z = 2.0  # a fit must gain this many standard errors of the paired difference on the gate set
 GATE_FIGURES = {  # module -> the on-policy figure a new fit must raise to replace the current model
     "edit_flow": "edit_flow_spearman",
@@ -106,7 +103,7 @@ def fit_model(
     from pipelines.train import lightning_main
 
     config_name, _ = MODELS[module]
-    cfg = yaml.safe_load((CONFIG_DIR / config_name).read_text())
+    cfg = yaml.safe_load(config_path(config_name).read_text())
     cfg["seed_everything"] = seed
     cfg["data"]["init_args"].update({"traces": traces, **(data or {})})
     cfg["model"]["init_args"].update(model or {})
@@ -525,7 +522,7 @@ def add_parser(sub) -> None:
         "--best-child-share",
         type=float,
         help="share of edit-flow labels drawn by their child's true loss instead of a step toward the "
-        "found program (default: configs/edit_flow_traces.yaml's, 1)",
+        "found program (default: the edit_flow_traces config's, 1)",
     )
     p.add_argument(
         "--loss-temperature",

@@ -29,12 +29,12 @@ import yaml
 from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
+from pipelines.shipped import config_path
 from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
 from simulator.language import FunctionSet
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_WIDTH = 48
 STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
 STAGE_KEYS = ("locate", "propose", "screen", "subgoal", "verify")
@@ -42,14 +42,6 @@ PRESETS = ("full", "plain", "uniform", *(f"no-{s}" for s in STAGES))
 PLANNER_SETTINGS = tuple(
     p for p in inspect.signature(Planner.__init__).parameters if p not in ("self", *STAGE_KEYS)
 )
-SHIPPED = {
-    "similarity": "checkpoints/similarity.pt",
-    "edit_flow": "checkpoints/edit_flow.pt",
-    "forward_flow": "checkpoints/forward_flow.pt",
-    "reverse_flow": "checkpoints/reverse_flow.pt",
-    "decomposition_policy": "checkpoints/decomposition_policy.pt",
-    "recognition": "checkpoints/recognition.pt",
-}
 
 
 class PipelineError(ValueError):
@@ -72,16 +64,17 @@ def _spec(class_path: str, **init_args: Any) -> dict:
     return {"class_path": class_path, "init_args": init_args}
 
 
-# Each stage's learned form (with the shipped checkpoint it reads) and its plain stand-in.
+# Each stage's learned form (with the shipped checkpoint it reads, by its name in
+# pipelines.shipped.CHECKPOINTS) and its plain stand-in.
 LEARNED_STAGES = {
     "locate": _spec("pipelines.locate.GradientLocate"),  # plus the similarity model when learned
-    "propose": _spec("pipelines.propose.FlowPropose", checkpoint=SHIPPED["edit_flow"]),
-    "screen": _spec("pipelines.screen.FlowScreen", checkpoint=SHIPPED["forward_flow"]),
+    "propose": _spec("pipelines.propose.FlowPropose", checkpoint="edit_flow"),
+    "screen": _spec("pipelines.screen.FlowScreen", checkpoint="forward_flow"),
     "subgoal": _spec(
         "pipelines.subgoal.LibrarySubgoal",
-        reverse_flow=SHIPPED["reverse_flow"],
-        decomposer=SHIPPED["decomposition_policy"],
-        recognizer=SHIPPED["recognition"],
+        reverse_flow="reverse_flow",
+        decomposer="decomposition_policy",
+        recognizer="recognition",
     ),
 }
 PLAIN_STAGES = {
@@ -106,7 +99,7 @@ def preset_spec(name: str) -> dict:
     spec: dict[str, Any] = {"name": name}
     for stage in LEARNED_STAGES:
         spec[stage] = copy.deepcopy((LEARNED_STAGES if kinds[stage] == "learned" else PLAIN_STAGES)[stage])
-    sim = SHIPPED["similarity"] if kinds["similarity"] == "learned" else None
+    sim = "similarity" if kinds["similarity"] == "learned" else None
     if kinds["locate"] == "learned":
         spec["locate"]["init_args"]["similarity"] = sim
     spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
@@ -226,17 +219,14 @@ class InductionPipeline:
 
     @classmethod
     def from_pretrained(cls, **planner_settings: Any) -> InductionPipeline:
-        """The default pipeline, built from the checkpoints that ship in ``checkpoints/``."""
+        """The default pipeline, built from the checkpoints that ship in the package."""
         return cls.preset("full", **planner_settings)
 
     @classmethod
     def from_config(cls, path: str | Path) -> InductionPipeline:
-        """A pipeline described in YAML (see the module docstring); a bare name is looked up in
-        ``configs/pipelines/``."""
-        path = Path(path)
-        for candidate in (CONFIG_DIR / "pipelines" / path, CONFIG_DIR / "pipelines" / f"{path}.yaml"):
-            if not path.exists() and candidate.exists():
-                path = candidate
+        """A pipeline described in YAML (see the module docstring); a bare name that is not a
+        file is a pipeline YAML shipped in the package (``pipelines/configs/pipelines/``)."""
+        path = config_path(path, "pipelines")
         try:
             cfg = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as err:

@@ -1,6 +1,7 @@
 """``induce fit|validate|test|predict`` through LightningCLI, and ``induce export``.
 
-Every config in ``configs/`` names a ``model`` and ``data`` by ``class_path``; the default
+Every config in ``pipelines/configs/`` names a ``model`` and ``data`` by ``class_path`` (``--config
+edit_flow``, a bare name, is the shipped config of that name); the default
 logger is W&B, offline unless the user opts in (``WANDB_MODE=online`` or
 ``--trainer.logger.init_args.offline=false``).
 
@@ -8,10 +9,11 @@ Each run gets its own folder, ``<save_dir>/<name>/<timestamp>/`` (``save_dir`` i
 logger's, ``runs`` by default; ``name`` the logger's run name or the model class): the
 config as given, the W&B files, Lightning's ``.ckpt`` files and, at the end of ``fit``, the
 shippable ``model.pt`` that :class:`ExportCheckpoint` writes. Training never writes into
-``checkpoints/``: shipping a model is the explicit ``induce export RUN checkpoints/NAME.pt``.
+``pipelines/checkpoints/``: shipping a model is the explicit
+``induce export RUN pipelines/checkpoints/NAME.pt``.
 
 ``validate``/``test``/``predict`` need weights: ``--ckpt_path`` takes a Lightning ``.ckpt``
-or an exported file (``model.pt`` or a shipped ``checkpoints/*.pt``, read with
+or an exported file (``model.pt``, or a shipped checkpoint by its name, ``similarity``, read with
 ``weights_only=True``); the model is then built with the hyperparameters the file records.
 """
 
@@ -29,6 +31,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningCLI
+
+from pipelines.shipped import CHECKPOINTS, config_path, resolve_checkpoint
 
 EXPORT_NAME = "model.pt"
 RUNS_ROOT = "runs"
@@ -88,7 +92,7 @@ class ExportCheckpoint(pl.Callback):
         self.written = path
         print(f"exported {type(pl_module).__name__} to {path}")
         name = getattr(pl_module, "default_checkpoint", "") or "NAME.pt"
-        print(f"to ship it: induce export {path} checkpoints/{name}")
+        print(f"to ship it: induce export {path} pipelines/checkpoints/{name}")
 
 
 # ----- the exported file format, as seen from here ------------------------------------------------
@@ -123,7 +127,7 @@ def _resolve_export(source: str | Path) -> Path:
 
 
 def export_run(source: str | Path, dest: str | Path, force: bool = False) -> Path:
-    """Copy a run's exported model to ``dest`` (e.g. ``checkpoints/similarity.pt``).
+    """Copy a run's exported model to ``dest`` (e.g. ``pipelines/checkpoints/similarity.pt``).
 
     ``source`` is an exported file, a run folder, or a folder of runs (its newest run is
     taken). An existing ``dest`` is replaced only with ``force``.
@@ -181,11 +185,13 @@ class InduceCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if self.subcommand in EVAL_COMMANDS and not ckpt:
             raise TrainingError(
-                f"{self.subcommand} needs trained weights: add --ckpt_path checkpoints/NAME.pt "
-                "(a shipped model), runs/NAME/STAMP/model.pt (a run's export) or a Lightning .ckpt"
+                f"{self.subcommand} needs trained weights: add --ckpt_path NAME (a shipped model: "
+                f"{', '.join(CHECKPOINTS)}), runs/NAME/STAMP/model.pt (a run's export) or a Lightning .ckpt"
             )
-        if ckpt and str(ckpt) not in LIGHTNING_CKPT_ALIASES and not Path(str(ckpt)).is_file():
-            raise TrainingError(f"{ckpt}: checkpoint file not found")
+        if ckpt and str(ckpt) not in LIGHTNING_CKPT_ALIASES:
+            ckpt = cfg.ckpt_path = str(resolve_checkpoint(str(ckpt)))  # a shipped model by its name
+            if not Path(ckpt).is_file():
+                raise TrainingError(f"{ckpt}: checkpoint file not found")
         if ckpt:
             self._exported_weights(cfg, str(ckpt))
         loggers = _loggers(cfg.trainer)
@@ -267,7 +273,9 @@ def quiet_console() -> None:
 
 
 def lightning_main(args: list[str]) -> InduceCLI:
-    """Run LightningCLI on ``args`` (e.g. ``["fit", "--config", "configs/edit_flow.yaml"]``)."""
+    """Run LightningCLI on ``args`` (e.g. ``["fit", "--config", "edit_flow"]``); a ``--config``
+    that is no file but names a shipped config reads that one."""
+    args = _shipped_configs(args)
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
@@ -288,6 +296,17 @@ def lightning_main(args: list[str]) -> InduceCLI:
     if cli.run_dir is not None and os.environ.get("LOCAL_RANK", "0") == "0":
         print(f"run folder: {cli.run_dir}")
     return cli
+
+
+def _shipped_configs(args: list[str]) -> list[str]:
+    """``args`` with each ``--config NAME`` that is not a file replaced by the shipped config's path."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = str(config_path(out[i + 1]))
+        elif arg.startswith("--config="):
+            out[i] = f"--config={config_path(arg.removeprefix('--config='))}"
+    return out
 
 
 def _finish_wandb() -> None:

@@ -88,8 +88,6 @@ class SimilarityModule(Pretrained, pl.LightningModule):
     separates pairs.
     """
 
-    default_checkpoint = "similarity.pt"
-
     def __init__(
         self,
         hidden: int = 128,

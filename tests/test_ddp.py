@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from pipelines.shipped import config_path
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -50,7 +52,7 @@ def test_ddp_two_cpu_processes_use_different_streams(tmp_path: Path) -> None:
         "pipelines.cli",
         "fit",
         "--config",
-        str(REPO / "configs" / "edit_flow.yaml"),
+        str(config_path("edit_flow")),
         "--trainer.strategy=ddp",
         "--trainer.devices=2",
         "--trainer.accelerator=cpu",

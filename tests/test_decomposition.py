@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from flows.branches import branch_preimages
-from flows.checkpoint import CHECKPOINT_DIR
 from flows.decomposition_data import (
     Chain,
     chain_example,
@@ -21,6 +20,7 @@ from flows.decomposition_data import (
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
 from pipelines.decompose import decompose, wrap
 from pipelines.problem import Problem
+from pipelines.shipped import checkpoint_path, config_path
 from pipelines.subgoal import Library, LibrarySubgoal
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import evaluate
@@ -31,8 +31,8 @@ from simulator.trace_store import program_record
 from tests.fitting import fit_tiny
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "decomposition_policy.yaml"
-SHIPPED = CHECKPOINT_DIR / "decomposition_policy.pt"
+CONFIG = config_path("decomposition_policy")
+SHIPPED = checkpoint_path("decomposition_policy")
 KOZA = FunctionSet.from_names("Koza")
 
 
@@ -251,7 +251,7 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped decomposition_policy.pt")
 def test_shipped_policy_beats_library_order_on_held_out_chains():
-    """checkpoints/decomposition_policy.md records n=100, seed 0; the policy must keep its lead."""
+    """pipelines/checkpoints/decomposition_policy.md records n=100, seed 0; the policy must keep its lead."""
     model = DecompositionPolicy.from_pretrained()
     assert SHIPPED.stat().st_size < 0.5e6
     m = decomposition_metrics(model, n=100, seed=0)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from flows.checkpoint import CHECKPOINT_DIR
 from flows.edit_data import (
     EditDataModule,
     benchmark_keys,
@@ -19,6 +18,7 @@ from flows.edit_data import (
     nguyen_edit_examples,
 )
 from flows.edit_flow import CODE_DIM, EditFlow, edit_bits, held_out_examples, topk_stats, uniform_topk
+from pipelines.shipped import config_path
 from simulator.edits import apply, edit_distance, legal_edits
 from simulator.language import FunctionSet
 from simulator.program import parse
@@ -131,7 +131,7 @@ def test_tiny_fit_through_the_cli(tmp_path, monkeypatch) -> None:
             [
                 "fit",
                 "--config",
-                str(REPO / "configs" / "edit_flow.yaml"),
+                str(config_path("edit_flow")),
                 "--trainer.max_steps=3",
                 "--trainer.val_check_interval=3",
                 "--trainer.limit_val_batches=1",
@@ -161,13 +161,13 @@ def test_tiny_fit_through_the_cli(tmp_path, monkeypatch) -> None:
     assert {"val/loss", "val/top5", "val/uniform_top5", "val/nguyen_top5"} <= set(model.checkpoint_metrics)
 
 
-SHIPPED = CHECKPOINT_DIR / EditFlow.default_checkpoint
+SHIPPED = EditFlow.shipped_path()
 
 
 @pytest.mark.slow  # 10-15 s: making the examples' every correct next edit is the cost
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped edit flow checkpoint")
 def test_shipped_checkpoint_keeps_its_off_policy_skill() -> None:
-    """The shipped flow is round 3 of ``induce improve`` (checkpoints/edit_flow.md): its recorded
+    """The shipped flow is round 3 of ``induce improve`` (pipelines/checkpoints/edit_flow.md): its recorded
     figures are on traced states, so the off-policy skill it kept is checked against the card."""
     model = EditFlow.from_pretrained()
     assert SHIPPED.stat().st_size < 1.5e6

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from flows.checkpoint import CHECKPOINT_DIR
 from flows.encoders import unslog
 from flows.forward_data import (
     ForwardFlowData,
@@ -19,13 +18,14 @@ from flows.forward_data import (
 )
 from flows.forward_flow import ForwardFlow, forward_flow_metrics
 from flows.inverse import hole_path, path_forward
+from pipelines.shipped import checkpoint_path, config_path
 from simulator.edits import apply, legal_edits
 from simulator.execute import evaluate, node_values
 from simulator.language import FunctionSet
 from simulator.program import parse
 from tests.fitting import fit_tiny
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "forward_flow.yaml"
+CONFIG = config_path("forward_flow")
 X = np.linspace(0.5, 2.5, 12)[:, None]
 
 
@@ -129,12 +129,12 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "val/nll" in model.checkpoint_metrics and "val/spearman" in model.checkpoint_metrics
 
 
-SHIPPED = CHECKPOINT_DIR / "forward_flow.pt"
+SHIPPED = checkpoint_path("forward_flow")
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped forward_flow.pt")
 def test_shipped_checkpoint_meets_its_record() -> None:
-    """Figures recorded in checkpoints/forward_flow.md for 15 states, seed 0, minus 0.04."""
+    """Figures recorded in pipelines/checkpoints/forward_flow.md for 15 states, seed 0, minus 0.04."""
     model = ForwardFlow.from_pretrained()
     assert SHIPPED.stat().st_size < 1.5e6
     m = forward_flow_metrics(model, n_states=15, seed=0)

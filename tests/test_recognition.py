@@ -7,18 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from flows.checkpoint import save_checkpoint
 from flows.recognition import Recognition, recognition_metrics, token_costs
 from pipelines.budget import Budget
 from pipelines.problem import Problem
+from pipelines.shipped import checkpoint_path, config_path
 from pipelines.subgoal import LibrarySubgoal
 from simulator.enumerate import enumerate_exhaustive, output_signature
 from simulator.language import FunctionSet
 from tests.fitting import fit_tiny
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "recognition.yaml"
-SHIPPED = CHECKPOINT_DIR / "recognition.pt"
+CONFIG = config_path("recognition")
+SHIPPED = checkpoint_path("recognition")
 FULL3 = FunctionSet.from_names("full").with_vars(3)
 
 
@@ -79,7 +80,7 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped recognition.pt")
 def test_shipped_model_ranks_a_laws_tokens_above_chance():
-    """checkpoints/recognition.md records the held-out figures; the model must keep its lead."""
+    """pipelines/checkpoints/recognition.md records the held-out figures; the model must keep its lead."""
     model = Recognition.from_pretrained()
     assert SHIPPED.stat().st_size < 0.5e6
     m = recognition_metrics(model, n=100, seed=0)

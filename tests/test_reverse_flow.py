@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from flows.checkpoint import CHECKPOINT_DIR
 from flows.inverse import exact_inverse, hole_path, invert_path
 from flows.reverse_data import ReverseFlowData, collate_reverse, encode_hole_state
 from flows.reverse_flow import ReverseFlow, hole_hits, newton_refine, reverse_flow_metrics
+from pipelines.shipped import checkpoint_path, config_path
 from simulator.execute import evaluate, node_values
 from simulator.program import parse
 from tests.fitting import fit_tiny
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "reverse_flow.yaml"
+CONFIG = config_path("reverse_flow")
 X = np.linspace(0.5, 2.5, 9)[:, None]
 
 
@@ -148,12 +148,13 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "val/nll" in model.checkpoint_metrics
 
 
-SHIPPED = CHECKPOINT_DIR / "reverse_flow.pt"
+SHIPPED = checkpoint_path("reverse_flow")
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped reverse_flow.pt")
 def test_shipped_checkpoint_meets_its_record() -> None:
-    """Figures recorded in checkpoints/reverse_flow.md for n=20 holes, seed 0, 32 draws, minus 0.03."""
+    """Figures recorded in pipelines/checkpoints/reverse_flow.md for n=20 holes, seed 0, 32 draws,
+    minus 0.03."""
     model = ReverseFlow.from_pretrained()
     assert SHIPPED.stat().st_size < 1.5e6
     m = reverse_flow_metrics(model, n=20, seed=0, n_samples=32)

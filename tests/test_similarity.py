@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from flows.checkpoint import CHECKPOINT_DIR, CheckpointError
+from flows.checkpoint import CheckpointError
 from flows.encoders import point_features
+from pipelines.shipped import config_path
 from similarity.metric import (
     PAIR_CHANNELS,
     SimilarityModule,
@@ -22,7 +23,7 @@ from simulator.edits import edit_distance
 from simulator.program import parse
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = CHECKPOINT_DIR / SimilarityModule.default_checkpoint
+SHIPPED = SimilarityModule.shipped_path()
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["embedding", "pair"])
@@ -158,7 +159,7 @@ def test_tiny_fit_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     args = [
         "fit",
         "--config",
-        str(ROOT / "configs" / "similarity.yaml"),
+        str(config_path("similarity")),
         "--trainer.max_steps=3",
         "--trainer.val_check_interval=3",
         "--trainer.enable_checkpointing=false",

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.checkpoint import CHECKPOINT_DIR
 from pipelines.cli import main
+from pipelines.shipped import checkpoint_path, config_path
 from pipelines.train import lightning_main
 from similarity.metric import SimilarityModule
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "similarity.yaml"
-SHIPPED = CHECKPOINT_DIR / "similarity.pt"
+CONFIG = config_path("similarity")
+SHIPPED = checkpoint_path("similarity")
 TINY = [
     "--trainer.max_steps=2",
     "--trainer.val_check_interval=2",
@@ -36,7 +36,7 @@ NOISE = ("💡", "LeafSpec", "LightningCLI's args", "wandb: WARNING", "Traceback
 
 
 def digests() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(CHECKPOINT_DIR.glob("*.pt"))}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(SHIPPED.parent.glob("*.pt"))}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = list((work / "runs" / "similarity").iterdir())
     assert len(runs) == 1
     assert f"run folder: {runs[0].relative_to(work)}" in proc.stdout
-    assert f"induce export {runs[0].relative_to(work) / 'model.pt'} checkpoints/similarity.pt" in proc.stdout
+    export = f"induce export {runs[0].relative_to(work) / 'model.pt'} pipelines/checkpoints/similarity.pt"
+    assert export in proc.stdout
     return runs[0]
 
 
@@ -133,7 +134,7 @@ def test_validate_a_shipped_checkpoint(tmp_path: Path, monkeypatch: pytest.Monke
         (["test", "--config", str(CONFIG)], "test needs trained weights"),
         (["validate", "--config", str(CONFIG), "--ckpt_path", "missing.pt"], "checkpoint file not found"),
         (
-            ["validate", "--config", str(CONFIG), "--ckpt_path", str(CHECKPOINT_DIR / "forward_flow.pt")],
+            ["validate", "--config", str(CONFIG), "--ckpt_path", str(checkpoint_path("forward_flow"))],
             "but the config's model is similarity.metric.SimilarityModule",
         ),
         (["fit", "--config", str(CONFIG), "--ckpt_path", str(SHIPPED)], "is an exported model"),
