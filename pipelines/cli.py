@@ -119,25 +119,9 @@ def read_csv(
     return arr[:, :-1], arr[:, -1], names
 
 
-def _progress_bar(total: int):
-    """A tqdm bar fed by the planner's progress callback (best loss, calls, program)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="call", file=sys.stderr, dynamic_ncols=True, disable=None, leave=False)
-
-    def update(budget, node) -> None:  # the planner's Budget and its best Node so far
-        bar.n = min(budget.calls, total)
-        text = str(node.program)
-        bar.set_postfix_str(
-            f"nmse={node.loss:.3g} {text[:50] + ('…' if len(text) > 50 else '')}", refresh=False
-        )
-        bar.refresh()
-
-    return bar, update
-
-
-def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = "") -> None:
-    """Data against the found program, and the best loss against simulator calls."""
+def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = "", target: str = "y") -> None:
+    """Data against the found program, and the best loss against simulator calls; the axes
+    carry the data's names (``target`` for y)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,14 +134,14 @@ def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = ""
             a.plot(grid[:, 0], result.predict(grid), color="C1", label=f"found: {result.sympy()}")
         a.scatter(X[:, 0], y, color="C0", zorder=3, label="data")
         a.set_xlabel((result.variable_names or ("x1",))[0])
-        a.set_ylabel("y")
+        a.set_ylabel(target)
         a.legend(fontsize=8)
     else:
         a.scatter(y, result.predict(X), color="C0")
         lim = [float(np.min(y)), float(np.max(y))]
         a.plot(lim, lim, color="gray", lw=1)
-        a.set_xlabel("y (data)")
-        a.set_ylabel("y (found program)")
+        a.set_xlabel(f"{target} (data)")
+        a.set_ylabel(f"{target} (found program)")
         a.set_title(f"found: {result.sympy()}", fontsize=9)
     if result.history:
         calls, losses = zip(*result.history)
@@ -185,6 +169,7 @@ def _task_from_file(tasks: list, name: str | None):
 
 def cmd_solve(args) -> int:
     from pipelines.pipeline import InductionPipeline
+    from pipelines.progress import progress_bar
     from pipelines.selection import check_criterion
     from simulator.suites import get_task, load_tasks
 
@@ -220,7 +205,7 @@ def cmd_solve(args) -> int:
         pipe.planner.select = check_criterion(args.select, has_validation=bool(args.validation))
     if args.noise_floor is not None:
         pipe.planner.noise_floor = _noise_floor(args.noise_floor)
-    bar, update = _progress_bar(args.calls)
+    bar, update = progress_bar(args.calls, names=names if args.csv else None)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:
         result = pipe.solve(
@@ -254,7 +239,7 @@ def cmd_solve(args) -> int:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        plot_result(result, X, y, args.plot, title)
+        plot_result(result, X, y, args.plot, title, args.target if args.csv else "y")
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 

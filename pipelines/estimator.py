@@ -7,11 +7,15 @@ sets the learned attributes (ending in ``_``), as scikit-learn's rules ask.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipelines.pipeline import PLANNER_SETTINGS, STAGE_KEYS, InductionPipeline
+from pipelines.progress import progress_bar
 from simulator.data import check_xy
+from simulator.execute import evaluate
 
 
 class ProgramRegressor(RegressorMixin, BaseEstimator):
@@ -27,8 +31,11 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
     ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
-    After ``fit``: ``program_`` (the law), ``result_`` (Pareto front, trace, exports),
-    ``equations_`` (the front as rows), and ``n_features_in_``.
+    ``verbose`` shows a progress line (calls, best loss, program) while fitting.
+    After ``fit``, as in PySR: ``program_`` (the law, printed with the data's column names),
+    ``equations_`` (the front as a DataFrame with ``sympy_format`` and ``lambda_format``
+    columns), ``get_best()``, ``sympy(i)`` and ``latex(i)``; also ``result_`` (Pareto front,
+    trace, exports) and ``n_features_in_``.
     """
 
     def __init__(
@@ -58,6 +65,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         verify_all: bool | None = None,
         subgoal_share: float | None = None,
         validation: float = 0.0,
+        verbose: bool = False,
     ):
         self.function_set = function_set
         self.calls = calls
@@ -84,9 +92,10 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.verify_all = verify_all
         self.subgoal_share = subgoal_share
         self.validation = validation
+        self.verbose = verbose
 
     def _build_pipeline(self) -> InductionPipeline:
-        settings = {k: getattr(self, k) for k in PLANNER_SETTINGS if getattr(self, k) is not None}
+        settings = {k: getattr(self, k) for k in PLANNER_SETTINGS if getattr(self, k, None) is not None}
         pipe = InductionPipeline.load(self.pipeline, **settings)
         for stage in STAGE_KEYS:
             if getattr(self, stage) is not None:
@@ -97,41 +106,107 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         check_xy(X, y)
         seed = 0 if self.random_state is None else int(self.random_state)
-        self.result_ = self._build_pipeline().solve(
-            X,
-            y,
-            function_set=self.function_set,
-            calls=self.calls,
-            seconds=self.seconds,
-            seed=seed,
-            validation=self.validation,
-        )
+        names = [str(c) for c in getattr(self, "feature_names_in_", [])] or None
+        bar, progress = progress_bar(self.calls, True, names) if self.verbose else (None, None)
+        try:
+            self.result_ = self._build_pipeline().solve(
+                X,
+                y,
+                function_set=self.function_set,
+                calls=self.calls,
+                seconds=self.seconds,
+                seed=seed,
+                validation=self.validation,
+                progress=progress,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
         if hasattr(self, "feature_names_in_"):  # a DataFrame's column names name the variables
             self.result_.variable_names = tuple(str(c) for c in self.feature_names_in_)
-        self.program_ = self.result_.program
-        criterion = self.result_.criterion_name
-        self.equations_ = [
-            {
-                "complexity": r.complexity,
-                "loss": r.loss,
-                "validation_loss": r.validation_loss,
-                criterion: r.criterion,
-                "equation": str(self.result_.named(r.program)),
-                "chosen": r.program.key == self.program_.key,
-            }
-            for r in self.result_.front
-        ]
+        self.program_ = self.result_.named_program()
+        self.equations_ = self._equations()
         return self
+
+    def _equations(self) -> pd.DataFrame:
+        """The front as PySR's ``equations_``: one row per program, smallest first."""
+        result = self.result_
+        rows = []
+        for r in result.front:
+            named = result.named_program(r.program)
+            rows.append(
+                {
+                    "complexity": r.complexity,
+                    "loss": r.loss,
+                    "validation_loss": r.validation_loss,
+                    result.criterion_name: r.criterion,
+                    "equation": str(named),
+                    "sympy_format": result.named(r.program),
+                    "lambda_format": ProgramFunction(named),
+                    "chosen": r.program.key == result.program.key,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def _row(self, i: int | None) -> pd.Series:
+        check_is_fitted(self, "program_")
+        if i is None:
+            return self.get_best()
+        if (
+            isinstance(i, bool)
+            or not isinstance(i, (int, np.integer))
+            or not -len(self.equations_) <= i < len(self.equations_)
+        ):
+            raise IndexError(f"no row {i!r}; equations_ has rows 0 to {len(self.equations_) - 1}")
+        return self.equations_.iloc[int(i)]
+
+    def get_best(self) -> pd.Series:
+        """The chosen row of ``equations_`` (the law the estimator predicts with)."""
+        check_is_fitted(self, "program_")
+        chosen = self.equations_[self.equations_["chosen"]]
+        if len(chosen):
+            return chosen.iloc[0]
+        named = self.program_  # a simplified law that the front does not hold
+        return pd.Series(
+            {
+                "complexity": named.complexity,
+                "loss": self.result_.loss,
+                "equation": str(named),
+                "sympy_format": self.result_.sympy(),
+                "lambda_format": ProgramFunction(named),
+                "chosen": True,
+            }
+        )
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "program_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.result_.predict(X)
 
-    def sympy(self):
-        check_is_fitted(self, "program_")
-        return self.result_.sympy()
+    def sympy(self, i: int | None = None):
+        """Row ``i`` of ``equations_`` as sympy (default: the chosen law)."""
+        return self._row(i)["sympy_format"]
 
-    def latex(self) -> str:
-        check_is_fitted(self, "program_")
-        return self.result_.latex()
+    def latex(self, i: int | None = None) -> str:
+        """Row ``i`` of ``equations_`` as LaTeX (default: the chosen law)."""
+        return sympy.latex(self.sympy(i))
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        text = super().__repr__(N_CHAR_MAX)
+        if not hasattr(self, "program_"):
+            return text
+        return f"{text}\nlaw: {self.sympy()}  (NMSE {self.result_.loss:.3g})"
+
+
+class ProgramFunction:
+    """A found program as a function of X (PySR's ``lambda_format``)."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def __call__(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return evaluate(self.program, X.reshape(len(X), -1))
+
+    def __repr__(self) -> str:
+        return f"ProgramFunction({str(self.program)!r})"

@@ -268,6 +268,7 @@ class InductionPipeline:
         draw); the front then reports each program's loss on them, and ``select="validation"``
         chooses by it.
         """
+        names = tuple(str(c) for c in X.columns) if hasattr(X, "columns") else None  # a DataFrame's
         X, y = check_xy(X, y)
         if not isinstance(calls, (int, np.integer)) or isinstance(calls, bool) or calls <= 0:
             raise PipelineError(f"calls must be a positive integer, got {calls!r}")
@@ -279,7 +280,9 @@ class InductionPipeline:
         problem = Problem(X, y, fs)
         if validation:
             problem = _hold_out(problem, validation, int(seed))
-        return self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
+        result = self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
+        result.variable_names = names
+        return result
 
 
 def _hold_out(problem: Problem, fraction: float, seed: int) -> Problem:

@@ -14,6 +14,18 @@ from simulator.edits import Edit, apply
 from simulator.execute import evaluate, torch_forward
 from simulator.program import Program, symbols, to_sympy, to_text
 
+DIGITS = 6  # significant digits of a constant in the printout (the JSON keeps them all)
+SPLIT_NAMES = {  # the planner's reasons, in the README's words ("Many variables")
+    "a product of powers: ": "power split, y = ",
+    "a sum split: ": "sum split, y = ",
+    "a symmetry: ": "symmetry, y = ",
+}
+CRITERION_NOTES = {
+    "mdl": "mdl: description length in nats, the fit's and the program's together; lower is better",
+    "score": "score: PySR's, the drop of log loss per node from the row above; higher is better",
+    "accuracy": "accuracy: the training loss itself; lower is better",
+    "validation": "validation: the loss on the held-out points; lower is better",
+}
 NO_BETTER_THAN_MEAN = (
     "no program found beats the mean of the data (NMSE 1); more calls or seconds, "
     "or another function set, may find one"
@@ -39,6 +51,32 @@ class TraceStep:
             "loss_before": self.loss_before,
             "loss_after": self.loss_after,
         }
+
+
+@dataclass(frozen=True, eq=False)
+class NamedProgram(Program):
+    """A program that prints with the data's variable names (``t``, ``N``) for x1, x2, ...;
+    it evaluates, compares and hashes as the program itself."""
+
+    names: tuple[str, ...] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Program) and (self.tokens, self.consts) == (other.tokens, other.consts)
+
+    def __hash__(self) -> int:
+        return hash((self.tokens, self.consts))
+
+    def __str__(self) -> str:
+        return to_text(self, self.names)
+
+    def __repr__(self) -> str:
+        return f"Program({str(self)!r})"
+
+    def to_sympy(self) -> sympy.Expr:
+        return to_sympy(self, symbols(self.n_vars, self.names))
+
+    def latex(self) -> str:
+        return sympy.latex(self.to_sympy())
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,11 @@ class Result:
     def sympy(self) -> sympy.Expr:
         return self.named(self.program)
 
+    def named_program(self, program: Program | None = None) -> Program:
+        """A program (the chosen one by default) that prints with the data's variable names."""
+        p = self.program if program is None else program
+        return NamedProgram(p.tokens, p.consts, self.variable_names) if self.variable_names else p
+
     def latex(self) -> str:
         return sympy.latex(self.sympy())
 
@@ -123,6 +166,14 @@ class Result:
         """The front's criterion column: ``auto`` shows its fallback, ``mdl``."""
         return "mdl" if self.selection == "auto" else self.selection
 
+    def front_notes(self) -> str:
+        """What the front table's columns mean, for a first reading."""
+        return (
+            "  loss: NMSE, the mean squared error over the variance of y; 1 is what the mean of y scores\n"
+            f"  {CRITERION_NOTES[self.criterion_name]}\n"
+            f"  *: the chosen row (chosen by {self.selection})"
+        )
+
     def front_table(self) -> str:
         """The Pareto front as PySR prints it: complexity, loss, the selection criterion, and
         the equation; ``*`` marks the chosen program, a validation column shows when there is
@@ -140,7 +191,7 @@ class Result:
                 line += f"  {row.validation_loss:>12.4g}" if row.validation_loss is not None else " " * 14
             if shown:
                 line += f"  {row.criterion:>10.4g}" if row.criterion is not None else " " * 12
-            lines.append(f"{line}  {self.named(row.program)}")
+            lines.append(f"{line}  {rounded(self.named(row.program))}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -185,18 +236,39 @@ class Result:
         names = self.variable_names
         return re.sub(r"\bx(\d+)\b", lambda m: names[int(m.group(1)) - 1], self.split)
 
+    def split_words(self) -> str:
+        """:meth:`named_split` in the README's words: power split, sum split, symmetry."""
+        text = self.named_split()
+        for reason, words in SPLIT_NAMES.items():
+            if text.startswith(reason):
+                return words + text[len(reason) :]
+        return text
+
     def __str__(self) -> str:
         return (
-            f"found:    {self.text(self.program)}\n"
+            f"found:    {rounded(self.sympy())}\n"
             f"sympy:    {self.sympy()}\n"
             f"nmse:     {self.loss:.4g}"
             + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
             + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
             + f"chosen:   by {self.selection} from the Pareto front\n"
-            + (f"split:    {self.named_split()}\n" if self.split else "")
-            + f"calls:    {self.calls} simulator calls, "
-            f"{self.candidates_scored} candidates scored by lookup\n"
+            + (f"split:    {self.split_words()}\n" if self.split else "")
+            + f"calls:    {self.calls:,} simulator calls, "
+            f"{self.candidates_scored:,} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"
             f"stopped:  {self.stopped}\n\n"
-            f"Pareto front\n{self.front_table()}"
+            f"Pareto front\n{self.front_table()}\n{self.front_notes()}"
         )
+
+
+def rounded(expr: sympy.Expr, digits: int = DIGITS) -> sympy.Expr:
+    """``expr`` with every constant shown to ``digits`` significant digits (2.4999999999 is 2.5)."""
+
+    def short(value: sympy.Float) -> sympy.Expr:
+        text = f"{float(value):.{digits}g}"
+        if float(text).is_integer() and abs(float(text)) < 10**digits:
+            return sympy.Integer(int(float(text)))
+        mantissa = text.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+        return sympy.Float(text, max(len(mantissa), 1))
+
+    return expr.xreplace({f: short(f) for f in expr.atoms(sympy.Float)})

@@ -212,4 +212,4 @@ def test_estimator_names_variables_from_a_dataframe():
     est = ProgramRegressor(function_set="koza", calls=2000, seconds=600, pipeline="plain")
     est.fit(X, X["radius"] ** 2 + X["radius"])
     assert "radius" in str(est.sympy()) and "radius" in est.latex()
-    assert all("x1" not in row["equation"] for row in est.equations_)
+    assert all("x1" not in text for text in est.equations_["equation"])

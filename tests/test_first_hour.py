@@ -105,3 +105,103 @@ def test_distinct_keeps_the_smallest_of_equal_functions_or_the_chosen_one():
     same = [a, b, a * (1 + 1e-13), b + 1e-14]
     assert distinct(same, 1.0) == [0, 1]
     assert distinct(same, 1.0, keep=2) == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from pipelines.estimator import ProgramRegressor
+
+    t = np.linspace(0.5, 8, 16)
+    est = ProgramRegressor(calls=3000, seconds=600, pipeline="plain", verbose=True)
+    return est.fit(pd.DataFrame({"t": t}), 2.5 * t + 0.7), t
+
+
+def test_the_estimator_speaks_pysr(fitted):
+    import sympy
+
+    est, t = fitted
+    eq = est.equations_
+    assert isinstance(eq, pd.DataFrame) and len(eq) >= 2
+    assert {"complexity", "loss", "equation", "sympy_format", "lambda_format"} <= set(eq.columns)
+    best = est.get_best()
+    assert best["chosen"] and best["loss"] < 1e-20
+    assert str(est.sympy()) == "2.5*t + 0.7"
+    assert est.sympy(0) == eq["sympy_format"][0] and est.latex(0) == sympy.latex(eq["sympy_format"][0])
+    assert np.allclose(best["lambda_format"](t[:, None]), 2.5 * t + 0.7)
+    assert "t" in str(est.program_) and "x1" not in str(est.program_)
+    assert "law: 2.5*t + 0.7" in repr(est)
+    with pytest.raises(IndexError, match="no row 99"):
+        est.sympy(99)
+
+
+def test_verbose_shows_a_progress_line(capfd):
+    from pipelines.estimator import ProgramRegressor
+
+    t = np.linspace(0.5, 8, 16)
+    ProgramRegressor(calls=500, seconds=600, pipeline="plain", verbose=True).fit(
+        pd.DataFrame({"t": t}), t * t
+    )
+    assert "call" in capfd.readouterr().err
+
+
+def test_solve_on_a_dataframe_names_the_variables():
+    from pipelines.pipeline import InductionPipeline
+
+    t = np.linspace(0.5, 8, 16)
+    result = InductionPipeline.preset("plain").solve(
+        pd.DataFrame({"t": t}), pd.Series(2.5 * t), function_set="ckoza", calls=1000, seconds=600
+    )
+    assert "t" in str(result.sympy()) and "x1" not in str(result)
+
+
+def test_the_plot_axes_carry_the_csv_names(tmp_path, line_frame, monkeypatch):
+    from matplotlib.figure import Figure
+
+    labels = []
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda fig, *a, **k: labels.extend((ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes),
+    )
+    path = tmp_path / "line.csv"
+    line_frame.to_csv(path, index=False)
+    argv = [
+        "solve",
+        "--csv",
+        str(path),
+        "--target",
+        "v",
+        "--drop",
+        "label",
+        "--plot",
+        str(tmp_path / "p.png"),
+    ]
+    assert main([*argv, *FAST]) == 0
+    assert ("t", "v") in labels
+
+
+def test_the_printout_reads_easily(tmp_path, capsys):
+    t = np.linspace(0.5, 8, 16)
+    path = tmp_path / "decay.csv"
+    pd.DataFrame({"t": t, "N": 1000 * np.exp(-0.3 * t)}).to_csv(path, index=False)
+    out = tmp_path / "out.json"
+    argv = ["solve", "--csv", str(path), "--target", "N", "--json", str(out), *FAST]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    lines = dict(line.split(":", 1) for line in printed.splitlines() if line[:1].isalpha() and ":" in line)
+    found = json.loads(out.read_text())
+    assert found["nmse_train"] < 1e-20
+    assert lines["found"].strip() == "1000*exp(-0.3*t)"  # six significant digits at most
+    assert "1000*exp(-0.3*t)" not in found["sympy"] or found["sympy"] == "1000*exp(-0.3*t)"
+    assert f"{found['simulator_calls']:,} simulator calls" in lines["calls"]
+    notes = printed.rstrip().splitlines()[-3:]
+    assert "1 is what the mean of y scores" in notes[0] and "lower is better" in notes[1]
+    assert notes[2].strip().startswith("*: the chosen row")
+
+
+def test_the_split_line_uses_the_readme_words():
+    from pipelines.result import Result
+
+    result = Result(None, 0.0, [], None, [], 0, 0, 0.0, "", split="a product of powers: x1^2 · R(x2)")
+    result.variable_names = ("r", "h")
+    assert result.split_words() == "power split, y = r^2 · R(h)"

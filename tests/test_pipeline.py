@@ -175,7 +175,7 @@ def test_program_regressor_fit_predict_score():
     y = X[:, 0] ** 2 + X[:, 0]
     est = ProgramRegressor(function_set="koza", calls=5000, seconds=600, pipeline="uniform").fit(X, y)
     assert np.allclose(est.predict(X), y) and est.score(X, y) > 0.999
-    assert est.n_features_in_ == 1 and est.equations_
+    assert est.n_features_in_ == 1 and len(est.equations_)
 
 
 def test_check_estimator():
