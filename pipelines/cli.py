@@ -196,7 +196,7 @@ def cmd_solve(args) -> int:
             else get_task(args.task or DEMO_TASK)
         )
         X, y = task.sample("train", seed=args.seed)
-        names = [f"x{i + 1}" for i in range(task.n_vars)]
+        names = list(task.variable_names or [f"x{i + 1}" for i in range(task.n_vars)])
         title, fs, truth = task.name, args.function_set or task.function_set, task
     pipe = (
         InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
@@ -205,7 +205,7 @@ def cmd_solve(args) -> int:
         pipe.planner.select = check_criterion(args.select, has_validation=bool(args.validation))
     if args.noise_floor is not None:
         pipe.planner.noise_floor = _noise_floor(args.noise_floor)
-    bar, update = progress_bar(args.calls, names=names if args.csv else None)
+    bar, update = progress_bar(args.calls, names=names)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:
         result = pipe.solve(
@@ -220,20 +220,21 @@ def cmd_solve(args) -> int:
         )
     finally:
         bar.close()
-    if args.csv:  # the CSV's column names everywhere: text, sympy, LaTeX, JSON, front, plot
-        result.variable_names = tuple(names)
+    # the CSV's column names (or the task file's) everywhere: text, sympy, LaTeX, JSON, front, plot
+    result.variable_names = tuple(names)
     print(result)
     out = result.to_dict()
     out["variables"] = names
     if truth is not None:
+        from simulator.program import symbols
         from simulator.recovery import NOISY_RTOL, is_recovered
 
         out["task"] = truth.name
-        out["truth"] = str(truth.truth_sympy())
+        law = truth.truth_sympy()  # over x1, x2, ...: the recovery check compares it with the program's
+        out["truth"] = str(law.subs(dict(zip(symbols(len(names)), symbols(len(names), names)))))
         rtol = NOISY_RTOL if truth.noise > 0 else 0.0
-        out["recovered"] = bool(
-            is_recovered(result.sympy(), truth.truth_sympy(), domain=truth.domain(), rtol=rtol)
-        )
+        found = result.program.to_sympy()
+        out["recovered"] = bool(is_recovered(found, law, domain=truth.domain(), rtol=rtol))
         print(f"\ntruth:    {out['truth']}\nrecovered: {out['recovered']}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))

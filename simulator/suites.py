@@ -176,6 +176,8 @@ class Task:
     # Gaussian noise on the training targets, with standard deviation noise * RMS(y): the
     # SRBench convention. The test split and the recovery check use the noiseless truth.
     noise: float = 0.0
+    # the task file's names for x1, x2, ... (``variables: [m, v]``), for printing only
+    variable_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.n_vars < 1:
@@ -243,7 +245,7 @@ class Task:
         out: dict[str, Any] = {
             "name": self.name,
             "expression": self.expression,
-            "variables": self.n_vars,
+            "variables": list(self.variable_names) if self.variable_names else self.n_vars,
             "train": self.train.to_dict(),
         }
         if self.test is not None:
@@ -377,6 +379,18 @@ def load_tasks(path: str | Path) -> list[Task]:
     return tasks
 
 
+def _variable_names(names: list, where: str) -> tuple[str, ...]:
+    """``variables: [m, v]``: distinct identifiers, or a one-line error."""
+    if not names:
+        raise TaskError(f"{where}: variables is an empty list; give names such as [m, v] or a count")
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TaskError(f"{where}: variables: {name!r} is not a name (letters, digits, _)")
+    if len(set(names)) < len(names):
+        raise TaskError(f"{where}: variables: a name is given twice in {names}")
+    return tuple(names)
+
+
 def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Task:
     """Build and validate one task from its task-file mapping; errors name source, task and field."""
     where = f"{source}: task #{index + 1}"
@@ -400,14 +414,22 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
     ):
         raise TaskError(f"{where}: expression is missing or not a string, got {expression!r}")
     expression = str(expression).strip()
+    var_names = None
+    if isinstance(entry.get("variables"), list):  # names: the expression may use them for x1, x2, ...
+        var_names = _variable_names(entry["variables"], where)
+        expression = re.sub(
+            r"[A-Za-z_][A-Za-z0-9_]*",
+            lambda m: f"x{var_names.index(m.group(0)) + 1}" if m.group(0) in var_names else m.group(0),
+            expression,
+        )
     try:  # a truth is sympy text, read apart from the function set (docs/task-files.md)
         used = truth_n_vars(parse_truth(expression))
     except (ParseError, LanguageError, ValueError, SyntaxError) as error:
         raise TaskError(f"{where}: expression {expression!r} cannot be parsed: {_one_line(error)}") from None
 
-    n_vars = entry.get("variables", max(used, 1))
+    n_vars = len(var_names) if var_names else entry.get("variables", max(used, 1))
     if isinstance(n_vars, bool) or not isinstance(n_vars, int) or n_vars < 1:
-        raise TaskError(f"{where}: variables must be a positive integer, got {n_vars!r}")
+        raise TaskError(f"{where}: variables must be a positive integer or a list of names, got {n_vars!r}")
     if n_vars < used:
         raise TaskError(f"{where}: variables is {n_vars} but the expression uses x{used}")
 
@@ -434,7 +456,7 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
         except ValueError:
             pass  # Task rejects it in one line
     try:
-        task = Task(name, expression, n_vars, train, test, function_set, noise)
+        task = Task(name, expression, n_vars, train, test, function_set, noise, var_names)
     except TaskError as error:
         raise TaskError(f"{source}: {error}") from None
 

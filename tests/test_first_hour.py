@@ -205,3 +205,32 @@ def test_the_split_line_uses_the_readme_words():
     result = Result(None, 0.0, [], None, [], 0, 0, 0.0, "", split="a product of powers: x1^2 · R(x2)")
     result.variable_names = ("r", "h")
     assert result.split_words() == "power split, y = r^2 · R(h)"
+
+
+def test_a_task_file_names_its_variables(tmp_path, capsys):
+    from simulator.suites import load_tasks
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(
+        "tasks:\n  - name: Kinetic\n    expression: m*v**2/2\n    variables: [m, v]\n"
+        "    function_set: Koza\n    train: {low: 0.5, high: 2, points: 20}\n"
+    )
+    task = load_tasks(path)[0]
+    assert (
+        task.n_vars == 2 and task.variable_names == ("m", "v") and task.to_dict()["variables"] == ["m", "v"]
+    )
+    out = tmp_path / "out.json"
+    assert main(["solve", "--tasks", str(path), "--json", str(out), *FAST]) == 0
+    found = json.loads(out.read_text())
+    assert found["variables"] == ["m", "v"] and "m" in found["truth"] and "x1" not in found["truth"]
+    assert found["recovered"] and "x1" not in found["sympy"] and "x1" not in capsys.readouterr().out
+
+
+def test_task_variable_names_are_checked(tmp_path, capsys):
+    path = tmp_path / "tasks.yaml"
+    path.write_text(
+        "tasks:\n  - name: K\n    expression: m*v\n    variables: [m, m]\n"
+        "    function_set: Koza\n    train: {low: 0.5, high: 2, points: 20}\n"
+    )
+    assert main(["solve", "--tasks", str(path), *FAST]) == 2
+    assert "a name is given twice" in capsys.readouterr().err
