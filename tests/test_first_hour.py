@@ -234,3 +234,48 @@ def test_task_variable_names_are_checked(tmp_path, capsys):
     )
     assert main(["solve", "--tasks", str(path), *FAST]) == 2
     assert "a name is given twice" in capsys.readouterr().err
+
+
+def _readme_python() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    start = text.index("```python\nimport pandas as pd")
+    return text[start + len("```python\n") : text.index("```", start + 10)]
+
+
+def _noisy_decay(path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 50, 60)
+    N = 1000 * np.exp(-0.05 * t) * (1 + 0.01 * rng.standard_normal(60))
+    pd.DataFrame({"t": t, "N": N}).to_csv(path, index=False)
+
+
+def _is_decay(result) -> bool:
+    from simulator.recovery import NOISY_RTOL, is_recovered
+    from simulator.truth import parse_truth
+
+    truth = parse_truth("1000*exp(-0.05*x1)")
+    return bool(is_recovered(result.program.to_sympy(), truth, domain=[(0.0, 50.0)], rtol=NOISY_RTOL))
+
+
+def test_the_readme_example_on_a_small_budget(tmp_path, monkeypatch):
+    """The README's Python example, with the plain pipeline and a small budget."""
+    monkeypatch.chdir(tmp_path)
+    _noisy_decay(tmp_path / "decay.csv")
+    code = _readme_python().split("\nfrom pipelines.estimator")[0]
+    code = code.replace('preset("full")', 'preset("plain")').replace("calls=50_000", "calls=3000")
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert _is_decay(scope["result"]), scope["result"].sympy()
+    assert "t" in str(scope["result"].sympy())
+
+
+@pytest.mark.slow
+def test_the_readme_example_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _noisy_decay(tmp_path / "decay.csv")
+    scope: dict = {}
+    exec(compile(_readme_python(), "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert _is_decay(scope["result"]), scope["result"].sympy()
+    assert "t" in str(scope["est"].sympy())
