@@ -3,7 +3,7 @@ the first k tried, on the decompositions that held-out traced runs found, and on
 chains, for library order and each policy checkpoint given. Prints a markdown table.
 
     python benchmarks/decomposition/traces.py --heldout runs/traces-heldout \
-        checkpoints/decomposition_policy.pt runs/decomposition_policy/<time>/model.pt
+        pipelines/checkpoints/decomposition_policy.pt runs/decomposition_policy/<time>/model.pt
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """M's on-policy figure for several similarity checkpoints on traced runs, paired per run.
 
     python benchmarks/learning/similarity-pair-head/score.py --out scores.json \
-        --traces runs/eval_traces runs/improve/heldout_traces -- checkpoints/similarity.pt A.pt B.pt
+        --traces runs/eval_traces runs/improve/heldout_traces -- pipelines/checkpoints/similarity.pt A.pt B.pt
 
 Per trace folder: NMSE's figure, and for each checkpoint its figure (``metric_spearman``: the
 mean over runs of Spearman(M(ŷ_state, ŷ_found), edits left)) with its paired difference from
