@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipelines.budget import Budget
+from pipelines.linear import LinearFitter
 from pipelines.locate import UniformLocate
 from pipelines.noise import check_noise_floor, noise_floor
 from pipelines.problem import Problem
@@ -67,6 +68,9 @@ SEPARATE_SHARE = 0.3
 # and before the sub-goal library's first build (300 calls; 20,000 programs on five variables).
 SHAPES_AFTER = 200
 SHAPE_BAR = 1e-10
+# Linear and rational fits over a basis (pipelines/linear.py) cost a few dozen calls: tried
+# at the same point as the shapes, so easy tasks never pay for them.
+LINEAR_AFTER = SHAPES_AFTER
 # Exact fits are told apart by how exact: on data that spans many orders of magnitude,
 # dropping a real additive constant (2.1 - 2.1*exp(-0.5*x)) can cost less than the tolerance
 # of the variance. A program counts as exact as another when its loss is within EXACT_SLACK
@@ -221,6 +225,7 @@ class Planner:
         select: str = "auto",
         separate: bool = True,
         shapes: bool = True,
+        linear: bool = True,
         verify_all: bool = True,
         subgoal_share: float = 0.5,
     ):
@@ -241,6 +246,7 @@ class Planner:
         self.select = check_criterion(select)
         self.separate = bool(separate)
         self.shapes = bool(shapes)
+        self.linear = bool(linear)
         self.verify_all = bool(verify_all)
         if not 0 < subgoal_share <= 1:
             raise ValueError(f"subgoal_share must be in (0, 1], got {subgoal_share}")
@@ -325,6 +331,7 @@ class Planner:
                     admit(cand, None, stamp)
             separated = not self.separate
             shaped = not (self.shapes and fs.has_const)
+            fitted = not self.linear
             polish_until: tuple[int, float] | None = None  # (calls, seconds)
             noisy = False  # the best program meets the noise floor but fits inexactly
             while frontier and not stopped:
@@ -351,6 +358,11 @@ class Planner:
                 if not separated and budget.calls >= SEPARATE_AFTER and polish_until is None:
                     separated = True  # the task was not easy: split it and solve the parts
                     for cand, stamp in self._split(state, powers, seed):
+                        admit(cand, None, stamp)
+                    continue
+                if not fitted and budget.calls >= LINEAR_AFTER and polish_until is None:
+                    fitted = True
+                    for cand, stamp in self._linear(state, bar):
                         admit(cand, None, stamp)
                     continue
                 if not shaped and budget.calls >= SHAPES_AFTER and polish_until is None:
@@ -525,6 +537,15 @@ class Planner:
         cands = [
             Candidate(p, math.inf, (), "shape", "a shape with fitted inner constants") for p in fits.programs
         ]
+        return state.run(self.verify.programs(problem, cands, state.budget.remaining))
+
+    def _linear(self, state: SolveState, bar: float) -> list[tuple[Candidate, int]]:
+        """Whole programs from linear and rational fits over a basis that meet ``bar``,
+        verified; the basis columns are charged as calls, the supports solved as scored."""
+        problem = state.problem
+        fits = LinearFitter().fit(problem.X, problem.y, problem.function_set, bar, noisy=state.floor > 0)
+        state.budget.charge(fits.calls, scored=fits.scored)
+        cands = [Candidate(p, math.inf, (), "linear", reason) for p, reason in fits.programs]
         return state.run(self.verify.programs(problem, cands, state.budget.remaining))
 
     def _split(self, state: SolveState, powers: list[PowerSplit], seed: int) -> list[tuple[Candidate, int]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.problem import fixed_rows
+from pipelines.spelling import respell
 from simulator.execute import evaluate_many
 from simulator.language import CONST, FunctionSet
 from simulator.operators import OPERATORS
@@ -39,6 +40,10 @@ SHIFTS = {
     "abs": (0.0, -1.0, 1.0),
 }
 PERIODIC = ("sin", "cos")
+# A saturating step 1/(1 + exp(z)): logistic growth and dose-response curves. It is no
+# operator of the language but a shape written with exp, add and div (see _program).
+LOGISTIC = "logistic"
+SHIFTS[LOGISTIC] = (0.0, -2.0, 2.0)
 # The absent second factor of a one-factor model
 NONE = "1"
 # The grid and LM see at most this many points (a seeded draw); the planner verifies on all
@@ -161,6 +166,8 @@ def bases(function_set: FunctionSet) -> list[Program]:
     for u in ("sqrt", "cube"):
         if u in function_set.unary:
             out += [Program((u, x)) for x in xs]
+    if "div" in function_set.binary:  # exp(c/T) and its kin: the reciprocal as a base
+        out += [Program(("div", "1", x)) for x in xs]
     pairs("add")
     pairs("sub")
     return out
@@ -190,7 +197,10 @@ class ShapeFitter:
     def fit(self, X: np.ndarray, y: np.ndarray, function_set: FunctionSet, bar: float) -> ShapeFits:
         """Programs with NMSE at most ``bar`` (an exact fit's tolerance, or the noise floor)."""
         fs, out = function_set, ShapeFits()
+        self.fs = fs
         unary = [u for u in fs.unary if u not in POLYNOMIAL]
+        if "exp" in unary and {"add", "div"} <= set(fs.binary):
+            unary.append(LOGISTIC)
         self.unary = set(unary)
         if not fs.has_const or not {"add", "mul"} <= set(fs.binary) or not unary:
             return out
@@ -399,6 +409,12 @@ class ShapeFitter:
                     values[rows] = self.raw[bases[rows]] if u == "" else 1.0 / self.raw[bases[rows]]
                     continue
                 s = c[rows, None] * self.Ln[bases[rows]] + d[rows, None]
+                if u == LOGISTIC:
+                    v = 1.0 / (1.0 + np.exp(s))
+                    values[rows] = v
+                    if slopes:
+                        slope[rows] = -v * (1.0 - v)
+                    continue
                 values[rows] = OPERATORS[u].numpy(s)
                 if slopes:
                     slope[rows] = OPERATORS[u].derivative(s)
@@ -453,7 +469,11 @@ class ShapeFitter:
                         consts[1] *= -1 if unary == "cos" else 1
                         unary = "sin" if unary == "cos" else "cos"
                     d = 0.0
-            if unary == "exp":  # exp(c*L + d) == e**d * exp(c*L): d moves into b
+            if unary == LOGISTIC:  # 1/(1 + exp(c*L + d)) == k/(k + exp(c*L)), k = e**-d
+                k = float(np.exp(min(-d, 700.0)))
+                tokens += ["div", CONST, "add", CONST, "exp", "mul", CONST, *base.tokens]
+                consts += [k, k, c]
+            elif unary == "exp":  # exp(c*L + d) == e**d * exp(c*L): d moves into b
                 tokens += [unary, "mul", CONST, *base.tokens]
                 consts[1] *= float(np.exp(d))
                 consts.append(c)
@@ -463,4 +483,19 @@ class ShapeFitter:
             else:
                 tokens += [unary, "add", "mul", CONST, *base.tokens, CONST]
                 consts += [c, d]
-        return Program(tuple(tokens), tuple(consts))
+        return _reciprocals(Program(tuple(tokens), tuple(consts)), self.fs)
+
+
+def _reciprocals(program: Program, function_set: FunctionSet) -> Program:
+    """``c * (1/x)`` written ``c/x``; any other literal 1 of a reciprocal base becomes a
+    fitted constant holding 1 (the task's tokens only)."""
+    tokens, out = program.tokens, []
+    i = 0
+    while i < len(tokens):
+        if tokens[i : i + 4] == ("mul", CONST, "div", "1"):
+            out += ["div", CONST]
+            i += 4
+            continue
+        out.append(tokens[i])
+        i += 1
+    return respell(Program(tuple(out), program.consts), function_set, None) or program

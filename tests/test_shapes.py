@@ -33,6 +33,9 @@ def _x(low: float, high: float, n: int = 40, d: int = 2, seed: int = 0) -> np.nd
         (lambda X: 2 * X[:, 1] * np.exp(-1.3 * X[:, 0] / X[:, 1]), "2*x2*exp(-1.3*x1/x2)", 1, 3),
         (lambda X: 4.0 - 4.0 * np.exp(-0.25 * X[:, 0]), "4 - 4*exp(-0.25*x1)", 0, 10),
         (lambda X: 1 + 3 * np.sin(2.2 * X[:, 0]) / X[:, 1], "1 + 3*sin(2.2*x1)/x2", 1, 3),
+        # saturating and inverse-argument laws: logistic growth, Arrhenius
+        (lambda X: 10 / (1 + 9 * np.exp(-0.8 * X[:, 0])), "10/(1 + 9*exp(-0.8*x1))", 0, 10),
+        (lambda X: 50 * np.exp(-2.0 / X[:, 0]), "50*exp(-2/x1)", 0.5, 3),
     ],
 )
 def test_the_fitter_finds_inner_constants_exactly(law, truth, low, high):

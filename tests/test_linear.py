@@ -1,0 +1,84 @@
+"""Linear and rational fits over a basis, written in the task's own tokens."""
+
+import numpy as np
+import pytest
+
+from pipelines.linear import LinearFitter
+from pipelines.spelling import Speller
+from simulator.execute import evaluate
+from simulator.language import FunctionSet
+from simulator.scoring import nmse
+
+KOZA = "add,sub,mul,div,sin,cos,exp,log"
+rng = np.random.default_rng(0)
+
+
+def fits(f, names, lo=-1.0, hi=1.0, n=20, d=1, bar=1e-12, noise=0.0):
+    X = rng.uniform(lo, hi, (n, d))
+    y = f(*X.T)
+    if noise:
+        y = y + noise * np.sqrt(np.mean(y**2)) * rng.normal(size=n)
+    fs = FunctionSet.from_names(names, d)
+    out = LinearFitter().fit(X, y, fs, bar, noisy=noise > 0)
+    for program, _ in out.programs:
+        assert set(program.tokens) <= set(fs.tokens), "only the task's tokens"
+    return X, y, out
+
+
+@pytest.mark.parametrize(
+    "f, lo, hi",
+    [
+        (lambda x: x**6 - 2 * x**4 + x**2, -1, 1),  # integer coefficients, no constants
+        (lambda x: 5 * x**5 + 2 * x**3 + 3 * x, -1, 1),
+        (lambda x: x**2 * np.cos(x) + 4, -1, 1),  # an integer offset with no constants
+        (np.sinh, -1, 1),  # exp(x)/2 - exp(-x)/2
+        (lambda x: (x**2 + 2) / (x + 1), 0, 2),  # a ratio of polynomials
+        (lambda x: x**4 / (x**2 + x + 1), -1, 1),
+    ],
+)
+def test_exact_algebra_without_constants(f, lo, hi):
+    X, y, out = fits(f, KOZA, lo, hi)
+    assert out.programs, "an exact fit is found"
+    program, reason = out.programs[0]
+    assert nmse(evaluate(program, X), y)[0] < 1e-20
+    assert "const" not in program.tokens
+    assert out.calls > 0 and out.scored > 0  # every basis column is a call
+
+
+def test_rational_with_constants_many_variables():
+    X, y, out = fits(
+        lambda x1, x2, x3: 30 * (x1 - 1) * (x3 - 1) / ((x1 - 10) * x2**2),
+        "add,sub,mul,div,const",
+        0.05,
+        2.0,
+        n=300,
+        d=3,
+        bar=1e-20,
+    )
+    program, reason = out.programs[0]
+    assert "rational" in reason and nmse(evaluate(program, X), y)[0] < 1e-20
+
+
+@pytest.mark.parametrize("f", [np.exp, np.sinh, lambda x: np.log(x + 2)])
+def test_no_false_exact_fit_of_smooth_functions(f):
+    """Taylor and Pade look-alikes of smooth functions reach 1e-23, not rounding error."""
+    _, _, out = fits(f, "add,sub,mul,div,const", bar=1e-20)
+    assert out.programs == []
+
+
+def test_noisy_saturating_law_is_a_short_rational():
+    X, y, out = fits(
+        lambda s: 2.3 * s / (0.7 + s), "add,sub,mul,div,exp,const", 0.1, 5, n=30, noise=0.01, bar=0.01
+    )
+    program, reason = out.programs[0]
+    assert program.complexity <= 7 and "rational" in reason
+
+
+def test_speller_writes_integers_in_the_sets_tokens():
+    X = np.linspace(-1, 1, 21)[:, None]  # holds 0: x/x is invalid there
+    speller = Speller(FunctionSet.from_names(KOZA, 1), X)
+    for k in (1, 2, 5, 12):
+        tokens = speller.integer(k)
+        from simulator.program import Program
+
+        assert np.allclose(evaluate(Program(tokens), X), k)
