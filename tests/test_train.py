@@ -92,6 +92,16 @@ def test_export_copies_and_never_overwrites_unasked(
     assert dest.read_bytes() == (run_dir / "model.pt").read_bytes()
 
 
+def test_export_never_overwrites_a_shipped_model_unasked(
+    run_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    before = digests()
+    capsys.readouterr()
+    assert main(["export", str(run_dir), str(SHIPPED)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert digests() == before
+
+
 @pytest.mark.parametrize(
     ("source", "dest", "fragment"),
     [
