@@ -202,6 +202,8 @@ def cmd_solve(args) -> int:
         InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
     )
     if args.select is not None:
+        if args.select.strip().lower() == "validation" and not args.validation:
+            raise UsageError("--select validation needs a held-out split: add --validation 0.2, say")
         pipe.planner.select = check_criterion(args.select, has_validation=bool(args.validation))
     if args.noise_floor is not None:
         pipe.planner.noise_floor = _noise_floor(args.noise_floor)
@@ -274,6 +276,8 @@ def package_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines.pipeline import PRESETS
+
     p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -293,10 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--calls", type=int, default=200_000, help="simulator-call budget (default 200000)")
     s.add_argument("--seconds", type=float, default=60.0, help="wall-time budget (default 60)")
-    s.add_argument("--seed", type=int, default=0)
     s.add_argument(
-        "--pipeline", default="full", help="preset: full, plain, uniform, no-locate, no-propose, ..."
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the search and a built-in task's sampled points (default 0)",
     )
+    s.add_argument("--pipeline", default="full", help=f"preset: {', '.join(PRESETS)} (default full)")
     s.add_argument(
         "--config",
         help="a pipeline YAML, or a shipped one by name, e.g. full (docs/pipelines.md; overrides --pipeline)",
@@ -323,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench-simulator", help="candidate evaluations per second, incremental vs full")
     b.add_argument("--parents", type=int, default=30)
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seeds the random parents (default 0)")
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
     from pipelines import bench, evaluate, improve, traces

@@ -18,6 +18,7 @@ and verifies every legal edit; each ``no-<stage>`` swaps one stage for its stand
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
 import inspect
 from pathlib import Path
@@ -29,7 +30,7 @@ import yaml
 from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
-from pipelines.shipped import config_path
+from pipelines.shipped import config_path, shipped_configs
 from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
@@ -57,7 +58,9 @@ def preset_stages(name: str) -> dict[str, str]:
         return {s: "plain" for s in STAGES}
     if name.startswith("no-") and name[3:] in STAGES:
         return {s: ("plain" if s == name[3:] else "learned") for s in STAGES}
-    raise PipelineError(f"unknown pipeline preset {name!r}; presets: {', '.join(PRESETS)}")
+    close = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise PipelineError(f"unknown pipeline preset {name!r}; {hint}presets: {', '.join(PRESETS)}")
 
 
 def _spec(class_path: str, **init_args: Any) -> dict:
@@ -229,6 +232,16 @@ class InductionPipeline:
         path = config_path(path, "pipelines")
         try:
             cfg = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            shipped = shipped_configs("pipelines")
+            close = difflib.get_close_matches(
+                path.stem, list(dict.fromkeys([*shipped, *PRESETS])), n=3, cutoff=0.5
+            )
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise PipelineError(
+                f"no pipeline config {str(path)!r}: not a file, nor a shipped config "
+                f"(pipelines/configs/pipelines/: {', '.join(shipped)}); {hint}presets: {', '.join(PRESETS)}"
+            ) from None
         except (OSError, yaml.YAMLError) as err:
             raise PipelineError(f"{path}: cannot read pipeline config ({type(err).__name__})") from None
         if isinstance(cfg, dict) and "preset" in cfg:  # the short form: preset plus planner settings

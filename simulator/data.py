@@ -40,7 +40,9 @@ def _as_array(value: Any, label: str) -> np.ndarray:
             array = array.astype(np.float64)
         except (TypeError, ValueError):
             raise DataError(f"{label} is not numeric (dtype {array.dtype})") from None
-    return array.astype(np.float64, copy=False)
+    array = array.astype(np.float64, copy=False)
+    # pandas hands out read-only views; torch warns on those, so every caller gets its own copy
+    return array if array.flags.writeable else array.copy()
 
 
 def _check_finite(array: np.ndarray, label: str) -> None:

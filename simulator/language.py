@@ -6,6 +6,7 @@ unknown name is rejected once, at this boundary, with a clear message.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -127,8 +128,12 @@ class FunctionSet:
             elif (op := operators.get(low)) is not None:
                 (binary if op.arity == 2 else unary).append(low)
             else:
-                known = ", ".join(list(operators.OPERATORS) + [CONST] + sorted(FUNCTION_SETS))
-                raise LanguageError(f"unknown operator {name!r} in function set; known: {known}")
+                names = list(operators.OPERATORS) + [CONST] + sorted(FUNCTION_SETS)
+                close = difflib.get_close_matches(low, names, n=3, cutoff=0.6)
+                hint = f"did you mean {', '.join(close)}? " if close else ""
+                raise LanguageError(
+                    f"unknown operator {name!r} in function set; {hint}known: {', '.join(names)}"
+                )
         if not unary and not binary:
             raise LanguageError("a function set needs at least one operator")
         dedup = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731

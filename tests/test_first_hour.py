@@ -279,3 +279,44 @@ def test_the_readme_example_as_written(tmp_path, monkeypatch):
     exec(compile(_readme_python(), "README.md", "exec"), scope)  # noqa: S102 - the README's own example
     assert _is_decay(scope["result"]), scope["result"].sympy()
     assert "t" in str(scope["est"].sympy())
+
+
+def test_pandas_input_reaches_torch_as_writable_float64():
+    """torch warns on read-only arrays, which pandas hands out: the data checks copy them."""
+    import warnings
+
+    import torch
+
+    from simulator.data import check_xy
+
+    t = pd.Series(np.linspace(0.5, 4, 20))
+    X, y = check_xy(pd.DataFrame({"t": t}), t * 2)
+    assert X.flags.writeable and y.flags.writeable and X.dtype == y.dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.as_tensor(y)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--function-set", "ckozza"], "did you mean ckoza"),
+        (["--pipeline", "ful"], "did you mean full?"),
+        (["--config", "fulll"], "nor a shipped config"),
+        (["--select", "validation"], "add --validation 0.2"),
+        (["--features", "t"], "they go with --csv"),
+    ],
+)
+def test_messages_suggest_and_speak_cli(args, fragment, capsys):
+    assert main(["solve", "Nguyen-1", *args, "--calls", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and fragment in err[-1], err[-1]
+
+
+def test_help_lists_every_preset_and_the_seed(capsys):
+    from pipelines.pipeline import PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in PRESETS) and "--seed SEED seeds" in text
