@@ -27,7 +27,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
     ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
-    ``shapes``, ``verify_all``, ``subgoal_share``) overridden; None keeps the pipeline's own.
+    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``) overridden; None keeps the pipeline's own.
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
     ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
@@ -62,6 +62,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         select: str | None = None,
         separate: bool | None = None,
         shapes: bool | None = None,
+        linear: bool | None = None,
         verify_all: bool | None = None,
         subgoal_share: float | None = None,
         validation: float = 0.0,
@@ -89,6 +90,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.select = select
         self.separate = separate
         self.shapes = shapes
+        self.linear = linear
         self.verify_all = verify_all
         self.subgoal_share = subgoal_share
         self.validation = validation
