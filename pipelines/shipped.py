@@ -69,7 +69,7 @@ def resolve_checkpoint(ref: str | Path) -> Path:
     """A checkpoint as a user writes it: the file itself when it exists, else the shipped
     checkpoint it names, else the path as given (so that loading it says it is missing)."""
     path = Path(ref)
-    if path.is_absolute() or path.exists():
+    if path.is_absolute() or path.is_file():  # a folder named like a model (runs/similarity) is no file
         return path
     name = checkpoint_name(ref)
     return checkpoint_path(name) if name is not None else path
@@ -80,7 +80,7 @@ def config_path(ref: str | Path, folder: str = "") -> Path:
     ``configs/<folder>/NAME.yaml`` that a bare ``NAME`` (or ``NAME.yaml``) names, else the
     path as given."""
     path = Path(ref)
-    if path.is_absolute() or path.exists() or len(path.parts) != 1:
+    if path.is_absolute() or path.is_file() or len(path.parts) != 1:
         return path
     name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
     shipped = data_path(CONFIG_FOLDER, *([folder] if folder else []), name)

@@ -66,6 +66,8 @@ def test_checkpoint_and_config_names_resolve(tmp_path: Path, monkeypatch: pytest
         assert resolve_checkpoint(spelling) == shipped
     assert checkpoint_name("other/edit_flow.pt") is None and checkpoint_name("nope") is None
     assert resolve_checkpoint("nope.pt") == Path("nope.pt")  # loading it then says it is missing
+    (tmp_path / "similarity").mkdir()  # a folder named like a model (the repository's own package)
+    assert resolve_checkpoint("similarity").is_file() and config_path("similarity").is_file()
     own = tmp_path / "edit_flow.pt"
     own.write_bytes(b"")
     assert resolve_checkpoint("edit_flow.pt") == Path("edit_flow.pt")  # a file on disk comes first
