@@ -20,7 +20,7 @@ import numpy as np
 from pipelines.budget import Budget
 from pipelines.linear import LinearFitter
 from pipelines.locate import UniformLocate
-from pipelines.noise import check_noise_floor, noise_floor
+from pipelines.noise import check_noise_floor, estimate_noise
 from pipelines.problem import Problem
 from pipelines.propose import UniformPropose
 from pipelines.result import FrontRow, Result, TraceStep
@@ -55,6 +55,10 @@ NOISE_FLOOR = "noise floor reached"
 # The law's own loss on noisy data scatters around the estimated floor (the estimate is from
 # a few points, and fitted constants absorb a little noise): within this factor counts.
 FLOOR_SLACK = 1.5
+# A noisy hit is often a start (a rational or shape fit) met within a few hundred calls: the
+# search then goes on for at least this many polish windows before it stops, so that the
+# law, if it is another program, has time to be found and compared by description length.
+NOISY_POLISH = 4
 # Separability (pipelines/separate.py): power splits are tried on tasks with at least this
 # many variables, sum splits on any with two or more. A product of powers is tried before
 # the search; splits that need sub-searches once the search has spent SEPARATE_AFTER calls
@@ -277,7 +281,8 @@ class Planner:
         check_criterion(self.select, has_validation=problem.validation is not None)
         setting = check_noise_floor(self.noise_floor)  # it may have been assigned after __init__
         budget = Budget(max_calls, max_seconds)
-        floor = noise_floor(problem.X, problem.y, seed) if setting == "auto" else setting
+        estimate = estimate_noise(problem.X, problem.y, seed) if setting == "auto" else None
+        floor = estimate.floor if estimate is not None else setting
         state = SolveState(
             problem,
             budget,
@@ -345,8 +350,16 @@ class Planner:
                         # the search goes on, unrestricted, as long again as it took (at least
                         # the polish), in calls and in seconds, before it stops.
                         polish_until = (
-                            budget.calls + max(self.polish_calls, budget.calls if noisy else 0),
-                            budget.elapsed + max(self.polish_seconds, budget.elapsed if noisy else 0),
+                            budget.calls
+                            + max(
+                                self.polish_calls * (NOISY_POLISH if noisy else 1),
+                                budget.calls if noisy else 0,
+                            ),
+                            budget.elapsed
+                            + max(
+                                self.polish_seconds * (NOISY_POLISH if noisy else 1),
+                                budget.elapsed if noisy else 0,
+                            ),
                         )
                     spent = (budget.calls >= polish_until[0], budget.elapsed >= polish_until[1])
                     if all(spent) if noisy else any(spent):
@@ -424,6 +437,7 @@ class Planner:
             history=history,
             found_at=chosen.calls,
             noise_floor=state.floor,
+            noise=estimate.to_dict() if estimate is not None else None,
             selection=self.select,
             split=start.cand.reason if start.cand.stage == "separate" else "",
         )

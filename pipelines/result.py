@@ -121,6 +121,7 @@ class Result:
     candidates_scored: int = 0  # candidates judged without a simulator call (library lookups)
     variable_names: tuple[str, ...] | None = None  # the data's names for x1, x2, ... (printing only)
     noise_floor: float = 0.0  # the NMSE the law itself would score (0: exact data)
+    noise: dict | None = None  # the estimates behind the floor (pipelines/noise.py), when estimated
     selection: str = "auto"  # the criterion that chose ``program`` from the front
     split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
 
@@ -220,6 +221,7 @@ class Result:
             ],
             "beats_mean": self.beats_mean,
             "noise_floor": self.noise_floor,
+            "noise_estimates": self.noise,
             "selection": self.selection,
             "split": self.named_split(),
             "start": self.text(self.start),

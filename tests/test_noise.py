@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipelines import cli
-from pipelines.noise import noise_floor
+from pipelines.noise import estimate_noise, noise_floor
 from pipelines.pipeline import InductionPipeline, PipelineError
 from pipelines.selection import SelectionError, check_criterion, criterion_values, select
 from simulator.program import parse
@@ -38,6 +38,19 @@ def test_noise_floor_is_zero_on_exact_data_and_near_the_truth_on_noisy_data():
         true = np.mean((y - _line(X, 0.0)) ** 2) / np.var(y)
         assert true / 3 < noise_floor(X, y) < 3 * true
     assert noise_floor(X[:5], _line(X[:5], 0.1)) == 0.0  # too few points to say
+
+
+def test_both_estimates_are_reported_and_bracket_the_truth():
+    X = np.random.default_rng(1).uniform(-2, 2, (40, 1))
+    y = _line(X, 0.02)
+    true = np.mean((y - _line(X, 0.0)) ** 2) / np.var(y)
+    est = estimate_noise(X, y)
+    assert est.surrogate > 0 and est.neighbours > 0 and est.relative is None  # y changes sign
+    assert est.floor == pytest.approx(np.sqrt(est.surrogate * est.neighbours))
+    assert true / 3 < est.floor < 3 * true
+    assert estimate_noise(X, _line(X, 0.0)).floor == 0.0  # exact data stay exact
+    positive = np.exp(X[:, 0]) * (1 + 0.03 * np.random.default_rng(2).normal(size=40))
+    assert 0.01 < estimate_noise(X, positive).relative < 0.09  # multiplicative noise, as a fraction
 
 
 def test_selection_picks_the_law_over_a_bloated_near_fit_and_an_underfit():
@@ -161,10 +174,11 @@ def test_solve_command_takes_select_validation_and_noise_floor(tmp_path, capsys)
     assert "chosen:   by score" in printed and "validation" in printed
     out = json.loads((tmp_path / "o.json").read_text())
     assert out["selection"] == "score" and all(r["validation_loss"] is not None for r in out["front"])
+    assert set(out["noise_estimates"]) == {"floor", "surrogate", "neighbours", "relative"}
     assert cli.main([*argv, "--select", "best"]) == 2
     assert "unknown selection criterion 'best'" in capsys.readouterr().err
     assert cli.main([*argv, "--noise-floor", "2"]) == 2
     assert "--noise-floor must be auto or an NMSE" in capsys.readouterr().err
     assert cli.main([*argv, "--noise-floor", "0", "--select", "validation"]) == 2
-    assert "needs a validation split" in capsys.readouterr().err
+    assert "needs a held-out split: add --validation 0.2" in capsys.readouterr().err
     parse("x1")  # the parser stays the only way in
