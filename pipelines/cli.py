@@ -157,14 +157,12 @@ def plot_result(result, X: np.ndarray, y: np.ndarray, path: str, title: str = ""
     plt.close(fig)
 
 
-def _task_from_file(tasks: list, name: str | None):
-    """The named task of a task file (the first one when no name is given)."""
-    if name is None:
-        return tasks[0]
-    for t in tasks:
-        if t.name == name:
-            return t
-    raise UsageError(f"no task named {name!r} in the task file; it has {', '.join(t.name for t in tasks)}")
+def _task_from_file(tasks: list, name: str | None, path: str = "the task file"):
+    """The named task of a task file (the first one when no name is given), matched as a
+    built-in task's name is: case and punctuation aside, with a did-you-mean."""
+    from simulator.suites import find_task
+
+    return tasks[0] if name is None else find_task(tasks, name, f"task file {path}")
 
 
 def cmd_solve(args) -> int:
@@ -191,7 +189,7 @@ def cmd_solve(args) -> int:
         title, fs, truth = f"{args.csv}: {args.target}", args.function_set or DATA_FUNCTION_SET, None
     else:
         task = (
-            _task_from_file(load_tasks(args.tasks), args.task)
+            _task_from_file(load_tasks(args.tasks), args.task, args.tasks)
             if args.tasks
             else get_task(args.task or DEMO_TASK)
         )

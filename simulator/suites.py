@@ -318,11 +318,29 @@ def _key(name: str) -> str:
 _BY_KEY = {_key(name): task for name, task in TASKS.items()}
 
 
-def _unknown(kind: str, name: str, known: list[str]) -> TaskError:
+def _unknown(kind: str, name: str, known: list[str], where: str = "") -> TaskError:
     by_lower = {k.lower(): k for k in known}
     close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-    return TaskError(f"unknown {kind} {name!r}{hint}")
+    return TaskError(f"unknown {kind} {name!r}{f' in {where}' if where else ''}{hint}")
+
+
+def find_task(tasks: list[Task], name: str, where: str = "") -> Task:
+    """The task called ``name`` among ``tasks`` (a suite's or a task file's), matched as
+    :func:`get_task` matches a built-in one: its exact name first, else ignoring case and
+    punctuation; an unknown name gets a did-you-mean naming ``where``."""
+    for task in tasks:
+        if task.name == name:
+            return task
+    matches = [t for t in tasks if _key(t.name) == _key(name)]
+    if len(matches) > 1:
+        raise TaskError(
+            f"task {name!r} is ambiguous{f' in {where}' if where else ''}: "
+            f"{', '.join(t.name for t in matches)}; give the exact name"
+        )
+    if not matches:
+        raise _unknown("task", name, [t.name for t in tasks], where)
+    return matches[0]
 
 
 def get_task(name: str) -> Task:

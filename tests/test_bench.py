@@ -180,3 +180,69 @@ def test_a_pipeline_yaml_is_a_method(tmp_path, monkeypatch):
     assert bench(*argv, "--out", str(out)) == 0
     assert {r["method"] for r in records(out)} == {"plain", str(yaml_path)}
     assert bench("--only", "Nguyen-1", "--methods", str(tmp_path / "no.yaml"), "--out", str(out)) == 2
+
+
+class Recorder:
+    """An executor that runs nothing and keeps the jobs it was handed."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.jobs = []
+
+    def run(self, jobs, on_record):
+        self.jobs += jobs
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    fake = Recorder()
+    monkeypatch.setattr(runner, "make_executor", lambda *args: fake)
+    return fake
+
+
+def test_no_flags_plan_a_quick_bench_and_say_its_time(tmp_path, capsys, monkeypatch, recorder):
+    monkeypatch.chdir(tmp_path)
+    assert bench() == 0
+    jobs = recorder.jobs
+    assert {j.method for j in jobs} == {"full", "plain"} and {j.seed for j in jobs} == {0, 1}
+    assert len({j.task.name for j in jobs}) == 5 and {(j.calls, j.seconds) for j in jobs} == {(50_000, 10.0)}
+    err = capsys.readouterr().err
+    assert "this is the quick bench" in err
+    assert "planned time: at most 3 min 20 s (20 runs x 10 s / 1 worker(s)" in err
+    assert (tmp_path / "runs" / "bench-quick" / "summary.md").is_file()
+
+    # a flag that says what to run: the protocol's defaults for every other, as always
+    recorder.jobs = []
+    assert bench("--methods", "plain", "--workers", "2", "--out", "protocol") == 0
+    assert len(recorder.jobs) == 13 * 10  # the nguyen suite, 10 seeds
+    assert {(j.calls, j.seconds) for j in recorder.jobs} == {(200_000, 60.0)}
+    err = capsys.readouterr().err
+    assert "quick" not in err and "planned time: at most 1 h 5 min (130 runs x 60 s / 2 worker(s)" in err
+
+
+def test_a_method_is_not_paired_against_itself(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    out = tmp_path / "bench"
+    argv = ["--only", "Nguyen-1", "--methods", "plain,PLAIN", "--reference", "Plain", "--seeds", "1"]
+    assert bench(*argv, "--calls", "300", "--seconds", "5", "--executor", "inline", "--out", str(out)) == 0
+    assert [r["method"] for r in records(out)] == ["plain"]
+    summary = (out / "summary.md").read_text()
+    assert "`plain` is the only method; a method is not paired against itself" in summary
+    assert "plain against plain" not in capsys.readouterr().out
+    yaml_path = tmp_path / "mine.yaml"
+    yaml_path.write_text("preset: plain\n")
+    assert methods.parse(f"{yaml_path},{tmp_path}/./mine.yaml,full") == [str(yaml_path), "full"]
+
+
+def test_task_file_names_match_as_built_in_ones_do(task_file, tmp_path, capsys, recorder):
+    out = str(tmp_path / "bench")
+    assert bench("--tasks", task_file, "--only", "EASY,Wide", "--methods", "plain", "--out", out) == 0
+    assert {j.task.name for j in recorder.jobs} == {"easy", "wide"}
+    assert bench("--tasks", task_file, "--only", "eazy", "--methods", "plain", "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: --only: unknown task 'eazy' in task file {task_file}; did you mean easy?"
+    assert bench("--suite", "nguyen", "--only", "nguyen_1", "--methods", "plain", "--out", out) == 0
+    assert cli.main(["solve", "--tasks", task_file, "Eazy", "--calls", "10"]) == 2
+    assert "unknown task 'Eazy' in task file" in capsys.readouterr().err

@@ -34,9 +34,12 @@ def test_summary_table_ratio_and_recovery_curve():
     assert s.median_calls == {"full": 100.0, "uniform": 950.0}
     assert s.ratios["full"] == {"A": 10.0} and s.ratios["uniform"] == {"A": 1.0, "B": 1.0}
     text, table = report.markdown(s, META), report.table(s)
-    assert "**10.00x**" in text and "**50.0%**" in table and "**100.0%**" in table
+    assert "**10.00× fewer calls** for full than `uniform` (A 10.00× fewer)" in text
+    assert "**50.0%**" in table and "**100.0%**" in table
     assert "| A " in table and "100% (1/1)" in table and "0% (0/1)" in table
     assert "10.00x (1)" in table  # calls uniform/method, full's column
+    ratios = report.table_frame(s).loc["calls uniform/method (tasks both recover)"]
+    assert ratios.tolist() == ["10.00x (1)", "–"]  # uniform is not paired against itself
     curve = recovery_curve(runs, "full", np.array([10, 100, 1000]))
     assert curve.tolist() == [0.0, 0.5, 0.5]
     assert np.isnan(recovery_curve(runs, "operon", np.array([10]))).all()
@@ -89,14 +92,18 @@ def test_a_committed_result_folder_resumes_and_summarizes_as_it_was(tmp_path, ca
     assert cli.main([*argv, "--calls", "200000", "--seconds", "60", "--out", str(out)]) == 0
     assert "540 already in" in capsys.readouterr().err
 
-    def tables(text: str) -> list[str]:  # table rows and ratio lines, spacing aside
-        keep = [s for s in text.splitlines() if s.startswith("| ") or s.startswith("Over recovered")]
-        keep += [s for s in text.splitlines() if s.startswith("Failed runs counted")]
-        return [re.sub(r"\s+", " ", s) for s in keep]
+    def tables(text: str) -> list[str]:  # table rows, spacing aside
+        keep = [s for s in text.splitlines() if s.startswith("| ")]
+        # uniform's own ratio, 1.00x, was uniform paired against itself: now left empty
+        return [re.sub(r"\| 1\.00x \(\d+\) \| –", "| – | –", re.sub(r"\s+", " ", s)) for s in keep]
 
-    # every committed row and ratio line comes out again; newer rows (throughput) may be added
-    new = tables((out / "summary.md").read_text())
+    # every committed row comes out again; newer rows (throughput) may be added
+    written = (out / "summary.md").read_text()
+    new = tables(written)
     assert all(row in new for row in tables((folder / "summary.md").read_text()))
+    # the committed ratios, 1.46x and 1.54x with per-task 0.33x, in words
+    assert "**1.46× fewer calls** for full than `uniform` (Nguyen-1 3.01× more, Nguyen-2" in written
+    assert "**1.54× fewer calls** for full" in written and "x** fewer" not in written
 
 
 def test_paired_against_plain_and_throughput():
@@ -116,7 +123,11 @@ def test_paired_against_plain_and_throughput():
     assert d["p"] < 0.05 and d["censored_ratio"] == 6.5 and d["ratio_tasks"] == 2  # C 9x, B 4x
     assert s.calls_per_second["full"] == 2000.0 and s.scored_per_second["plain"] == 240_000 / 72
     text = report.markdown(s, META)
-    assert "| full | 24 | 8 | 1 |" in text and "6.50x (2) | 4.00 |" in text
+    assert "| full | 24 | 8 | 1 |" in text and "6.50× fewer calls (2) | 4.00 |" in text
+    assert report.paired_sentences(s) == [
+        "full against plain: 8 wins, 1 loss over 24 task-seeds (sign test p 0.0391); "
+        "6.50× fewer calls to recovery (median over 2 tasks); 4.00× plain's calls per second"
+    ]
     assert "simulator calls per second" in report.table(s)
 
 

@@ -20,13 +20,32 @@ class BenchError(ValueError):
     """A bad bench command line."""
 
 
+# ``induce bench`` with none of the flags that say what to run: a first look that ends in
+# minutes, full against plain. Any of these flags gives the protocol's defaults instead
+# (docs/benchmarks.md), so a written bench command means what it always meant.
+QUICK_TASKS = ("Nguyen-1", "Nguyen-4", "Nguyen-5", "Nguyen-7", "Nguyen-1c")
+QUICK = {
+    "suite": "all",
+    "methods": "full,plain",
+    "seeds": 2,
+    "calls": 50_000,
+    "seconds": 10.0,
+    "out": "runs/bench-quick",
+}
+PROTOCOL = {"seeds": HEADLINE_SEEDS, "calls": HEADLINE_CALLS, "seconds": 60.0, "out": "runs/bench"}
+WHAT_TO_RUN = ("suite", "tasks", "only", "methods", "noise", "seeds", "calls", "seconds")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``bench`` on the ``induce`` subcommands."""
     b = subparsers.add_parser(
         "bench",
         help="run suites against ablations and peers (runs.jsonl, summary.md, plot)",
         description="Run every (task, seed, method) on the same data, interleaved, and summarize "
-        "exact recovery. Rerunning with the same --out resumes. See docs/benchmarks.md.",
+        "exact recovery. Rerunning with the same --out resumes. With none of --suite, --tasks, --only, "
+        "--methods, --noise, --seeds, --calls, --seconds: a quick bench (full against plain "
+        f"on {len(QUICK_TASKS)} Nguyen tasks, {QUICK['seeds']} seeds, {QUICK['seconds']:g} s per run, "
+        f"into {QUICK['out']}); given any, the defaults below. See docs/benchmarks.md.",
     )
     b.add_argument("--suite", help="built-in suite: nguyen, nguyen-c or all (default: nguyen)")
     b.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) instead of a suite")
@@ -47,11 +66,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="comma list of noise levels (x RMS of y, on the training targets) to run every task at, "
         "e.g. 0,0.001,0.01,0.1; each level is a task named '<task> noise=<level>' (default: the tasks' own)",
     )
-    b.add_argument("--seeds", type=int, default=HEADLINE_SEEDS, help="seeds per task (default 10)")
-    b.add_argument(
-        "--calls", type=int, default=HEADLINE_CALLS, help="simulator calls per run (default 200000)"
-    )
-    b.add_argument("--seconds", type=float, default=60.0, help="wall seconds per run (default 60)")
+    b.add_argument("--seeds", type=int, help=f"seeds per task (default {PROTOCOL['seeds']})")
+    b.add_argument("--calls", type=int, help=f"simulator calls per run (default {PROTOCOL['calls']})")
+    b.add_argument("--seconds", type=float, help=f"wall seconds per run (default {PROTOCOL['seconds']:g})")
     b.add_argument("--workers", type=int, default=1, help="runs in parallel (default 1)")
     b.add_argument(
         "--executor",
@@ -61,7 +78,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         'ray: a Ray cluster (pip install -e ".[ray]"); inline: this process, no time limit (debugging)',
     )
     b.add_argument("--ray-address", help="with --executor ray: join this cluster instead of starting one")
-    b.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    b.add_argument(
+        "--out", help=f"output folder (default {PROTOCOL['out']}; the quick bench: {QUICK['out']})"
+    )
     b.add_argument(
         "--retry-errors",
         action="store_true",
@@ -69,6 +88,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     b.set_defaults(func=main)
     return b
+
+
+def fill_defaults(args: argparse.Namespace) -> bool:
+    """Fill in the flags not given: the quick bench's when none says what to run, else the
+    protocol's. True for the quick bench."""
+    quick = all(getattr(args, name, None) is None for name in WHAT_TO_RUN)
+    if quick:
+        args.only = ",".join(QUICK_TASKS)
+    for name, value in (QUICK if quick else PROTOCOL).items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    return quick
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a reader takes them in: 45 s, 3 min 20 s, 2 h 5 min."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    return f"{seconds // 3600} h" + (f" {seconds // 60 % 60} min" if seconds // 60 % 60 else "")
+
+
+def planned(runs: int, seconds: float, workers: int) -> str:
+    """The planned time of ``runs`` runs: an upper bound, since every run stops at its budget."""
+    waves = math.ceil(runs / workers) if runs else 0
+    return (
+        f"planned time: at most {duration(waves * seconds)} ({runs} runs x {seconds:g} s / "
+        f"{workers} worker(s); each run stops at its budget, most sooner; loading the methods comes first)"
+    )
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -103,7 +153,7 @@ def select_tasks(
     suite: str | None, task_file: str | None, only: str | None, noise: str | None = None
 ) -> tuple[list[Task], str]:
     """The tasks to run and a description of where they come from."""
-    from simulator.suites import get_suite, load_tasks
+    from simulator.suites import TaskError, find_task, get_suite, load_tasks
 
     if task_file and suite:
         raise BenchError("give --suite or --tasks, not both")
@@ -114,12 +164,11 @@ def select_tasks(
         tasks, source = get_suite(suite), f"suite {suite}"
     if only:
         names = [n.strip() for n in only.split(",") if n.strip()]
-        by_name = {t.name.lower(): t for t in tasks}
-        unknown = [n for n in names if n.lower() not in by_name]
-        if unknown:
-            known = ", ".join(t.name for t in tasks)
-            raise BenchError(f"--only: no task {unknown[0]!r} in {source}; it has {known}")
-        tasks = [by_name[n.lower()] for n in dict.fromkeys(names)]
+        try:
+            picked = [find_task(tasks, n, source) for n in names]
+        except TaskError as err:
+            raise BenchError(f"--only: {err}") from None
+        tasks = list({t.name: t for t in picked}.values())
         source += f" (only {', '.join(t.name for t in tasks)})"
     levels = noise_levels(noise)
     if levels is not None:
@@ -142,9 +191,14 @@ def main(args: argparse.Namespace) -> int:
     from pipelines.bench.stats import summarize
     from pipelines.bench.store import RunStore
 
+    quick = fill_defaults(args)
     _check_numbers(args)
     tasks, source = select_tasks(args.suite, args.tasks, args.only, args.noise)
+    if quick:
+        source = f"quick bench, {source}"
     chosen = methods.parse(args.methods)
+    same = [m for m in chosen if methods.same_method(m) == methods.same_method(args.reference)]
+    args.reference = same[0] if same else args.reference  # the spelling --methods used
     if args.reference != REFERENCE and args.reference not in chosen:
         raise BenchError(f"--reference {args.reference!r} is not one of --methods ({', '.join(chosen)})")
     executor = make_executor(args.executor, args.workers, args.ray_address)
@@ -159,6 +213,13 @@ def main(args: argparse.Namespace) -> int:
         f" = {len(jobs)} runs ({len(jobs) - len(todo)} already in {store.path}, {len(todo)} to run,"
         f" {args.workers} worker(s), executor {executor.name})"
     )
+    if quick:
+        _say(
+            f"bench: no flag said what to run, so this is the quick bench ({args.seeds} seeds, "
+            f"{args.calls:,} calls and {args.seconds:g} s per run); the headline protocol is "
+            "--suite all --seeds 10 --calls 200000 --seconds 60 (docs/benchmarks.md)"
+        )
+    _say(planned(len(todo), float(args.seconds), args.workers))
 
     # A method that cannot run here is recorded as failed at once, with why, and said once.
     why = {m: methods.get(m).why_not() for m in chosen}
@@ -192,6 +253,8 @@ def main(args: argparse.Namespace) -> int:
     png = out / "recovery_vs_calls.png"
     report.plot(records, summary, args.calls, png, title=source)
     print(report.table(summary), flush=True)
+    for line in report.paired_sentences(summary):
+        print(line, flush=True)
     warning = tracking.log_summary(summary, meta, out, png)
     if warning:
         _say(warning)

@@ -149,6 +149,15 @@ def is_pipeline_file(name: str) -> bool:
     return name.endswith((".yaml", ".yml"))
 
 
+def same_method(name: str) -> str:
+    """What makes two method names one method: a pipeline YAML's resolved path, else the name."""
+    if is_pipeline_file(name):
+        from pathlib import Path
+
+        return str(Path(name).resolve())
+    return name.lower()
+
+
 @cache
 def get(name: str) -> Method:
     """The method of that name (lower case, or a pipeline YAML path); UnknownMethod when there is none."""
@@ -170,7 +179,13 @@ def parse(text: str | None) -> list[str]:
     if text is None:
         return list(installed())
     raw = (m.strip() for m in text.split(",") if m.strip())
-    chosen = list(dict.fromkeys(m if is_pipeline_file(m) else m.lower() for m in raw))
+    # a method named twice runs once (it is never paired against itself): a preset in any
+    # case, a pipeline YAML however its path is spelled; the first spelling names it
+    first: dict[str, str] = {}
+    for m in raw:
+        name = m if is_pipeline_file(m) else m.lower()
+        first.setdefault(same_method(name), name)
+    chosen = list(first.values())
     if not chosen:
         raise UnknownMethod("--methods needs at least one method")
     for name in chosen:

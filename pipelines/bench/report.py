@@ -25,6 +25,16 @@ def _ratio(ratios: dict[str, float]) -> str:
     return "–" if not ratios else f"{np.median(list(ratios.values())):.2f}x ({len(ratios)})"
 
 
+def fewer(ratio: float, what: str = "calls") -> str:
+    """A ratio of the reference's calls over a method's in words: "3.20× fewer calls" above 1,
+    "4.76× more calls" below (never "0.21× fewer"), "as many calls" at 1."""
+    if f"{ratio:.2f}" == "1.00":
+        return f"as many {what}"
+    if ratio > 1:
+        return f"{ratio:.2f}× fewer {what}"
+    return f"{1 / ratio:.2f}× more {what}"
+
+
 def table_frame(s: Summary) -> pd.DataFrame:
     """The summary table as strings: a row per task, then the rows that sum up each method."""
     cells = (100 * s.rate).fillna(0).map(lambda v: f"{v:.0f}%")  # no runs: replaced by "–" below
@@ -45,10 +55,12 @@ def table_frame(s: Summary) -> pd.DataFrame:
         m: _calls(s.unrecovered_calls_per_second.get(m)) for m in s.methods
     }
     rows["peak memory of a worker (MiB)"] = {m: _calls(s.peak_mib.get(m)) for m in s.methods}
-    if BASELINE in s.methods:
-        rows[f"calls {BASELINE}/method (tasks both recover)"] = {m: _ratio(s.ratios[m]) for m in s.methods}
+    if BASELINE in s.methods:  # its own column stays empty: a method is not paired against itself
+        rows[f"calls {BASELINE}/method (tasks both recover)"] = {
+            m: "–" if m == BASELINE else _ratio(s.ratios[m]) for m in s.methods
+        }
         rows["same, failed runs as never (tasks both recover in ≥ half)"] = {
-            m: _ratio(s.censored[m]) for m in s.methods
+            m: "–" if m == BASELINE else _ratio(s.censored[m]) for m in s.methods
         }
     out = pd.concat([cells, pd.DataFrame.from_dict(rows, orient="index")[s.methods]])
     out.index.name = "task"
@@ -70,34 +82,56 @@ def _ratio_line(s: Summary, ratios: dict[str, dict[str, float]]) -> str:
     per_task = ratios["full"]
     if not per_task:
         return f"Not available: no task was recovered by both `{BASELINE}` and `full`."
-    per = ", ".join(f"{t} {v:.2f}x" for t, v in per_task.items())
-    median = np.median(list(per_task.values()))
+    per = ", ".join(f"{t} {fewer(v, '')}".rstrip() for t, v in per_task.items())
+    median = float(np.median(list(per_task.values())))
     return (
-        f"Median over the {len(per_task)} tasks both recover: **{median:.2f}x** fewer calls for full ({per})."
+        f"Median over the {len(per_task)} tasks both recover: **{fewer(median)}** for full "
+        f"than `{BASELINE}` ({per})."
     )
 
 
 def _paired_lines(s: Summary) -> list[str]:
     """Each method against plain on the same task-seeds: the test a learned part must pass."""
     if not s.paired:
+        if s.methods == [s.reference]:
+            return [
+                f"Not available: `{s.reference}` is the only method; a method is not paired against itself."
+            ]
+        if s.reference in s.methods:
+            return [f"Not available: no other method has a completed run beside `{s.reference}`'s."]
         return [f"Not available: this bench did not run `{s.reference}`."]
     lines = [
         f"Same tasks and seeds. Wins: recovered by the method and not by `{s.reference}`; losses: the "
         "reverse; p: two-sided sign test on them. Calls: median over tasks of "
         f"`{s.reference}`'s censored median calls to recovery over the method's (tasks both recover in "
-        "at least half the seeds). Speed: median over task-seeds of the method's simulator calls per "
+        f"at least half the seeds), said as the method's fewer or more calls than `{s.reference}`'s. "
+        "Speed: median over task-seeds of the method's simulator calls per "
         f"second over `{s.reference}`'s in the same task-seed.",
         "",
-        f"| method | task-seeds | wins | losses | sign test p | calls {s.reference}/method (tasks) "
+        f"| method | task-seeds | wins | losses | sign test p | calls against {s.reference} (tasks) "
         f"| speed against {s.reference} |",
         "|---|---|---|---|---|---|---|",
     ]
     for m, d in s.paired.items():
-        ratio = "–" if d["censored_ratio"] is None else f"{d['censored_ratio']:.2f}x ({d['ratio_tasks']})"
+        ratio = "–" if d["censored_ratio"] is None else f"{fewer(d['censored_ratio'])} ({d['ratio_tasks']})"
         speed = "–" if d.get("speed_ratio") is None else f"{d['speed_ratio']:.2f}"
         lines.append(
             f"| {m} | {d['pairs']} | {d['wins']} | {d['losses']} | {d['p']:.3g} | {ratio} | {speed} |"
         )
+    return lines
+
+
+def paired_sentences(s: Summary) -> list[str]:
+    """Each method against the reference in a sentence, for the console under the table."""
+    lines = []
+    for m, d in s.paired.items():
+        wins = f"{d['wins']} win{'s' * (d['wins'] != 1)}, {d['losses']} loss{'es' * (d['losses'] != 1)}"
+        line = f"{m} against {s.reference}: {wins} over {d['pairs']} task-seeds (sign test p {d['p']:.3g})"
+        if d["censored_ratio"] is not None:
+            line += f"; {fewer(d['censored_ratio'])} to recovery (median over {d['ratio_tasks']} tasks)"
+        if d.get("speed_ratio") is not None:
+            line += f"; {d['speed_ratio']:.2f}× {s.reference}'s calls per second"
+        lines.append(line)
     return lines
 
 
@@ -209,7 +243,8 @@ def plot(records: list[dict], s: Summary, calls: int, path: Path, title: str = "
     ax.set_ylabel("runs recovered (%)")
     ax.set_title(f"Exact recovery against budget: {title}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:  # no curve at all when no run was recorded
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
