@@ -32,7 +32,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningCLI
 
-from pipelines.shipped import CHECKPOINTS, config_path, resolve_checkpoint
+from pipelines.shipped import CHECKPOINTS, checkpoint_path, config_path, resolve_checkpoint
 
 EXPORT_NAME = "model.pt"
 RUNS_ROOT = "runs"
@@ -81,8 +81,8 @@ class ExportCheckpoint(pl.Callback):
             )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_rank != 0:
-            return
+        if trainer.global_rank != 0 or trainer.fast_dev_run:
+            return  # a smoke run ships nothing (lightning_main says what it ran)
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1
         }
@@ -91,8 +91,57 @@ class ExportCheckpoint(pl.Callback):
         pl_module.export(path, metrics)  # type: ignore[attr-defined]
         self.written = path
         print(f"exported {type(pl_module).__name__} to {path}")
-        name = getattr(pl_module, "default_checkpoint", "") or "NAME.pt"
-        print(f"to ship it: induce export {path} pipelines/checkpoints/{name}")
+        print(export_hint(path, getattr(pl_module, "default_checkpoint", "") or ""))
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def export_hint(path: str | Path, shipped: str) -> str:
+    """The ``induce export`` command that ships ``path`` as it stands: to the shipped model of
+    that name, with ``--force`` said aloud when that file exists; a new file otherwise."""
+    if not shipped:
+        return f"to keep it: induce export {path} {Path(path).parent.name}.pt"
+    dest = checkpoint_path(shipped.removesuffix(".pt"))
+    if dest.exists():
+        return f"to ship it (replaces the shipped {shipped}): induce export {path} {_shown(dest)} --force"
+    return f"to ship it: induce export {path} {_shown(dest)}"
+
+
+def smoke_report(subcommand: str, trainer: pl.Trainer, run_dir: Path | None) -> str:
+    """What a ``--trainer.fast_dev_run`` run did, since Lightning turns its logger off."""
+
+    def total(counts: Any) -> int:
+        return int(sum(n for n in (counts or []) if n != float("inf")))
+
+    parts = []
+    if subcommand == "fit":
+        parts.append(f"{trainer.global_step} training")
+    counts = {
+        "fit": ("num_val_batches", "validation"),
+        "validate": ("num_val_batches", "validation"),
+        "test": ("num_test_batches", "test"),
+        "predict": ("num_predict_batches", "predict"),
+    }
+    attr, what = counts.get(subcommand, ("", ""))
+    if attr and total(getattr(trainer, attr, None)):
+        parts.append(f"{total(getattr(trainer, attr))} {what}")
+    losses = [
+        f"{k} {float(v):.4g}"
+        for k, v in trainer.callback_metrics.items()
+        if k.endswith("loss") and getattr(v, "numel", lambda: 1)() == 1
+    ]
+    where = f"; {run_dir} holds only its config.yaml" if run_dir is not None else ""
+    return (
+        f"smoke run (fast_dev_run): {subcommand} ran {' and '.join(parts) or 'no'} batch(es)"
+        + (f", {', '.join(losses)}" if losses else "")
+        + f". Nothing was saved: no logger, no checkpoints, no {EXPORT_NAME}{where}"
+    )
 
 
 # ----- the exported file format, as seen from here ------------------------------------------------
@@ -294,6 +343,9 @@ def lightning_main(args: list[str]) -> InduceCLI:
     finally:
         _finish_wandb()
     if cli.run_dir is not None and os.environ.get("LOCAL_RANK", "0") == "0":
+        trainer = getattr(cli, "trainer", None)
+        if trainer is not None and trainer.fast_dev_run:
+            print(smoke_report(cli.subcommand or "", trainer, cli.run_dir))
         print(f"run folder: {cli.run_dir}")
     return cli
 

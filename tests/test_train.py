@@ -61,8 +61,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = list((work / "runs" / "similarity").iterdir())
     assert len(runs) == 1
     assert f"run folder: {runs[0].relative_to(work)}" in proc.stdout
-    export = f"induce export {runs[0].relative_to(work) / 'model.pt'} pipelines/checkpoints/similarity.pt"
-    assert export in proc.stdout
+    # the hint names the shipped file itself, wherever the fit ran, and says --force aloud
+    export = f"induce export {runs[0].relative_to(work) / 'model.pt'} {SHIPPED.resolve()} --force"
+    assert f"to ship it (replaces the shipped similarity.pt): {export}\n" in proc.stdout
     return runs[0]
 
 
@@ -175,3 +176,38 @@ def test_an_explicit_export_path_is_never_overwritten(
     err = capsys.readouterr().err.strip().splitlines()
     assert "mine.pt already exists" in err[-1]
     assert mine.read_bytes() == b"keep me"
+
+
+def test_a_smoke_run_says_what_ran_and_saves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Lightning turns the logger off in fast_dev_run; the console still says what ran."""
+    monkeypatch.chdir(tmp_path)
+    before = digests()
+    assert main(["fit", "--config", "similarity", "--trainer.fast_dev_run", "true", *TINY[3:]]) == 0
+    out = capsys.readouterr().out
+    (line,) = [s for s in out.splitlines() if s.startswith("smoke run")]
+    assert "fit ran 1 training and 1 validation batch(es), train/loss " in line
+    assert "Nothing was saved" in line and "holds only its config.yaml" in line
+    assert "induce export" not in out  # one batch of training is nothing to ship
+    (run,) = (tmp_path / "runs" / "similarity").iterdir()
+    assert [p.name for p in run.iterdir()] == ["config.yaml"]
+    assert digests() == before
+
+
+def test_the_export_hint_is_a_command_that_works(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Run as printed: into a new file, or over an existing one with the --force it shows."""
+    from pipelines import train
+
+    monkeypatch.chdir(tmp_path)
+    dest = tmp_path / "shipped" / "similarity.pt"
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: dest)
+    model = run_dir / "model.pt"
+    for exists in (False, True):
+        hint = train.export_hint(model, "similarity.pt")
+        command = hint.split(": ", 1)[1].split()
+        assert command[:2] == ["induce", "export"] and ("--force" in command) == exists
+        assert main(command[1:]) == 0, capsys.readouterr().err
+        assert dest.read_bytes() == model.read_bytes()
