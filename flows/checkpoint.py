@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from flows.encoders import VOCAB
-from pipelines.shipped import CHECKPOINTS, checkpoint_path, resolve_checkpoint
+from pipelines.shipped import CHECKPOINTS, checkpoint_path, note_checkpoint, resolve_checkpoint
 
 FORMAT_VERSION = 1
 
@@ -123,6 +123,7 @@ class Pretrained:
         model.load_weights(path, payload)
         model.eval()
         model.checkpoint_metrics = payload.get("metrics", {})
+        model.checkpoint_file = str(Path(path).resolve())  # what a solve records it used
         return model
 
     def load_weights(self, path: str | Path, payload: dict | None = None) -> None:
@@ -153,9 +154,16 @@ class InitFromPretrained(pl.Callback):
 
 
 @functools.lru_cache(maxsize=16)
+def _load_once(cls: type, path: str | Path | None = None):
+    return cls.from_pretrained(path)
+
+
 def load_pretrained(cls: type, path: str | Path | None = None):
     """``cls.from_pretrained(path)``, loaded once per process and then shared: stages that use the
     same model (the similarity metric in locate and verify) hold one copy, and the planner's inner
     loop asks for it with no file-system call. ``None`` means the shipped checkpoint, as does its
-    name (``similarity``); see :func:`pipelines.shipped.resolve_checkpoint`."""
-    return cls.from_pretrained(path)
+    name (``similarity``); see :func:`pipelines.shipped.resolve_checkpoint`. Every call tells
+    :func:`pipelines.shipped.recording_checkpoints` which file is in use (a solve records them)."""
+    model = _load_once(cls, path)
+    note_checkpoint(model.checkpoint_file)
+    return model

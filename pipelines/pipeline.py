@@ -30,7 +30,7 @@ import yaml
 from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
-from pipelines.shipped import config_path, shipped_configs
+from pipelines.shipped import config_path, describe_checkpoints, recording_checkpoints, shipped_configs
 from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
@@ -293,7 +293,9 @@ class InductionPipeline:
         problem = Problem(X, y, fs)
         if validation:
             problem = _hold_out(problem, validation, int(seed))
-        result = self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
+        with recording_checkpoints() as used:  # the model files the stages read, for the record
+            result = self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
+        result.checkpoints = describe_checkpoints(used)
         result.variable_names = names
         return result
 

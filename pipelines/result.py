@@ -124,6 +124,7 @@ class Result:
     noise: dict | None = None  # the estimates behind the floor (pipelines/noise.py), when estimated
     selection: str = "auto"  # the criterion that chose ``program`` from the front
     split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
+    checkpoints: list[dict] = field(default_factory=list)  # model files used: path, sha256, shipped
 
     def named(self, program: Program) -> sympy.Expr:
         """A program as sympy over the data's variable names (x1..xn when there are none)."""
@@ -229,6 +230,7 @@ class Result:
             "trace": [s.to_dict() for s in self.trace],
             "history": self.history,
             "found_at": self.found_at,
+            "checkpoints": self.checkpoints,
         }
 
     def named_split(self) -> str:
@@ -237,6 +239,15 @@ class Result:
             return self.split
         names = self.variable_names
         return re.sub(r"\bx(\d+)\b", lambda m: names[int(m.group(1)) - 1], self.split)
+
+    def models_line(self) -> str:
+        """The checkpoint files the solve used: a shipped one by its file name, another by its
+        path, each with the first 12 hex digits of its sha256."""
+        files = [
+            f"{c['shipped'] + '.pt' if c.get('shipped') else c['path']} {c.get('sha256') or '(gone)'}"
+            for c in self.checkpoints
+        ]
+        return ", ".join(files) + " (sha256)"
 
     def split_words(self) -> str:
         """:meth:`named_split` in the README's words: power split, sum split, symmetry."""
@@ -258,8 +269,9 @@ class Result:
             + f"calls:    {self.calls:,} simulator calls, "
             f"{self.candidates_scored:,} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"
-            f"stopped:  {self.stopped}\n\n"
-            f"Pareto front\n{self.front_table()}\n{self.front_notes()}"
+            f"stopped:  {self.stopped}\n"
+            + (f"models:   {self.models_line()}\n" if self.checkpoints else "")
+            + f"\nPareto front\n{self.front_table()}\n{self.front_notes()}"
         )
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -93,3 +95,55 @@ def shipped_configs(folder: str = "") -> list[str]:
     if folder:
         root = root / folder
     return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+# --- which checkpoint files a solve used ----------------------------------------------------------
+_RECORDERS: list[dict[str, None]] = []  # one ordered set of paths per recording under way
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+@contextlib.contextmanager
+def recording_checkpoints() -> Iterator[dict[str, None]]:
+    """Collect (in a dict used as an ordered set) the resolved path of every checkpoint that
+    :func:`flows.checkpoint.load_pretrained` hands out while the block runs."""
+    used: dict[str, None] = {}
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def note_checkpoint(path: str) -> None:
+    """Tell the recordings under way that the checkpoint at ``path`` (resolved) is in use."""
+    for used in _RECORDERS:
+        used[path] = None
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """The file's sha256, its first 12 hex digits (computed once per file version)."""
+    stat = Path(path).stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()[:12]
+    return _DIGESTS[key]
+
+
+def describe_checkpoints(paths) -> list[dict]:
+    """Each checkpoint file as ``{"path", "sha256", "shipped"}``; ``shipped`` is the model's
+    name when the file is the package's own checkpoint of it, else None."""
+    out = []
+    for path in paths:
+        path = Path(path)
+        name = path.stem if path.suffix == ".pt" and path.stem in CHECKPOINTS else None
+        shipped = name if name is not None and path == checkpoint_path(name).resolve() else None
+        try:
+            digest = checkpoint_digest(path)
+        except OSError:  # gone since it was loaded
+            digest = None
+        out.append({"path": str(path), "sha256": digest, "shipped": shipped})
+    return out

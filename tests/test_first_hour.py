@@ -320,3 +320,36 @@ def test_help_lists_every_preset_and_the_seed(capsys):
         main(["solve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in PRESETS) and "--seed SEED seeds" in text
+
+
+def test_a_solve_records_the_checkpoint_files_it_used(tmp_path, capsys):
+    import hashlib
+
+    from pipelines.shipped import checkpoint_path
+
+    def sha(path) -> str:
+        return hashlib.sha256(open(path, "rb").read()).hexdigest()[:12]
+
+    out = tmp_path / "full.json"
+    assert main(["solve", "Nguyen-1", "--pipeline", "full", "--calls", "2000", "--json", str(out)]) == 0
+    used = json.loads(out.read_text())["checkpoints"]
+    assert used and {"edit_flow", "similarity"} <= {c["shipped"] for c in used}
+    for c in used:
+        assert c["path"] == str(checkpoint_path(c["shipped"]).resolve()) and c["sha256"] == sha(c["path"])
+    (line,) = [s for s in capsys.readouterr().out.splitlines() if s.startswith("models:")]
+    assert all(f"{c['shipped']}.pt {c['sha256']}" in line for c in used)
+
+    # a user's own file by its path; a plain solve reads none and prints no models line
+    mine = tmp_path / "my_similarity.pt"
+    mine.write_bytes(checkpoint_path("similarity").read_bytes())
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        f"preset: plain\nverify: {{class_path: pipelines.verify.Verify, init_args: {{similarity: {mine}}}}}\n"
+    )
+    for args, files in (
+        (["--config", str(config)], [{"path": str(mine.resolve()), "sha256": sha(mine), "shipped": None}]),
+        (["--pipeline", "plain"], []),
+    ):
+        assert main(["solve", "Nguyen-1", *args, "--calls", "2000", "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["checkpoints"] == files
+        assert ("models:" in capsys.readouterr().out) == bool(files)
