@@ -439,7 +439,10 @@ class LinearFitter:
         pairs_q = [(c, q) for c, q in zip(b, Q, strict=True) if c != 0]
         if not pairs_p or not pairs_q:
             return []
-        lead = max(pairs_q, key=lambda cq: abs(cq[0]))[0]  # Q's largest coefficient becomes 1
+        # Q's largest coefficient becomes 1: of a monomial, where there is one, so that
+        # it is written without a constant (c*S/(S + c), not c*S/(c*S + 1))
+        monos = [cq for cq in pairs_q if sum(cq[1]) > 0] if self.fs.has_const else []
+        lead = max(monos or pairs_q, key=lambda cq: abs(cq[0]))[0]
         pairs_p = [(c / lead, p) for c, p in pairs_p]
         pairs_q = [(c / lead, q) for c, q in pairs_q]
         if self.fs.has_const:

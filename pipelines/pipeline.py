@@ -108,7 +108,7 @@ def preset_spec(name: str) -> dict:
     spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
     if name == "uniform":  # the all-plain baseline with no library: every legal edit is run
         spec["subgoal"] = _spec("pipelines.subgoal.NoSubgoal")
-        spec["planner"] = {}
+        spec["planner"] = {"linear": False}  # nor the algebra of linear and rational fits
     else:  # learned proposals pick a few edits
         spec["planner"] = {"width": DEFAULT_WIDTH}
     return spec
