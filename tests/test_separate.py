@@ -110,7 +110,9 @@ def test_the_planner_solves_a_sum_through_the_split():
     assert result.loss < 1e-12 and result.stopped == "exact fit"
     assert seen == sorted(seen) and seen[-1] <= result.calls and any(c > SEPARATE_AFTER for c in seen)
     assert result.trace == [] and "x2" in str(result.start) and "x1" in str(result.start)
-    assert result.split == "a sum split: F(x1) + G(x2)" and "split:    a sum split" in str(result)
+    assert result.split == "a sum split: F(x1) + G(x2)" and "split:    sum split, y = F(x1) + G(x2)" in str(
+        result
+    )
     named = dataclasses.replace(result, variable_names=("t", "v"))
     assert (
         named.named_split() == "a sum split: F(t) + G(v)" and named.to_dict()["split"] == named.named_split()

@@ -127,7 +127,9 @@ def test_replacements_past_the_size_cap_join_only_when_exact():
     bloat, exact = parse("x1 * x1 * x1 * x1 * x1 + sin(x1)"), parse("x1 * x1 * x1 * x1 * x1 + x1")
     assert min(bloat.complexity, exact.complexity) > 9  # past the cap
     expanded: list[str] = []
-    planner = Planner(subgoal=_OfferSubgoal([bloat]), width=8, max_size=9, shapes=False, separate=False)
+    planner = Planner(
+        subgoal=_OfferSubgoal([bloat]), width=8, max_size=9, shapes=False, separate=False, linear=False
+    )
     res = planner.search(
         Problem(X, y, FunctionSet.from_names("Koza")),
         3_000,
@@ -137,7 +139,7 @@ def test_replacements_past_the_size_cap_join_only_when_exact():
     assert bloat.key not in expanded and all(row.complexity <= 9 for row in res.front)
 
     planner = Planner(
-        subgoal=_OfferSubgoal([bloat, exact]), width=8, max_size=9, shapes=False, separate=False
+        subgoal=_OfferSubgoal([bloat, exact]), width=8, max_size=9, shapes=False, separate=False, linear=False
     )
     res = planner.search(Problem(X, y, FunctionSet.from_names("Koza")), 3_000, 600.0)
     assert res.program.key == exact.key and res.loss <= 1e-12
