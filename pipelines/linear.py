@@ -257,18 +257,13 @@ class LinearFitter:
         yc = self.y - self.y.mean()
         G, b, tt = C @ C.T, C @ yc, float(yc @ yc) + 1e-300
         out_supports: list[tuple[int, ...]] = []
-        m = len(C)
         for k in range(1, (NOISY_TERMS if self.noisy else EXHAUSTIVE_TERMS) + 1):
-            if math.comb(m, k) > MAX_SUBSETS or k > len(self.y) - 2:
+            if math.comb(len(C), k) > MAX_SUBSETS or k > len(self.y) - 2:
                 break
-            subsets = np.array(list(combinations(range(m), k)))
-            Gs = G[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k)
-            bs = b[subsets]
-            try:
-                coef = np.linalg.solve(Gs, bs[..., None])[..., 0]
-            except np.linalg.LinAlgError:
+            fit = subset_fits(G, b, tt, k)
+            if fit is None:
                 continue
-            rss = (tt - np.sum(bs * coef, axis=1)) / tt
+            subsets, rss = fit
             out.scored += len(subsets)
             out_supports += [tuple(int(j) for j in subsets[i]) for i in np.argsort(rss)[:3]]
         return out_supports
@@ -283,11 +278,13 @@ class LinearFitter:
         fitted.sort(key=lambda f: f[0])
         for k, support, beta, c0 in fitted[:3]:
             terms = [self.terms[j] for j in support]
-            for program in self._write_linear(terms, beta, c0):
+            for program in self._write_linear(terms, self.columns[list(support)], beta, c0):
                 found.append((program, f"a linear fit over {k} term{'s' if k > 1 else ''}"))
         return found
 
-    def _write_linear(self, terms: list[Term], beta: np.ndarray, c0: float) -> list[Program]:
+    def _write_linear(
+        self, terms: list[Term], columns: np.ndarray, beta: np.ndarray, c0: float
+    ) -> list[Program]:
         """The fit in the set's tokens: fitted constants, or snapped coefficients."""
         scale = float(np.std(self.y)) + 1e-300
         intercept = abs(c0) > 1e-9 * scale
@@ -312,7 +309,7 @@ class LinearFitter:
         c0s = snap(c0) if intercept else Fraction(0)
         if any(c is None for c in coefs) or c0s is None:
             return []
-        values = sum(float(c) * self.columns_of(t) for c, t in zip(coefs, terms, strict=True)) + float(c0s)
+        values = np.array([float(c) for c in coefs]) @ columns + float(c0s)
         if not float(nmse(values, self.y)[0]) <= self.bar:
             return []
         out = []
@@ -329,9 +326,6 @@ class LinearFitter:
             if h is not None:
                 out.append(Program(h))
         return out
-
-    def columns_of(self, term: Term) -> np.ndarray:
-        return self.columns[self.terms.index(term)]
 
     # -- rational ------------------------------------------------------------------------
 
@@ -377,15 +371,13 @@ class LinearFitter:
         support = np.ones(len(VP) + len(VQ), bool)
         a = b = None
         for _ in range(SK_ROUNDS):
-            A = np.concatenate([VP, -y * VQ]).T * w[:, None]
-            A = A[:, support]
-            norms = np.linalg.norm(A, axis=0) + 1e-300
-            _, s, vt = np.linalg.svd(A / norms, full_matrices=False)
-            if not self.noisy and s[-1] > GAP * s[-2]:
+            solved = self._svd_rational(VP, VQ, support, w)
+            if solved is None:
+                return None
+            a, b, gap = solved
+            if not self.noisy and gap > GAP:
                 return None  # no clear null space: an approximation (Pade), not the law
-            v = np.zeros(len(support))
-            v[support] = vt[-1] / norms
-            a, b = v[: len(VP)], v[len(VP) :]
+            v = np.concatenate([a, b])
             with np.errstate(all="ignore"):
                 Qv = b @ VQ
                 if not np.all(np.abs(Qv) > 1e-12 * np.abs(Qv).max()):
@@ -405,8 +397,9 @@ class LinearFitter:
                 trial[j] = False
                 if not trial[: len(VP)].any() or not trial[len(VP) :].any():
                     continue
-                ab = self._svd_rational(VP, VQ, trial, w)
-                if ab is not None:
+                solved = self._svd_rational(VP, VQ, trial, w)
+                if solved is not None:
+                    ab = solved[:2]
                     trials.append((self._rational_loss(VP, VQ, *ab), j, ab))
             if not trials:
                 break
@@ -418,15 +411,18 @@ class LinearFitter:
         return a, b
 
     def _svd_rational(self, VP, VQ, support, w):
+        """P and Q coefficients from the smallest singular vector of the weighted system
+        ``P - y*Q = 0`` on ``support``, and that singular value over the next (the gap)."""
         A = (np.concatenate([VP, -self.y * VQ]).T * w[:, None])[:, support]
         norms = np.linalg.norm(A, axis=0) + 1e-300
         try:
-            _, _, vt = np.linalg.svd(A / norms, full_matrices=False)
+            _, s, vt = np.linalg.svd(A / norms, full_matrices=False)
         except np.linalg.LinAlgError:
             return None
         v = np.zeros(len(support))
         v[support] = vt[-1] / norms
-        return v[: len(VP)], v[len(VP) :]
+        gap = s[-1] / s[-2] if len(s) > 1 and s[-2] > 0 else 0.0
+        return v[: len(VP)], v[len(VP) :], gap
 
     def _rational_loss(self, VP, VQ, a, b) -> float:
         with np.errstate(all="ignore"):
@@ -510,6 +506,21 @@ class LinearFitter:
             tokens = ("add", *tokens, *part)
         # consts appear in prefix order, which here is the order of the parts
         return tokens, consts
+
+
+def subset_fits(G: np.ndarray, b: np.ndarray, tt: float, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every support of ``k`` columns solved at once by batched normal equations, from the
+    columns' Gram matrix ``G``, their products ``b`` with the centred target and its squared
+    norm ``tt``: the supports (rows of column indices) and each one's residual share
+    (about 1e-14 at best). None when a system is singular."""
+    subsets = np.array(list(combinations(range(len(G)), k)))
+    Gs = G[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k)
+    bs = b[subsets]
+    try:
+        coef = np.linalg.solve(Gs, bs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return None
+    return subsets, (tt - np.sum(bs * coef, axis=1)) / tt
 
 
 def snap(value: float) -> Fraction | None:

@@ -69,8 +69,7 @@ def estimate_noise(X: np.ndarray, y: np.ndarray, seed: int = 0) -> NoiseEstimate
     """Both estimates, cross-checked into the floor (see the module docstring)."""
     gp = surrogate_floor(X, y, seed)
     near = neighbour_floor(X, y)
-    floor = float(np.sqrt(gp * near)) if gp > 0 and near > 0 else 0.0
-    floor = min(floor, UNRELIABLE_ABOVE) if gp > 0 else 0.0
+    floor = min(float(np.sqrt(gp * near)), UNRELIABLE_ABOVE) if gp > 0 and near > 0 else 0.0
     y = np.asarray(y, dtype=np.float64)
     relative = None
     if len(y) >= 8 and (np.all(y > 0) or np.all(y < 0)):

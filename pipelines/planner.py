@@ -349,17 +349,10 @@ class Planner:
                         # A noisy hit may be a look-alike of the law that the search met first:
                         # the search goes on, unrestricted, as long again as it took (at least
                         # the polish), in calls and in seconds, before it stops.
+                        windows, again = (NOISY_POLISH, 1) if noisy else (1, 0)
                         polish_until = (
-                            budget.calls
-                            + max(
-                                self.polish_calls * (NOISY_POLISH if noisy else 1),
-                                budget.calls if noisy else 0,
-                            ),
-                            budget.elapsed
-                            + max(
-                                self.polish_seconds * (NOISY_POLISH if noisy else 1),
-                                budget.elapsed if noisy else 0,
-                            ),
+                            budget.calls + max(self.polish_calls * windows, budget.calls * again),
+                            budget.elapsed + max(self.polish_seconds * windows, budget.elapsed * again),
                         )
                     spent = (budget.calls >= polish_until[0], budget.elapsed >= polish_until[1])
                     if all(spent) if noisy else any(spent):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
-from itertools import combinations, islice
+from itertools import islice
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from flows.encoders import MAX_VARS
 from flows.inverse import exact_inverse, split_solvers
 from pipelines.budget import Budget
 from pipelines.decompose import BRANCHES, decompose
+from pipelines.linear import subset_fits
 from pipelines.problem import Problem
 from pipelines.stages import SubgoalOffer
 from pipelines.verify import Candidate
@@ -157,14 +158,10 @@ class Library:
         G, b, tt = D @ D.T, D @ t, float(t @ t) + 1e-300
         out: list[Program] = []
         for k in range(1, min(terms, n - 2) + 1):
-            subsets = np.array(list(combinations(range(len(chosen)), k)))
-            Gs = G[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k)
-            bs = b[subsets]
-            try:
-                coef = np.linalg.solve(Gs, bs[..., None])[..., 0]
-            except np.linalg.LinAlgError:
+            fit = subset_fits(G, b, tt, k)
+            if fit is None:
                 continue
-            rss = (tt - np.sum(bs * coef, axis=1)) / tt  # normal equations: ~1e-14 at best
+            subsets, rss = fit
             self.scored += len(subsets)
             order = np.argsort(rss)
             # The best one-term fit seeds the search; longer sums only when exact (checked
