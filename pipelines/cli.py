@@ -202,9 +202,9 @@ def cmd_solve(args) -> int:
     if args.select is not None:
         if args.select.strip().lower() == "validation" and not args.validation:
             raise UsageError("--select validation needs a held-out split: add --validation 0.2, say")
-        pipe.planner.select = check_criterion(args.select, has_validation=bool(args.validation))
+        pipe = pipe.replace(select=check_criterion(args.select, has_validation=bool(args.validation)))
     if args.noise_floor is not None:
-        pipe.planner.noise_floor = _noise_floor(args.noise_floor)
+        pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))
     bar, update = progress_bar(args.calls, names=names)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:

@@ -97,12 +97,11 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     def _build_pipeline(self) -> InductionPipeline:
-        settings = {k: getattr(self, k) for k in PLANNER_SETTINGS if getattr(self, k, None) is not None}
-        pipe = InductionPipeline.load(self.pipeline, **settings)
-        for stage in STAGE_KEYS:
-            if getattr(self, stage) is not None:
-                setattr(pipe.planner, stage, getattr(self, stage))
-        return pipe
+        """The named pipeline with this estimator's stages and settings (None keeps its own)."""
+        changes = {
+            k: getattr(self, k) for k in (*STAGE_KEYS, *PLANNER_SETTINGS) if getattr(self, k) is not None
+        }
+        return InductionPipeline.load(self.pipeline).replace(**changes)
 
     def fit(self, X, y) -> ProgramRegressor:
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)

@@ -30,6 +30,7 @@ import yaml
 from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
+from pipelines.settings import PlannerSettings, SettingsError
 from pipelines.shipped import config_path, describe_checkpoints, recording_checkpoints, shipped_configs
 from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
@@ -40,9 +41,7 @@ DEFAULT_WIDTH = 48
 STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
 STAGE_KEYS = ("locate", "propose", "screen", "subgoal", "verify")
 PRESETS = ("full", "plain", "uniform", *(f"no-{s}" for s in STAGES))
-PLANNER_SETTINGS = tuple(
-    p for p in inspect.signature(Planner.__init__).parameters if p not in ("self", *STAGE_KEYS)
-)
+PLANNER_SETTINGS = PlannerSettings.names()
 
 
 class PipelineError(ValueError):
@@ -182,13 +181,24 @@ class InductionPipeline:
         name: str = "custom",
         **planner_settings: Any,
     ):
-        unknown = set(planner_settings) - set(PLANNER_SETTINGS)
-        if unknown:
-            raise PipelineError(
-                f"unknown planner setting(s) {sorted(unknown)}; settings: {list(PLANNER_SETTINGS)}"
-            )
-        self.planner = Planner(locate, propose, screen, subgoal, verify, **planner_settings)
+        try:
+            settings = PlannerSettings.from_mapping(planner_settings)
+        except SettingsError as err:
+            raise PipelineError(str(err)) from None
+        self.planner = Planner(locate, propose, screen, subgoal, verify, settings)
         self.name = name
+
+    @property
+    def settings(self) -> PlannerSettings:
+        """The planner's settings (frozen: :meth:`replace` makes a changed pipeline)."""
+        return self.planner.settings
+
+    def replace(self, **changes: Any) -> InductionPipeline:
+        """A copy with stages (``locate``, ..., ``verify``: objects) or planner settings
+        changed; settings are checked again, as when the pipeline was built."""
+        stages = {k: getattr(self.planner, k) for k in STAGE_KEYS}
+        stages.update({k: changes.pop(k) for k in STAGE_KEYS if k in changes})
+        return InductionPipeline(**stages, name=self.name, **{**self.settings.to_dict(), **changes})
 
     @classmethod
     def from_spec(cls, spec: dict, where: str = "pipeline") -> InductionPipeline:
@@ -255,12 +265,7 @@ class InductionPipeline:
         """A preset name or a pipeline YAML path, with planner settings overridden."""
         text = str(pipeline)
         if text.endswith((".yaml", ".yml")) or Path(text).exists():
-            pipe = cls.from_config(text)
-            for key, value in planner_settings.items():
-                if key not in PLANNER_SETTINGS:
-                    raise PipelineError(f"unknown planner setting {key!r}")
-                setattr(pipe.planner, key, value)
-            return pipe
+            return cls.from_config(text).replace(**planner_settings)
         return cls.preset(text, **planner_settings)
 
     def solve(

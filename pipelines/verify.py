@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
 from pipelines.constants import fit_constants_many
 from pipelines.problem import Problem
+from pipelines.types import Candidate, Verified
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate_many
 from simulator.incremental import IncrementalEvaluator
 from simulator.program import Program
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A verified program, the edits that made it from its parent, and which stage asked."""
-
-    program: Program
-    loss: float
-    edits: tuple[Edit, ...] | None  # None: not yet derived (a whole subtree from the sub-goal stage)
-    stage: str
-    reason: str
-    distance: float = 0.0  # learned distance-to-goal M(ŷ, y) when a similarity model is set
-
-
-@dataclass
-class Verified:
-    """The finite candidates of one verification, and what it spent (the planner charges it).
-
-    ``stamps[i]`` is how many of this verification's calls had been spent when candidate i
-    was known (its own run, or its constant fit): the planner adds it to the calls spent
-    before, so a hit is dated when it happened, not when the expansion ended.
-    """
-
-    candidates: list[Candidate] = field(default_factory=list)
-    calls: int = 0
-    fit_passes: int = 0
-    stamps: list[int] = field(default_factory=list)
 
 
 class Verify:

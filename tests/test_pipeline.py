@@ -95,7 +95,7 @@ def test_pipeline_config_yaml(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("preset: uniform\nparsimony: 0.05\n")
     pipe = InductionPipeline.from_config(cfg)
-    assert pipe.planner.parsimony == 0.05 and pipe.name == "uniform"
+    assert pipe.settings.parsimony == 0.05 and pipe.name == "uniform"
     cfg.write_text("preset: uniform\nfoo: 1\n")
     with pytest.raises(PipelineError, match="unknown key"):
         InductionPipeline.from_config(cfg)
@@ -118,7 +118,7 @@ def test_every_stage_and_setting_from_yaml(tmp_path):
     p = pipe.planner
     assert pipe.name == "mine" and p.locate.floor == 0.5 and p.verify.fit_top == 2
     assert (p.subgoal.max_size, p.subgoal.pace) == (5, 1)
-    assert (p.width, p.max_size, p.parsimony, p.polish_calls) == (12, 20, 0.1, 10)
+    assert (p.settings.width, p.settings.max_size, p.settings.parsimony, p.settings.polish_calls) == (12, 20, 0.1, 10)
     X = np.linspace(-1, 1, 20)[:, None]
     assert pipe.solve(X, X[:, 0] ** 2 + X[:, 0], calls=3000, seconds=600).loss < 1e-12
 
@@ -146,7 +146,7 @@ def test_shipped_full_config_equals_the_preset():
         a, b = getattr(pipe.planner, stage), getattr(preset.planner, stage)
         assert type(a) is type(b) and vars(a) == vars(b), stage
     for setting in PLANNER_SETTINGS:  # every planner setting, noise_floor and select included
-        assert getattr(pipe.planner, setting) == getattr(preset.planner, setting), setting
+        assert getattr(pipe.settings, setting) == getattr(preset.settings, setting), setting
 
 
 def test_one_pipeline_reused_for_three_tasks():
@@ -167,7 +167,7 @@ def test_estimator_reaches_every_planner_setting_and_stage():
     assert set(PLANNER_SETTINGS) <= set(params) and set(STAGE_KEYS) <= set(params)
     est = ProgramRegressor(pipeline="full", width=7, propose=UniformPropose())
     pipe = est._build_pipeline()
-    assert pipe.planner.width == 7 and isinstance(pipe.planner.propose, UniformPropose)
+    assert pipe.settings.width == 7 and isinstance(pipe.planner.propose, UniformPropose)
 
 
 def test_program_regressor_fit_predict_score():
@@ -244,7 +244,7 @@ def test_plain_preset_counts_lookups_and_uniform_has_none():
     task = get_task("Nguyen-2")
     X, y = task.sample("train", seed=0)
     plain = InductionPipeline.preset("plain")
-    assert plain.planner.width == 48 and plain.planner.subgoal.reverse_flow is None
+    assert plain.settings.width == 48 and plain.planner.subgoal.reverse_flow is None
     res = plain.solve(X, y, function_set=task.function_set, calls=30_000, seconds=600, seed=0)
     assert res.loss < 1e-12 and res.candidates_scored > 0
     assert res.to_dict()["candidates_scored"] == res.candidates_scored and res.found_at <= res.calls

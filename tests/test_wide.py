@@ -3,12 +3,11 @@
 import numpy as np
 
 from pipelines.budget import Budget
-from pipelines.planner import SCORED_PER_CALL, Node, Planner, SolveState
+from pipelines.planner import SCORED_PER_CALL, Planner
 from pipelines.problem import Problem
 from pipelines.screen import NoScreen
 from pipelines.stages import SubgoalOffer
-from pipelines.subgoal import NoSubgoal
-from pipelines.verify import Candidate
+from pipelines.types import Candidate, Node
 from simulator.edits import apply, legal_edits
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet
@@ -19,7 +18,7 @@ from simulator.scoring import nmse
 def _setup(planner: Planner, text: str = "sin(x1) + x1"):
     X = np.linspace(-2, 2, 30)[:, None]
     problem = Problem(X, np.sin(X[:, 0]) * X[:, 0] + X[:, 0] ** 2, FunctionSet.from_names("Koza"))
-    state = SolveState(problem, Budget(100_000, 600), np.random.default_rng(0), NoSubgoal().start(problem))
+    state = planner.solve_state(problem, Budget(100_000, 600))
     parent = parse(text)
     node = Node(Candidate(parent, 1.0, (), "start", "a test"), None, 0.0)
     return problem, state, node
@@ -28,8 +27,8 @@ def _setup(planner: Planner, text: str = "sin(x1) + x1"):
 def test_a_wide_expansion_runs_every_legal_edit_and_keeps_the_best():
     planner = Planner(width=8, screen=NoScreen())
     problem, state, node = _setup(planner)
-    edits = legal_edits(node.program, problem.function_set, planner.max_size)
-    children = planner.expand(state, node, subgoals=False)
+    edits = legal_edits(node.program, problem.function_set, planner.settings.max_size)
+    children, _ = planner.edit_children(state, node)
     assert state.budget.calls == len(edits) > 40  # every edit is a call (no constants to fit here)
     assert 4 <= len(children) <= 8
     Y, ok = evaluate_many([apply(node.program, e) for e in edits], problem.X)
@@ -39,7 +38,7 @@ def test_a_wide_expansion_runs_every_legal_edit_and_keeps_the_best():
 
     narrow = Planner(width=8, screen=NoScreen(), verify_all=False)
     _, state, node = _setup(narrow)
-    assert len(narrow.expand(state, node, subgoals=False)) <= 8 and state.budget.calls == 8
+    assert len(narrow.edit_children(state, node)[0]) <= 8 and state.budget.calls == 8
 
 
 ASK = 200  # what one ask of the stub stage costs, in calls: its lookups at SCORED_PER_CALL

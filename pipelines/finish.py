@@ -1,0 +1,211 @@
+"""The finisher: what a search hands back once it stops.
+
+It chooses the law from the front (the exact program with the shortest description, or the
+selection criterion's row), tidies an exact choice (constants absorbed, forms expanded) or
+simplifies an inexact one while its description length drops, and builds the
+:class:`Result` with the Pareto front as the user sees it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipelines.noise import NoiseEstimate
+from pipelines.result import FrontRow, Result, TraceStep
+from pipelines.selection import beats_mean, criterion_values, distinct, select
+from pipelines.tidy import description_length, shorter_forms, simpler_forms
+from pipelines.types import Candidate, Node
+from simulator.edits import edit_path
+from simulator.execute import evaluate
+from simulator.program import Program
+from simulator.scoring import nmse
+
+if TYPE_CHECKING:
+    from pipelines.planner import SolveState
+    from pipelines.problem import Problem
+
+# Exact fits are told apart by how exact: on data that spans many orders of magnitude,
+# dropping a real additive constant (2.1 - 2.1*exp(-0.5*x)) can cost less than the tolerance
+# of the variance. A program counts as exact as another when its loss is within EXACT_SLACK
+# of the other's (or below EXACT_FLOOR times the tolerance).
+EXACT_SLACK = 1e4
+EXACT_FLOOR = 1e-6
+
+
+def as_exact(loss: float, tol: float) -> float:
+    """The loss up to which a program is as exact as one of ``loss`` (both within ``tol``)."""
+    return min(tol, max(EXACT_SLACK * loss, EXACT_FLOOR * tol))
+
+
+def finish(state: SolveState, criterion: str, stopped: str, estimate: NoiseEstimate | None) -> Result:
+    """The chosen program, tidied or simplified, and the :class:`Result` around it."""
+    if state.best is None:
+        raise RuntimeError("no valid program found on this data: every candidate was non-finite")
+    front, tol, budget = state.front, state.tol, state.budget
+    exact = [n for n in front.values() if n.loss <= tol]
+    if exact:  # only those as exact as the most exact
+        exact_bar = as_exact(min(n.loss for n in exact), tol)
+        exact = [n for n in exact if n.loss <= exact_bar]
+    if criterion == "auto" and exact:  # the exact program with the shortest description
+        chosen = min(exact, key=lambda n: description_length(n.program))
+    else:
+        chosen = _choose(state, criterion)
+    if state.problem.function_set.has_const and chosen.loss <= tol:
+        chosen = _tidy(state, chosen)
+    elif chosen.loss > tol and criterion in ("auto", "mdl"):
+        chosen = _simplify(state, chosen)
+    start = chosen.root()
+    return Result(
+        program=chosen.program,
+        loss=chosen.loss,
+        front=front_rows(state, criterion, chosen.program),
+        start=start.program,
+        trace=_trace(chosen),
+        calls=budget.calls,
+        fit_passes=budget.fit_passes,
+        candidates_scored=budget.scored,
+        seconds=budget.elapsed,
+        stopped=stopped,
+        history=state.history,
+        found_at=chosen.calls,
+        noise_floor=state.floor,
+        noise=estimate.to_dict() if estimate is not None else None,
+        selection=criterion,
+        split=start.cand.reason if start.cand.stage == "separate" else "",
+    )
+
+
+def _tidy(state: SolveState, node: Node) -> Node:
+    """Rewrite the chosen exact program while its description length drops and it stays
+    exact; each rewrite also takes its size's place on the Pareto front.
+    Exact means as exact as the program was (:func:`as_exact`), not only within the bar.
+    """
+    budget = state.budget
+    while budget.remaining > 0:
+        bar = as_exact(node.loss, state.tol)
+        forms = [
+            Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
+            for p in shorter_forms(node.program, state.problem.function_set)
+        ]
+        better = [
+            (c, stamp)
+            for c, stamp in state.verify(forms)
+            if c.loss <= bar and description_length(c.program) < description_length(node.program)
+        ]
+        if not better:
+            break
+        cand, stamp = min(better, key=lambda cs: description_length(cs[0].program))
+        node = Node(cand, node, state.score(cand), stamp)
+        state.front[cand.program.complexity] = node  # shorter to write than any exact one there
+    return node
+
+
+def _simplify(state: SolveState, node: Node) -> Node:
+    """On data no program fits exactly: replace the chosen program by a one-step simpler
+    form (a subtree hoisted or collapsed, a constant absorbed) while that lowers its
+    description length; each step takes its size's place on the front if it fits better.
+    """
+    problem, budget = state.problem, state.budget
+    n, tokens = len(problem.y), len(problem.function_set.tokens)
+
+    def mdl(cand: Candidate) -> float:
+        p = cand.program
+        return float(
+            criterion_values("mdl", [p.complexity], [cand.loss], n, tokens, [len(p.consts)], state.tol)[0]
+        )
+
+    current = mdl(node.cand)
+    while budget.remaining > 0:
+        forms = [
+            Candidate(p, math.inf, (), "simplify", "a subtree hoisted or collapsed")
+            for p in simpler_forms(node.program, problem.function_set)
+        ]
+        verified = [
+            (mdl(c), c, stamp)
+            for c, stamp in state.verify(forms)
+            if math.isfinite(c.loss) and (beats_mean(c.loss) or not beats_mean(node.loss))
+        ]
+        if not verified:
+            break
+        value, cand, stamp = min(verified, key=lambda v: v[0])
+        if value >= current:
+            break
+        node, current = Node(cand, node, state.score(cand), stamp), value
+        c = cand.program.complexity
+        if c not in state.front or cand.loss < state.front[c].loss:
+            state.front[c] = node
+    return node
+
+
+def _choose(state: SolveState, criterion: str) -> Node:
+    """The Pareto row that the selection criterion prefers."""
+    rows = front_rows(state, criterion)
+    nodes = {n.program.key: n for n in pareto(state.front)}
+    values = np.array([r.criterion for r in rows])
+    return nodes[rows[select(criterion, values, [r.loss for r in rows])].program.key]
+
+
+def front_rows(state: SolveState, criterion: str, keep: Program | None = None) -> list[FrontRow]:
+    """The Pareto front as the result reports it: each function once, at its smallest
+    complexity (``keep``, the chosen program, stands for its own), with its criterion value
+    and its loss on the validation split, if there is one."""
+    rows, problem = pareto(state.front), state.problem
+    with np.errstate(all="ignore"):
+        predictions = [np.broadcast_to(evaluate(n.program, problem.X), problem.y.shape) for n in rows]
+    keys = [n.program.key for n in rows]
+    kept = keys.index(keep.key) if keep is not None and keep.key in keys else None
+    rows = [rows[i] for i in distinct(predictions, float(np.std(problem.y)), kept)]
+    validation = [_validation_loss(problem, n.program) for n in rows] if problem.validation else None
+    values = criterion_values(
+        criterion,
+        [n.program.complexity for n in rows],
+        [n.loss for n in rows],
+        len(problem.y),
+        len(problem.function_set.tokens),
+        [len(n.program.consts) for n in rows],
+        state.tol,
+        validation,
+    )
+    return [
+        FrontRow(n.program.complexity, n.loss, n.program, float(v), None if validation is None else val)
+        for n, v, val in zip(rows, values, validation or [None] * len(rows), strict=True)
+    ]
+
+
+def pareto(front: dict[int, Node]) -> list[Node]:
+    """Nodes of the front where a larger program must have a strictly lower loss."""
+    rows, best = [], math.inf
+    for c in sorted(front):
+        n = front[c]
+        if n.loss < best:
+            rows.append(n)
+            best = n.loss
+    return rows
+
+
+def _trace(node: Node) -> list[TraceStep]:
+    """The edits from the start to ``node``, each with the stage that asked and the losses."""
+    path = []
+    while node.parent is not None:
+        path.append(node)
+        node = node.parent
+    steps: list[TraceStep] = []
+    for n in reversed(path):
+        edits = n.cand.edits
+        if edits is None:  # a whole-subtree replacement: its edits are derived now
+            edits = tuple(edit_path(n.parent.program, n.program))
+        for k, e in enumerate(edits):
+            after = n.loss if k == len(edits) - 1 else math.nan
+            steps.append(TraceStep(e, n.cand.stage, n.cand.reason, n.parent.loss, after))
+    return steps
+
+
+def _validation_loss(problem: Problem, program: Program) -> float:
+    """NMSE on the held-out split (inf where the program is not finite there)."""
+    X, y = problem.validation
+    with np.errstate(all="ignore"):
+        loss = float(nmse(np.broadcast_to(evaluate(program, X), y.shape), y)[0])
+    return loss if math.isfinite(loss) else math.inf
