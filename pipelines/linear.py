@@ -50,6 +50,8 @@ EXHAUSTIVE_TERMS = 3  # every support up to this size is solved
 MAX_SUBSETS = 20_000
 STRICT_BAR = 1e-26  # exact fits with fitted constants: rounding error, not approximation
 NOISY_SUPPORT = 6  # on noisy data, rational coefficients are pruned one at a time from this many
+# How a fit of an inverse is described: "a rational fit P/Q of degrees 2/2 of y**2"
+INVERSE_WORDS = {"sqrt": "y**2", "log": "exp(y)", "exp": "log(y)"}
 # Unary operators whose basis terms a polynomial already holds, or that add no new shape
 SKIP_UNARY = ("square", "cube", "neg", "abs")
 
@@ -131,9 +133,17 @@ class LinearFitter:
         out.calls += len(terms)
         keep = self._distinct(columns, ok)
         self.terms, self.columns = [terms[j] for j in keep], columns[keep]
-        found = self._linear(out)
-        if "div" in fs.binary and (noisy or not found):
-            found += self._rational(out)
+        found = self._fits(out)
+        if not found and not noisy:  # y = u(fit): the fit of the inverse u⁻¹(y), wrapped in u
+            for unary, target in self._inverses():
+                self.y = target
+                found = [
+                    (Program((unary, *p.tokens), p.consts), f"{reason} of {INVERSE_WORDS[unary]}")
+                    for p, reason in self._fits(out)
+                ]
+                self.y = np.asarray(y, float)
+                if found:
+                    break
         written = [(respell(p, fs, self.speller), reason) for p, reason in found]
         written = [(p, r) for p, r in written if p is not None]
         seen: set[str] = set()
@@ -142,6 +152,27 @@ class LinearFitter:
                 seen.add(program.key)
                 out.programs.append((program, reason))
         return out
+
+    def _fits(self, out: LinearFits) -> list[tuple[Program, str]]:
+        """Linear fits of the current target, and rational ones where no linear fit is exact
+        (or on noisy data)."""
+        found = self._linear(out)
+        if "div" in self.fs.binary and (self.noisy or not found):
+            found += self._rational(out)
+        return found
+
+    def _inverses(self) -> list[tuple[str, np.ndarray]]:
+        """Targets u⁻¹(y) for the set's unaries u with an inverse that is defined on all of y:
+        a law y = sqrt(P/Q) is a rational fit of y**2, y = log(P) a polynomial fit of exp(y)."""
+        y, unary, out = self.y, set(self.fs.unary), []
+        with np.errstate(all="ignore"):
+            if "sqrt" in unary and (y >= 0).all():
+                out.append(("sqrt", y**2))
+            if "log" in unary and y.max() < 300:
+                out.append(("log", np.exp(y)))
+            if "exp" in unary and (y > 0).all():
+                out.append(("exp", np.log(y)))
+        return [(u, t) for u, t in out if np.isfinite(t).all() and np.ptp(t) > 0]
 
     def _order(self, written: tuple[Program, str]) -> float:
         """Smallest first on exact data; on noisy data, the shortest description (the

@@ -59,6 +59,12 @@ EXTRA_FUNCTIONS: dict[Any, Any] = {
 _NUMPY: dict[Any, Any] = {**{f: op.numpy for f, op in sympy_functions().items()}, **EXTRA_FUNCTIONS}
 _POINTS = 64
 _RTOL = 1e-6
+# Rounding to 3 decimals splits a constant written two ways: the truth's 14.2*(x4 + x2)/(3*x5)
+# keeps 14.2 and 3 apart, a fit writes 4.73333333333333. When the rounded check fails, it is
+# tried once more with every float that is a fraction to 1e-9 (denominator up to 1000) written
+# as that fraction: a stricter match of the value, not a looser one.
+MAX_DENOMINATOR = 1000
+FRACTION_RTOL = 1e-9
 # How far each constant may sit from the truth's on noisy tasks: 5% of its value.
 NOISY_RTOL = 0.05
 
@@ -80,10 +86,24 @@ def to_sympy(expr: Any) -> sp.Expr:
     return sp.sympify(expr, strict=True)
 
 
-def round_floats(expr: sp.Expr, decimals: int = 3) -> sp.Expr:
-    """Round every float to ``decimals`` and make it an exact rational of that decimal value."""
+def round_floats(expr: sp.Expr, decimals: int = 3, fractions: bool = False) -> sp.Expr:
+    """Round every float to ``decimals`` and make it an exact rational of that decimal value.
+
+    ``fractions``: a float within ``FRACTION_RTOL`` of a fraction with a denominator up to
+    ``MAX_DENOMINATOR`` becomes that fraction instead (4.73333333333333 is 71/15, 14.2/3).
+    """
     floats = expr.atoms(sp.Float)
-    return expr.xreplace({f: sp.Rational(f"{float(f):.{decimals}f}") for f in floats}) if floats else expr
+    if not floats:
+        return expr
+
+    def exact(f: sp.Float) -> sp.Rational:
+        if fractions:
+            r = sp.Rational(float(f)).limit_denominator(MAX_DENOMINATOR)
+            if abs(float(r) - float(f)) <= FRACTION_RTOL * abs(float(f)):
+                return r
+        return sp.Rational(f"{float(f):.{decimals}f}")
+
+    return expr.xreplace({f: exact(f) for f in floats})
 
 
 def is_recovered(
@@ -185,14 +205,25 @@ def _parametrize(expr: sp.Expr, params: list[sp.Symbol], values: list[float]) ->
 
 
 def _exactly_recovered(found: Any, truth: Any, decimals: int, domain: Domain | None, timeout: float) -> bool:
-    """The exact check: equal after rounding floats to ``decimals`` (module docstring)."""
+    """The exact check: equal after rounding floats to ``decimals``, or else with floats that
+    are fractions to 1e-9 written as fractions (module docstring)."""
+    return _equal(found, truth, decimals, domain, timeout, False) or _equal(
+        found, truth, decimals, domain, timeout, True
+    )
+
+
+def _equal(
+    found: Any, truth: Any, decimals: int, domain: Domain | None, timeout: float, fractions: bool
+) -> bool:
     try:
         a, b = to_sympy(found), to_sympy(truth)
         if a.atoms(sp.Float) or b.atoms(sp.Float):
             # fold numeric sub-expressions (2.38*sin(1)) into one float before rounding; common
             # factors come out first, so sqrt(2*x1 - 2*x2) rounds as 1.414*sqrt(x1 - x2)
             a, b = (sp.nfloat(sp.factor_terms(e), exponent=False) for e in (a, b))
-        a, b = round_floats(a, decimals), round_floats(b, decimals)
+        elif fractions:
+            return False  # no floats: the first attempt said all there is
+        a, b = round_floats(a, decimals, fractions), round_floats(b, decimals, fractions)
     except Exception:  # an unparsable or non-symbolic candidate recovers nothing
         return False
     if a.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or b.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
