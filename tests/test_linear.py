@@ -82,3 +82,20 @@ def test_speller_writes_integers_in_the_sets_tokens():
         from simulator.program import Program
 
         assert np.allclose(evaluate(Program(tokens), X), k)
+
+
+def test_a_law_under_a_unary_is_a_fit_of_its_inverse():
+    """y = x2/sqrt(x1² + x2² + x3²) is sqrt of a rational fit of y²; log of a cubic is a fit of exp(y)."""
+    X = np.random.default_rng(0).uniform(0, 3, (100, 3))
+    y = X[:, 1] / np.sqrt(X[:, 0] ** 2 + X[:, 1] ** 2 + X[:, 2] ** 2)
+    fits = LinearFitter().fit(
+        X, y, FunctionSet.from_names(["add", "sub", "mul", "div", "sqrt", "const"], 3), 1e-20
+    )
+    program, reason = fits.programs[0]
+    assert program.tokens[0] == "sqrt" and reason.endswith("of y**2")
+    assert nmse(evaluate(program, X), y)[0] < 1e-20
+    x = np.linspace(0, 2, 20)[:, None]
+    y = np.log(x[:, 0] + 1) + np.log(x[:, 0] ** 2 + 1)
+    program, reason = LinearFitter().fit(x, y, FunctionSet.from_names("koza", 1), 1e-12).programs[0]
+    assert program.tokens[0] == "log" and reason.endswith("of exp(y)") and "const" not in program.tokens
+    assert nmse(evaluate(program, x), y)[0] < 1e-12

@@ -103,3 +103,11 @@ def test_forms_sympy_will_not_combine_are_recovered_and_near_misses_are_not() ->
     assert is_recovered("x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x3)", dilation, domain=domain)
     assert not is_recovered("-x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x3)", dilation, domain=domain)
     assert not is_recovered("x1*sqrt(1/((x3 - x2)*(x2 + x3)))*Abs(x2)", dilation, domain=domain)
+
+
+def test_a_constant_written_as_a_quotient_is_recovered_from_its_fitted_value() -> None:
+    """Rounding 14.2/3 and 4.73333333333333 to 3 decimals splits them; as fractions they agree."""
+    truth = "0.23 + 14.2*(x4 + x2)/(3*x5)"
+    assert is_recovered("4.73333333333333*x2/x5 + 4.73333333333333*x4/x5 + 0.23", truth)
+    assert not is_recovered("4.7334*x2/x5 + 4.73333333333333*x4/x5 + 0.23", truth)
+    assert not is_recovered("4.7333*(x2 + x4)/x5 + 0.23", truth)  # 1e-5 off is not the constant
