@@ -2,9 +2,9 @@
 
 A decomposition step writes a target z as ``op(a, z')`` (or ``op(z', a)``) with a a small
 sibling program, one of the first library entries, and z' the remaining target, solved
-exactly by the operator's inverse. From a target there are about 70 such steps, and a
-search three steps deep meets 70³ remainders, so the order they are tried in decides
-whether the search finishes.
+exactly by the operator's inverse (:mod:`simulator.decomposition_steps`). From a target
+there are about 70 such steps, and a search three steps deep meets 70³ remainders, so the
+order they are tried in decides whether the search finishes.
 
 The labels are free from enumeration: a random program ψ from the prior wrapped in 1 to
 3 random steps, ``z = op1(a1, op2(a2, ψ))``, gives at each level the step that peels the
@@ -21,70 +21,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from flows.encoders import MODEL_OPERATORS, POINT_CHANNELS, _zscore, point_features, slog
-from flows.forward_data import random_setting
-from flows.inverse import split_solvers
-from simulator.datasets import StreamDataModule
-from simulator.enumerate import FunctionSetPrior, ProgramPrior, enumerate_exhaustive, output_ok
+from flows.datasets import StreamDataModule
+from flows.encoders import BINARY_OPS, POINT_CHANNELS, _zscore, point_features, slog
+from simulator.decomposition_steps import (
+    MAX_ABS,
+    SAME,
+    DecompositionSteps,
+    decomposition_steps,
+    sibling_library,
+)
+from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, random_setting
 from simulator.execute import evaluate, node_values
 from simulator.language import arity
 from simulator.operators import OPERATORS
 from simulator.program import Program
 
-SIBLINGS = 12  # the first (smallest) library entries that a step may peel off
-MAX_ABS = 1e6  # remainders beyond this are numerical garbage, not targets
-SAME = 1e-6  # remainders within this relative error are the same target
 STEP_CHANNELS = 7  # per point: the remainder (3 views), the sibling (2), their ratio to z (2)
 FEATURE_CHANNELS = POINT_CHANNELS + STEP_CHANNELS  # the target's points, then the step's
-BINARY_OPS = tuple(t for t in MODEL_OPERATORS if OPERATORS[t].arity == 2)
-
-
-@dataclass
-class DecompositionSteps:
-    """Every step from one target: the operator, whether the sibling is on the left, which
-    sibling, and the remaining target each leaves (rows of ``remainders``)."""
-
-    ops: list[str]
-    sibling_left: np.ndarray  # (C,) bool
-    siblings: np.ndarray  # (C,) index into the sibling list
-    remainders: np.ndarray  # (C, n)
-
-    def __len__(self) -> int:
-        return len(self.ops)
-
-
-def decomposition_steps(z: np.ndarray, siblings: np.ndarray, binary: tuple[str, ...]) -> DecompositionSteps:
-    """The steps ``z = op(a, z')`` over the sibling outputs ``siblings`` (K, n).
-
-    Remainders that are not finite, huge, equal to z itself (``z * 1``), or equal to an
-    earlier step's are dropped, so each remaining target is offered once.
-    """
-    ops: list[str] = []
-    left: list[bool] = []
-    which: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    with np.errstate(all="ignore"):
-        for op in binary:
-            for solve, a_left in split_solvers(op):
-                need = solve(z[None, :], siblings)
-                ok = np.flatnonzero(np.isfinite(need).all(axis=1) & (np.abs(need).max(axis=1) < MAX_ABS))
-                ops += [op] * len(ok)
-                left += [a_left] * len(ok)
-                which.append(ok)
-                rows.append(need[ok])
-    n = len(z)
-    need = np.concatenate([np.round(z, 6)[None, :], *rows]).reshape(-1, n) if rows else np.zeros((0, n))
-    # the first of each set of byte-equal rounded rows; row 0 is z itself, never offered
-    sig = np.ascontiguousarray(np.round(need, 6)).view(np.dtype((np.void, 8 * n))).ravel()
-    _, first = np.unique(sig, return_index=True)
-    keep = np.sort(first[first > 0]) - 1
-    which_all = np.concatenate(which) if which else np.zeros(0, np.int64)
-    return DecompositionSteps(
-        [ops[i] for i in keep],
-        np.array(left, bool)[keep],
-        which_all[keep].astype(np.int64),
-        need[1:][keep].reshape(len(keep), n),
-    )
 
 
 def step_features(
@@ -118,12 +71,6 @@ def step_ops(steps: DecompositionSteps) -> np.ndarray:
     """(C,) ids of (operator, side) for the policy's embedding."""
     ids = np.array([BINARY_OPS.index(op) for op in steps.ops], np.int64)
     return 2 * ids + steps.sibling_left.astype(np.int64)
-
-
-def sibling_library(fs, X: np.ndarray, count: int = SIBLINGS) -> tuple[list, np.ndarray]:
-    """The first ``count`` library entries on X: the siblings a step may peel off."""
-    programs, outputs = enumerate_exhaustive(fs, X, 7, count)
-    return programs, outputs.reshape(len(programs), X.shape[0])
 
 
 @dataclass

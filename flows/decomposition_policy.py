@@ -17,18 +17,17 @@ from torch import nn
 
 from flows.checkpoint import Pretrained
 from flows.decomposition_data import (
-    BINARY_OPS,
     FEATURE_CHANNELS,
     DecompositionBatch,
     DecompositionExample,
-    DecompositionSteps,
     chain_example,
     collate_steps,
     random_chain,
     step_features,
     step_ops,
 )
-from flows.encoders import SetEncoder
+from flows.encoders import BINARY_OPS, SetEncoder
+from simulator.decomposition_steps import DecompositionSteps
 
 TOP_K = (1, 5, 10)
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from flows.datasets import VALIDATION_SEED_OFFSET, SimulatorStream, StreamDataModule
 from flows.encoders import VOCAB, EncodedState, collate_states, encode_state
-from simulator.datasets import VALIDATION_SEED_OFFSET, SimulatorStream, StreamDataModule
 from simulator.edits import Edit, EditError, corrupt, edit_path, next_edits
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from flows.checkpoint import Pretrained
+from flows.datasets import VALIDATION_SEED_OFFSET, SimulatorStream
 from flows.density import ConditionalDensity
 from flows.edit_data import (
     EditDataModule,
@@ -34,7 +35,6 @@ from flows.edit_data import (
 )
 from flows.encoders import POINT_CHANNELS, VOCAB, ProgramEncoder, SetEncoder, collate_states, encode_state
 from flows.schedule import adamw_warmup_cosine
-from simulator.datasets import VALIDATION_SEED_OFFSET, SimulatorStream
 from simulator.edits import KINDS, Edit, legal_edits
 from simulator.program import Program
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from simulator.execute import node_values
 from simulator.language import CONST, MAX_LITERAL, variables
+from simulator.operators import OPERATORS
 from simulator.program import Program
 
 MAX_VARS = 10
@@ -31,6 +32,9 @@ MODEL_OPERATORS: tuple[str, ...] = (
     *("add", "sub", "mul", "div", "pow"),
     *("sin", "cos", "tan", "exp", "log", "sqrt", "neg", "inv", "square", "cube", "abs", "tanh"),
 )
+# The binary ones: the decomposition policy embeds each step's (operator, side), so the
+# recursion peels only these.
+BINARY_OPS: tuple[str, ...] = tuple(t for t in MODEL_OPERATORS if OPERATORS[t].arity == 2)
 PAD = "<pad>"
 HOLE = "<hole>"  # a node whose value the reverse flow must supply
 

@@ -18,34 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flows.datasets import StreamDataModule
 from flows.edit_embedding import edit_codes
 from flows.encoders import EncodedState, StateBatch, collate_states, encode_state, slog, unslog
-from simulator.datasets import StreamDataModule
 from simulator.edits import Edit, apply, corrupt, edit_path, legal_edits
-from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
+from simulator.enumerate import ProgramPrior, output_ok, random_setting
 from simulator.execute import is_finite, leaf_value, node_values
 from simulator.incremental import IncrementalEvaluator, edited_node_value
 from simulator.language import FunctionSet, arity
 from simulator.operators import OPERATORS
 from simulator.program import Program
-
-FUNCTION_SET_NAMES: tuple[str, ...] = ("koza", "ckoza", "arith", "full")
-
-
-# one of the named sets, uniformly; 1-3 variables, mostly one
-SETTING_FUNCTION_SETS = FunctionSetPrior(named=FUNCTION_SET_NAMES, var_weights=(0.5, 0.3, 0.2, 0.1, 0.05))
-
-
-def random_setting(
-    rng: np.random.Generator,
-    function_sets: FunctionSetPrior = SETTING_FUNCTION_SETS,
-    max_vars: int = 3,
-    points: tuple[int, int] = (12, 30),
-) -> tuple[FunctionSet, np.ndarray]:
-    """A random function set and random inputs: the settings of the forward and reverse streams."""
-    fs = function_sets.sample(rng, max_vars)
-    X = sample_inputs(fs.n_vars, int(rng.integers(points[0], points[1] + 1)), rng)
-    return fs, X
 
 
 def target_units(values: np.ndarray, y_target: np.ndarray) -> np.ndarray:

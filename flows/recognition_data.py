@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flows.datasets import StreamDataModule
 from flows.edit_data import function_set_mask
 from flows.encoders import MAX_VARS, POINT_CHANNELS, VOCAB, _zscore, point_features, slog
-from simulator.datasets import StreamDataModule
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import evaluate
 from simulator.language import CONST, FunctionSet, is_variable

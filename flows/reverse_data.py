@@ -6,7 +6,7 @@ encoded with the hole token in place of the subtree; the hole and its ancestors 
 node values (they depend on z), every other node carries its output on the data.
 
 The flow models z per point relative to the principal-branch inverse v* of the path
-(:func:`flows.inverse.invert_path`): ``t = slog(z) − slog(v*)`` where v* exists on that point
+(:func:`simulator.inverse.invert_path`): ``t = slog(z) − slog(v*)`` where v* exists on that point
 and ``t = slog(z)`` where it does not. Where the path is one-to-one t is 0 and the flow
 learns a sharp peak there; where it is not (square, cos, ...) the other branches become
 further modes of t, which is what the spline flow is for.
@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flows.datasets import StreamDataModule
 from flows.encoders import HOLE, VOCAB, EncodedState, StateBatch, collate_states, encode_state, slog
-from flows.forward_data import random_setting
-from flows.inverse import invert_path
-from simulator.datasets import StreamDataModule
-from simulator.enumerate import ProgramPrior, output_ok
+from simulator.enumerate import ProgramPrior, output_ok, random_setting
 from simulator.execute import is_finite, node_values
+from simulator.inverse import invert_path
 from simulator.program import Program
 
 EXTRA_CHANNELS = 4  # slog v*, v* exists, path one-to-one, path length / 8

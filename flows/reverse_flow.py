@@ -16,7 +16,6 @@ import torch
 
 from flows.encoders import POINT_CHANNELS, collate_states, unslog
 from flows.flow_module import PointFlow
-from flows.inverse import exact_inverse, hole_path, path_forward
 from flows.reverse_data import (
     EXTRA_CHANNELS,
     ReverseBatch,
@@ -28,6 +27,7 @@ from flows.reverse_data import (
 )
 from simulator.enumerate import ProgramPrior
 from simulator.execute import node_values
+from simulator.inverse import exact_inverse, hole_path, path_forward
 from simulator.program import Program
 
 REL_TOL = 1e-3

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from flows.datasets import StreamDataModule
 from flows.edit_data import EditDataModule, EditExample, collate_edit_examples
 from flows.encoders import encode_state
-from simulator.datasets import StreamDataModule
 from simulator.edits import Edit
 from simulator.language import FunctionSet
 from simulator.program import Program

@@ -3,7 +3,7 @@ is a library entry or a split of two.
 
 A step writes the target z as ``op(a, z')`` with a among the library's first entries, and
 z' is a new target (the operator's exact inverse), or as ``u(z')`` for a unary operator u:
-where u is not one-to-one, z' is a choice of branches (:mod:`flows.branches`). Three
+where u is not one-to-one, z' is a choice of branches (:mod:`simulator.branches`). Three
 levels of about 70 steps are 3×10⁵ remainders, each worth a library split, so the order
 decides: the search is best-first by the summed log-probability of its steps, from the decomposition policy
 (:mod:`flows.decomposition_policy`) or, as the plain stand-in, uniform over each target's
@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flows.branches import branch_preimages
-from flows.decomposition_data import BINARY_OPS, SAME, decomposition_steps
+from flows.encoders import BINARY_OPS
+from pipelines.library import Library
+from simulator.branches import HoleSampler, branch_preimages
+from simulator.decomposition_steps import SAME, decomposition_steps
 from simulator.operators import OPERATORS
 from simulator.program import Program
 
 if TYPE_CHECKING:
     from flows.decomposition_policy import DecompositionPolicy
-    from flows.reverse_flow import ReverseFlow
-    from pipelines.subgoal import Library
 
 BRANCHES = ("operator", "reverse_flow", "principal")  # where a unary step's other branches come from
 
@@ -57,7 +57,7 @@ def unary_peels(
     X: np.ndarray,
     unary: tuple[str, ...],
     branches: str = "operator",
-    reverse: ReverseFlow | None = None,
+    reverse: HoleSampler | None = None,
 ) -> list[tuple[str, np.ndarray]]:
     """The steps ``z = u(z')``: each unary operator's preimages of z worth a search, the
     principal branch and, where u is not one-to-one, the smoothest choice of branches from the
@@ -91,7 +91,7 @@ def decompose(
     memo: dict | None = None,
     unary: tuple[str, ...] = (),
     branches: str = "operator",
-    reverse: ReverseFlow | None = None,
+    reverse: HoleSampler | None = None,
 ) -> Decomposition:
     """Programs equal to ``target`` as ``op1(a1, op2(a2, ... rest))`` with up to ``depth`` steps,
     rest a library entry or a split ``A op B`` (A among the first ``left`` entries).
@@ -176,8 +176,8 @@ def search_metrics(policy: DecompositionPolicy | None, n: int = 60, seed: int = 
     program of up to 7 nodes, never a benchmark formula): the share whose decomposition is
     found within ``pops`` remainders, and the median remainders matched (a miss counts as
     ``pops``), with the policy's order and in library order, on the same targets."""
+    # the chains are the policy's training data, which loads Lightning: not on the search's path
     from flows.decomposition_data import random_chain
-    from pipelines.subgoal import Library
     from simulator.enumerate import ProgramPrior, enumerate_exhaustive
     from simulator.execute import evaluate
 

@@ -37,8 +37,8 @@ def _modules():
 def _reverse_figures(model, seed: int) -> dict:
     """Hole values per point (beside the exact inverse and a broad prior), then whole branches
     through an operator that is not one-to-one (beside the operator's own branches)."""
-    from flows.branches import branch_metrics
     from flows.reverse_flow import reverse_flow_metrics
+    from simulator.branches import branch_metrics
 
     return {**reverse_flow_metrics(model, seed=seed), **branch_metrics(model, n=100, seed=seed)}
 

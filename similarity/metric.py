@@ -19,10 +19,10 @@ import pytorch_lightning as pl
 import torch
 
 from flows.checkpoint import Pretrained
+from flows.datasets import SimulatorStream
 from flows.encoders import MAX_VARS, POINT_CHANNELS, SetEncoder, slog
 from flows.schedule import adamw_warmup_cosine
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups, run_ok
-from simulator.datasets import SimulatorStream
 from simulator.edits import corrupt, edit_distance
 from simulator.scoring import nmse, spearman
 

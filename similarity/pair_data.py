@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flows.datasets import StreamDataModule
 from flows.encoders import MAX_VARS
-from simulator.datasets import StreamDataModule
 from simulator.edits import apply, corrupt, edit_distance, edit_path
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import is_finite, node_values

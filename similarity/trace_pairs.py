@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flows.datasets import StreamDataModule
 from similarity.pair_data import PairDataModule, PairGroup, collate_groups
-from simulator.datasets import StreamDataModule
 from simulator.execute import evaluate
 from simulator.trace_store import program_from, split_runs
 

@@ -1,7 +1,7 @@
 """One preimage per point through an operator that is not one-to-one.
 
 Undoing ``square``, ``abs``, ``sin``, ``cos`` or ``tan`` leaves several values per point. The
-principal branch (:func:`flows.inverse.exact_inverse`) is right only where the inner program
+principal branch (:func:`simulator.inverse.exact_inverse`) is right only where the inner program
 stays in it: ``square(x**3 - x)`` undone gives ``|x**3 - x|``, which no library entry equals.
 The candidates per point come from the reverse flow's draws (learned) or from the operator's
 record (``Operator.branches``: ``-v``, ``pi - v``, shifts by a period; the plain stand-in).
@@ -14,22 +14,28 @@ one input variable; with more, only the principal branch is offered.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from simulator.operators import OPERATORS
 from simulator.program import Program
 
-if TYPE_CHECKING:
-    from flows.reverse_flow import ReverseFlow
-
 SAME = 1e-6  # relative tolerance for a candidate to count as a preimage
 TIE = 1e-9  # weight of the values' size beside the curvature: breaks ties between shifted paths
 
 
+class HoleSampler(Protocol):
+    """What a learned source of preimages offers (the reverse flow, ``flows.reverse_flow``):
+    named here so the algebra does not import the models."""
+
+    def sample_hole(
+        self, program: Program, hole_loc: int, X: np.ndarray, y: np.ndarray, n: int
+    ) -> np.ndarray: ...
+
+
 def candidates(
-    u: str, X: np.ndarray, z: np.ndarray, reverse: ReverseFlow | None = None, draws: int = 16
+    u: str, X: np.ndarray, z: np.ndarray, reverse: HoleSampler | None = None, draws: int = 16
 ) -> np.ndarray:
     """(k, n) preimages of ``z`` through ``u``: the principal branch, then, where u is not
     one-to-one, the reverse flow's ``draws`` (Newton-polished) or, without a flow, the
@@ -92,7 +98,7 @@ def smoothest(x: np.ndarray, C: np.ndarray) -> np.ndarray | None:
 
 
 def branch_preimages(
-    u: str, X: np.ndarray, z: np.ndarray, reverse: ReverseFlow | None = None, draws: int = 16
+    u: str, X: np.ndarray, z: np.ndarray, reverse: HoleSampler | None = None, draws: int = 16
 ) -> list[np.ndarray]:
     """Whole preimages of ``z`` through ``u`` worth trying as sub-goals: the principal branch
     when it exists everywhere, and (one input variable) the smoothest choice of branches and,
@@ -112,7 +118,7 @@ def branch_preimages(
     return out
 
 
-def branch_metrics(reverse: ReverseFlow | None, n: int = 200, seed: int = 0, points: int = 20) -> dict:
+def branch_metrics(reverse: HoleSampler | None, n: int = 200, seed: int = 0, points: int = 20) -> dict:
     """How often the whole inner output is recovered through an operator that is not one-to-one,
     on ``n`` held-out random ``u(psi)`` (psi a random program of one variable with 3 to 9
     nodes, never a benchmark formula; u one of sin, cos, tan, square, abs; x uniform on

@@ -153,6 +153,25 @@ class FunctionSetPrior:
         return 1 + int(rng.choice(max_vars, p=weights / weights.sum()))
 
 
+FUNCTION_SET_NAMES: tuple[str, ...] = ("koza", "ckoza", "arith", "full")
+
+# one of the named sets, uniformly; 1-3 variables, mostly one
+SETTING_FUNCTION_SETS = FunctionSetPrior(named=FUNCTION_SET_NAMES, var_weights=(0.5, 0.3, 0.2, 0.1, 0.05))
+
+
+def random_setting(
+    rng: np.random.Generator,
+    function_sets: FunctionSetPrior = SETTING_FUNCTION_SETS,
+    max_vars: int = 3,
+    points: tuple[int, int] = (12, 30),
+) -> tuple[FunctionSet, np.ndarray]:
+    """A random function set and random inputs: the setting each random training target is
+    drawn in (the forward and reverse streams, the decomposition chains)."""
+    fs = function_sets.sample(rng, max_vars)
+    X = sample_inputs(fs.n_vars, int(rng.integers(points[0], points[1] + 1)), rng)
+    return fs, X
+
+
 def output_ok(y: np.ndarray, min_std: float = 1e-6, max_abs: float = 1e6) -> bool:
     """Finite, not near-constant, and not absurdly large."""
     with np.errstate(all="ignore"):

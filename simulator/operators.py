@@ -17,7 +17,7 @@ Conventions, shared by every caller:
   not one-to-one is undone on its principal branch).
 - ``branches`` (operators that are not one-to-one) gives, from a principal preimage ``v``,
   the other preimages near it, shape (k, n): ``-v`` for square, ``pi - v`` and shifts by
-  ``2 pi`` for sin. Sub-goals choose among them (:mod:`flows.branches`).
+  ``2 pi`` for sin. Sub-goals choose among them (:mod:`simulator.branches`).
 """
 
 from __future__ import annotations

@@ -8,20 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from flows.branches import branch_preimages
-from flows.decomposition_data import (
-    Chain,
-    chain_example,
-    decomposition_steps,
-    found_chain,
-    run_chains,
-    sibling_library,
-)
+from flows.decomposition_data import Chain, chain_example, found_chain, run_chains
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
 from pipelines.decompose import decompose, wrap
+from pipelines.library import Library
 from pipelines.problem import Problem
 from pipelines.shipped import checkpoint_path, config_path
-from pipelines.subgoal import Library, LibrarySubgoal
+from pipelines.subgoal import LibrarySubgoal
+from simulator.branches import branch_preimages
+from simulator.decomposition_steps import decomposition_steps, sibling_library
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
@@ -170,7 +165,7 @@ def test_the_smoothest_branches_undo_square_and_cos_where_the_principal_branch_c
 
 
 def test_branch_figures_count_held_out_targets_the_principal_branch_gets_wrong():
-    from flows.branches import branch_metrics
+    from simulator.branches import branch_metrics
 
     figures = branch_metrics(None, n=20, seed=0)
     assert figures["branch_targets"] == 20 and "flow_branch_hit" not in figures

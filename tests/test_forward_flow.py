@@ -17,10 +17,10 @@ from flows.forward_data import (
     target_units,
 )
 from flows.forward_flow import ForwardFlow, forward_flow_metrics
-from flows.inverse import hole_path, path_forward
 from pipelines.shipped import checkpoint_path, config_path
 from simulator.edits import apply, legal_edits
 from simulator.execute import evaluate, node_values
+from simulator.inverse import hole_path, path_forward
 from simulator.language import FunctionSet
 from simulator.program import parse
 from tests.fitting import fit_tiny

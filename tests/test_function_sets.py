@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from flows.edit_data import EDIT_FUNCTION_SETS
-from flows.forward_data import SETTING_FUNCTION_SETS, random_setting
 from similarity.pair_data import PAIR_FUNCTION_SETS
-from simulator.enumerate import FunctionSetPrior, sample_inputs
+from simulator.enumerate import SETTING_FUNCTION_SETS, FunctionSetPrior, random_setting, sample_inputs
 from simulator.language import BINARY, CONST, FUNCTION_SETS, KOZA, UNARY, FunctionSet
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.inverse import exact_inverse, hole_path, invert_path
 from flows.reverse_data import ReverseFlowData, collate_reverse, encode_hole_state
 from flows.reverse_flow import ReverseFlow, hole_hits, newton_refine, reverse_flow_metrics
 from pipelines.shipped import checkpoint_path, config_path
 from simulator.execute import evaluate, node_values
+from simulator.inverse import exact_inverse, hole_path, invert_path
 from simulator.program import parse
 from tests.fitting import fit_tiny
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from flows.decomposition_data import BINARY_OPS, sibling_library
+from flows.encoders import BINARY_OPS
 from pipelines.decompose import wrap
+from simulator.decomposition_steps import sibling_library
 from simulator.enumerate import ProgramPrior, output_ok
 from simulator.execute import evaluate
 from simulator.operators import OPERATORS

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipelines.pipeline import instantiate, preset_spec
 from pipelines.problem import Problem
-from pipelines.subgoal import Library
+from pipelines.library import Library
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import evaluate
 from simulator.suites import get_suite, load_tasks
