@@ -40,6 +40,8 @@ MAX_TERMS = 10  # the longest sum the sparsity path considers
 NOISY_TERMS = 2  # on noisy data a long sum only fits the noise
 MAX_RATIONAL_COLUMNS = 48
 NOISY_RATIONAL_DEGREE = 4
+SPARSE_MONOMIALS = 15  # monomials the sparse rational supports are drawn from
+SPARSE_KEEP = 4  # sparse rational fits written out, the closest first
 DENOMINATOR = 12  # fractions snapped to at most this denominator
 FIT_BAR = 1e-10  # fits this close are polished by verification's Levenberg-Marquardt
 SK_ROUNDS = 3
@@ -361,7 +363,60 @@ class LinearFitter:
     # -- rational ------------------------------------------------------------------------
 
     def _rational(self, out: LinearFits) -> list[tuple[Program, str]]:
-        """P/Q of the smallest total degree that fits."""
+        """P/Q of the smallest total degree that fits; on noisy data, sparse ones as well."""
+        found = self._sparse_rational(out) if self.noisy else []
+        return found + self._dense_rational(out)
+
+    def _sparse_rational(self, out: LinearFits) -> list[tuple[Program, str]]:
+        """P/Q with one or two monomials in P and two in Q (a*S/(b + S), (a + b*x)/(c + x**2)),
+        every such support solved at once by a batched SVD of the linearised system.
+
+        On noisy data a dense P/Q of degrees 2/2 already has the freedom to put a pole
+        between the points and fit the noise; the law is sparse. Supports whose Q changes
+        sign on the data (a pole) are dropped; the rest are ordered by description length.
+        """
+        d, n = self.X.shape[1], len(self.y)
+        degree = 0
+        while degree < NOISY_RATIONAL_DEGREE and math.comb(d + degree + 1, degree + 1) <= SPARSE_MONOMIALS:
+            degree += 1
+        powers = monomials(d, degree)
+        with np.errstate(all="ignore"):
+            V = np.stack([np.prod(self.X ** np.array(p), axis=1) for p in powers])
+        if not np.isfinite(V).all() or n < 6:
+            return []
+        out.calls += len(powers)
+        norms = np.linalg.norm(V, axis=1) + 1e-300
+        fits: list[tuple[float, np.ndarray, np.ndarray]] = []
+        q_sets = list(combinations(range(len(powers)), 2))
+        for k in (1, 2):
+            p_sets = list(combinations(range(len(powers)), k))
+            pq = np.array([(*ps, *qs) for ps in p_sets for qs in qs_without(qs_all=q_sets, ps=ps)])
+            if not len(pq):
+                continue
+            out.scored += len(pq)
+            A = np.concatenate([V[pq[:, :k]], -self.y * V[pq[:, k:]]], axis=1)  # (m, k + 2, n)
+            scale = np.concatenate([norms[pq[:, :k]], np.linalg.norm(self.y * V[pq[:, k:]], axis=2)], axis=1)
+            _, _, vt = np.linalg.svd(np.swapaxes(A / scale[..., None], 1, 2), full_matrices=False)
+            coef = vt[:, -1, :] / scale
+            a, b = coef[:, :k], coef[:, k:]
+            with np.errstate(all="ignore"):
+                Q = np.einsum("mj,mjn->mn", b, V[pq[:, k:]])
+                P = np.einsum("mj,mjn->mn", a, V[pq[:, :k]])
+                pole = (Q.min(axis=1) < 0) & (Q.max(axis=1) > 0)
+                loss = nmse(P / Q, self.y)
+            for i in np.flatnonzero(~pole & np.isfinite(loss) & (loss <= self.bar)):
+                fits.append((float(loss[i]), pq[i], coef[i]))
+        programs = []
+        for _, support, coef in sorted(fits, key=lambda f: f[0])[:SPARSE_KEEP]:
+            k = len(support) - 2
+            pairs_p = [(c, powers[j]) for c, j in zip(coef[:k], support[:k], strict=True)]
+            pairs_q = [(c, powers[j]) for c, j in zip(coef[k:], support[k:], strict=True)]
+            for program in self._write_pq(pairs_p, pairs_q):
+                programs.append((program, f"a sparse rational fit, {k} over 2 terms"))
+        return programs
+
+    def _dense_rational(self, out: LinearFits) -> list[tuple[Program, str]]:
+        """P/Q over every monomial of total degrees p and q, the smallest p + q that fits."""
         d, n = self.X.shape[1], len(self.y)
         cap = min(MAX_RATIONAL_COLUMNS, (2 * n) // 3)
         top = NOISY_RATIONAL_DEGREE if self.noisy else MAX_DEGREE
@@ -464,6 +519,10 @@ class LinearFitter:
     def _write_rational(self, P, a, Q, b) -> list[Program]:
         pairs_p = [(c, p) for c, p in zip(a, P, strict=True) if c != 0]
         pairs_q = [(c, q) for c, q in zip(b, Q, strict=True) if c != 0]
+        return self._write_pq(pairs_p, pairs_q)
+
+    def _write_pq(self, pairs_p, pairs_q) -> list[Program]:
+        """P/Q from (coefficient, exponents) pairs, in the set's tokens."""
         if not pairs_p or not pairs_q:
             return []
         # Q's largest coefficient becomes 1: of a monomial, where there is one, so that
@@ -552,6 +611,11 @@ def subset_fits(G: np.ndarray, b: np.ndarray, tt: float, k: int) -> tuple[np.nda
     except np.linalg.LinAlgError:
         return None
     return subsets, (tt - np.sum(bs * coef, axis=1)) / tt
+
+
+def qs_without(qs_all: list[tuple[int, ...]], ps: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Q's supports that do not equal P's (P/Q would be constant)."""
+    return [qs for qs in qs_all if qs != ps]
 
 
 def snap(value: float) -> Fraction | None:

@@ -74,6 +74,25 @@ def test_noisy_saturating_law_is_a_short_rational():
     assert program.complexity <= 7 and "rational" in reason
 
 
+def test_noisy_hill_curve_is_a_sparse_rational_without_a_pole():
+    """c²/(K + c²) at 2% noise: a dense 2/2 fit puts a pole between the points; the sparse one
+    is the law, and comes first."""
+    for _ in range(3):  # three draws of the noise
+        X, y, out = fits(
+            lambda c: c**2 / (0.8 + c**2),
+            "add,sub,mul,div,exp,log,const",
+            0.1,
+            3,
+            n=30,
+            noise=0.02,
+            bar=0.004,
+        )
+        program, reason = out.programs[0]
+        assert "sparse rational" in reason and program.tokens[0] == "div" and program.complexity <= 11, str(
+            program
+        )
+
+
 def test_speller_writes_integers_in_the_sets_tokens():
     X = np.linspace(-1, 1, 21)[:, None]  # holds 0: x/x is invalid there
     speller = Speller(FunctionSet.from_names(KOZA, 1), X)
