@@ -165,26 +165,71 @@ def _task_from_file(tasks: list, name: str | None, path: str = "the task file"):
     return tasks[0] if name is None else find_task(tasks, name, f"task file {path}")
 
 
-def cmd_solve(args) -> int:
+def load_csv(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """X, y and the feature names as ``--csv``, ``--target``, ``--features`` and ``--drop`` say
+    (solve and suggest read their data alike)."""
+    if not args.target:
+        raise UsageError("--csv needs --target COLUMN")
+    features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
+    return read_csv(args.csv, args.target, features, drop)
+
+
+def _check_function_set(args) -> None:
+    if args.function_set is not None and not args.function_set.strip(" ,"):
+        raise UsageError(
+            "--function-set is empty; give a set name (Koza, CKoza, arith, full) "
+            "or operators such as add,mul,sin"
+        )
+
+
+def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str, function_set=None):
+    """Solve with the search options that solve and suggest share (:func:`add_search_arguments`),
+    a progress bar on stderr; the result prints with ``names``."""
     from pipelines.pipeline import InductionPipeline
     from pipelines.progress import progress_bar
     from pipelines.selection import check_criterion
+
+    _check_function_set(args)
+    validation = getattr(args, "validation", 0.0)  # suggest has no held-out split
+    pipe = (
+        InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
+    )
+    if args.select is not None:
+        if args.select.strip().lower() == "validation" and not validation:
+            raise UsageError("--select validation needs a held-out split: add --validation 0.2, say")
+        pipe = pipe.replace(select=check_criterion(args.select, has_validation=bool(validation)))
+    if args.noise_floor is not None:
+        pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))
+    bar, update = progress_bar(args.calls, names=names)
+    print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
+    try:
+        result = pipe.solve(
+            X,
+            y,
+            function_set=function_set or args.function_set or DATA_FUNCTION_SET,
+            calls=args.calls,
+            seconds=args.seconds,
+            seed=args.seed,
+            progress=update,
+            validation=validation,
+        )
+    finally:
+        bar.close()
+    # the CSV's column names (or the task file's) everywhere: text, sympy, LaTeX, JSON, front, plot
+    result.variable_names = tuple(names)
+    return result
+
+
+def cmd_solve(args) -> int:
     from simulator.suites import get_task, load_tasks
 
     if args.csv and args.task:
         raise UsageError("give a task name or --csv, not both")
     if not args.csv and (args.features or args.drop):
         raise UsageError("--features and --drop choose CSV columns; they go with --csv")
-    if args.function_set is not None and not args.function_set.strip(" ,"):
-        raise UsageError(
-            "--function-set is empty; give a set name (Koza, CKoza, arith, full) "
-            "or operators such as add,mul,sin"
-        )
+    _check_function_set(args)
     if args.csv:
-        if not args.target:
-            raise UsageError("--csv needs --target COLUMN")
-        features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
-        X, y, names = read_csv(args.csv, args.target, features, drop)
+        X, y, names = load_csv(args)
         # data without a named set gets fitted constants, as ProgramRegressor does
         title, fs, truth = f"{args.csv}: {args.target}", args.function_set or DATA_FUNCTION_SET, None
     else:
@@ -196,32 +241,7 @@ def cmd_solve(args) -> int:
         X, y = task.sample("train", seed=args.seed)
         names = list(task.variable_names or [f"x{i + 1}" for i in range(task.n_vars)])
         title, fs, truth = task.name, args.function_set or task.function_set, task
-    pipe = (
-        InductionPipeline.from_config(args.config) if args.config else InductionPipeline.preset(args.pipeline)
-    )
-    if args.select is not None:
-        if args.select.strip().lower() == "validation" and not args.validation:
-            raise UsageError("--select validation needs a held-out split: add --validation 0.2, say")
-        pipe = pipe.replace(select=check_criterion(args.select, has_validation=bool(args.validation)))
-    if args.noise_floor is not None:
-        pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))
-    bar, update = progress_bar(args.calls, names=names)
-    print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
-    try:
-        result = pipe.solve(
-            X,
-            y,
-            function_set=fs,
-            calls=args.calls,
-            seconds=args.seconds,
-            seed=args.seed,
-            progress=update,
-            validation=args.validation,
-        )
-    finally:
-        bar.close()
-    # the CSV's column names (or the task file's) everywhere: text, sympy, LaTeX, JSON, front, plot
-    result.variable_names = tuple(names)
+    result = run_search(args, X, y, names, title, fs)
     print(result)
     out = result.to_dict()
     out["variables"] = names
@@ -273,34 +293,27 @@ def package_version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pipelines.pipeline import PRESETS
-
-    p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("solve", help="find a program for a built-in task or a CSV file")
-    s.add_argument("task", nargs="?", help=f"built-in task name (default: {DEMO_TASK})")
-    s.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) to take the task from")
+def add_data_arguments(s: argparse.ArgumentParser) -> None:
+    """The CSV options that solve and suggest share."""
     s.add_argument("--csv", help="CSV file with a header row")
     s.add_argument("--target", help="the CSV column to explain")
     s.add_argument(
         "--features", help="comma list of the CSV columns to use as inputs (default: all but --target)"
     )
     s.add_argument("--drop", help="comma list of CSV columns to leave out (an index, a text column)")
+
+
+def add_search_arguments(s: argparse.ArgumentParser, seed_help: str = "seeds the search (default 0)") -> None:
+    """The search options that solve and suggest share (read by :func:`run_search`)."""
+    from pipelines.pipeline import PRESETS
+
     s.add_argument(
         "--function-set",
         help=f"e.g. Koza, CKoza, or add,mul,sin,const (default: the task's; with --csv {DATA_FUNCTION_SET})",
     )
     s.add_argument("--calls", type=int, default=200_000, help="simulator-call budget (default 200000)")
     s.add_argument("--seconds", type=float, default=60.0, help="wall-time budget (default 60)")
-    s.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seeds the search and a built-in task's sampled points (default 0)",
-    )
+    s.add_argument("--seed", type=int, default=0, help=seed_help)
     s.add_argument("--pipeline", default="full", help=f"preset: {', '.join(PRESETS)} (default full)")
     s.add_argument(
         "--config",
@@ -312,15 +325,27 @@ def build_parser() -> argparse.ArgumentParser:
         "mdl, score (PySR's), accuracy, validation (needs --validation); default auto",
     )
     s.add_argument(
+        "--noise-floor",
+        help="the NMSE the law itself scores on noisy data: auto (estimated, the default), "
+        "or a number (0: the data are exact)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="induce", description="Find the exact program behind (x, y) examples.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("solve", help="find a program for a built-in task or a CSV file")
+    s.add_argument("task", nargs="?", help=f"built-in task name (default: {DEMO_TASK})")
+    s.add_argument("--tasks", help="a task file (YAML, see docs/task-files.md) to take the task from")
+    add_data_arguments(s)
+    add_search_arguments(s, "seeds the search and a built-in task's sampled points (default 0)")
+    s.add_argument(
         "--validation",
         type=float,
         default=0.0,
         help="hold this fraction of the points out of the search; the front shows the loss on them",
-    )
-    s.add_argument(
-        "--noise-floor",
-        help="the NMSE the law itself scores on noisy data: auto (estimated, the default), "
-        "or a number (0: the data are exact)",
     )
     s.add_argument("--json", help="write the result as JSON here")
     s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")
@@ -331,8 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seeds the random parents (default 0)")
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
-    from pipelines import bench, evaluate, improve, traces
+    from pipelines import bench, evaluate, improve, suggest, traces
 
+    suggest.add_parser(sub)
     bench.add_parser(sub)
     evaluate.add_parser(sub)
     traces.add_parser(sub)

@@ -127,6 +127,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
             self.result_.variable_names = tuple(str(c) for c in self.feature_names_in_)
         self.program_ = self.result_.named_program()
         self.equations_ = self._equations()
+        self._fit_data = (X, y)  # for suggest: the data's range and y's spread
         return self
 
     def _equations(self) -> pd.DataFrame:
@@ -178,6 +179,19 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
                 "chosen": True,
             }
         )
+
+    def suggest(self, n: int = 5, bounds: dict | None = None, seed: int | None = None) -> pd.DataFrame:
+        """The ``n`` inputs to measure next: where the front's leading laws disagree most
+        (:mod:`pipelines.suggest`). ``bounds`` is {name: (low, high)}, by the names the law
+        prints with (a DataFrame's columns, else x1, x2, ...); a column not named keeps the
+        training data's range. The columns are those names too. ``seed`` defaults to
+        ``random_state``."""
+        from pipelines.suggest import suggest
+
+        check_is_fitted(self, "program_")
+        X, y = self._fit_data
+        seed = self.random_state if seed is None else seed
+        return suggest(X, y, self.result_, bounds, n, seed).frame()
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "program_")
