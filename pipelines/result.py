@@ -250,7 +250,7 @@ class Result:
         return ", ".join(files) + " (sha256)"
 
     def split_words(self) -> str:
-        """:meth:`named_split` in the README's words: power split, sum split, symmetry."""
+        """:meth:`named_split` in docs/search.md's words: power split, sum split, symmetry."""
         text = self.named_split()
         for reason, words in SPLIT_NAMES.items():
             if text.startswith(reason):
