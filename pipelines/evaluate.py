@@ -1,7 +1,7 @@
 """``induce evaluate``: every shipped model's quality metrics, each beside its baseline.
 
 One command loads the checkpoints shipped in ``pipelines/checkpoints/`` and recomputes, on fixed seeds, the
-figures the issue asks for: edit-flow top-k (in distribution and Nguyen-derived),
+figures their model cards report: edit-flow top-k (in distribution and Nguyen-derived),
 forward-flow NLL and rank correlation, reverse-flow hit rate, similarity Spearman, and the
 decomposition policy's ranking and search beside library order, and what the library's cap
 keeps with the recognition model's token costs beside smallest first.

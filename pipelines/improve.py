@@ -1,6 +1,7 @@
 """``induce improve``: expert iteration, the world model learning from the search's experience.
 
-Each round (the seed's sections 2.2 and 3):
+The models are trained on random programs, but the search meets states of its own; each
+round teaches them those states, labelled in hindsight by how the runs ended:
 
 1. **traces**: the current pipeline runs on fresh random targets (never benchmark formulas)
    and its expanded states are labelled in hindsight (``induce traces``);

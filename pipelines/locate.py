@@ -1,8 +1,7 @@
 """Locate: where in the program to edit.
 
-Gradient reasoning (the seed's first form): backpropagate the loss through the
-differentiable simulator to every node's output z. A node whose output the loss is
-sensitive to is a good place to edit.
+Gradient reasoning: backpropagate the loss through the differentiable simulator to every
+node's output z. A node whose output the loss is sensitive to is a good place to edit.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ class UniformPropose:
 
 
 class FlowPropose:
-    """The edit flow's log-density over the legal edits (the seed's learned prior).
+    """The edit flow's log-density over the legal edits: a learned prior over which edit to try.
 
     Scores are z-scored across the candidates and scaled by ``sharpness`` before the planner
     samples its top-k with Gumbel noise: the flow is trusted as a preference, not as an

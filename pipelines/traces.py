@@ -1,6 +1,7 @@
 """Traces: the planner's own experience on random targets, labelled in hindsight.
 
-Search creates its own supervised data (the seed's sections 2.2 and 3). ``run_task`` draws a
+Search creates its own supervised data: the states the planner meets are the ones its models
+must judge well, and how a run ended labels them for free. ``run_task`` draws a
 random target program from the prior (never a benchmark formula), runs a pipeline on it, and
 records the states the planner expanded: the program, what every legal edit scored, which
 edits the proposal picked and which were run, and what each child cost. When the run ends, the

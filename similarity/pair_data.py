@@ -1,7 +1,8 @@
 """Pairs of outputs on shared inputs, labelled with the edit distance between their programs.
 
-The similarity metric must learn "the topology created by the simulator" (the seed, section
-3): outputs of programs a few edits apart should sit close, unrelated programs far. One
+The similarity metric must learn the topology the edits give the simulator's outputs, so
+that it can tell the planner how far a program is from the goal: outputs of programs a few
+edits apart should sit close, unrelated programs far. One
 example is a *group* on one random X: an anchor φ, a chain of variants each one random edit
 further away (k = 1..K), and unrelated negatives. Each member records ``k`` and the edit
 distance back to the anchor (:func:`simulator.edits.edit_distance`), the number of edits a

@@ -1,4 +1,4 @@
-"""Random enumeration: the only source of training data (the seed's Φ).
+"""Random enumeration: the only source of training data, so the benchmarks stay unseen.
 
 Programs come from a size- and depth-controlled prior over any function set; inputs come
 from random ranges. Invalid and near-constant outputs are rejected and outputs are

@@ -82,7 +82,7 @@ def test_plan_interleaves_seed_then_task_then_method():
 
 
 def test_a_committed_result_folder_resumes_and_summarizes_as_it_was(tmp_path, capsys, monkeypatch):
-    """benchmarks/headline/before/nguyen (issue 5's headline, with uniform and Operon): nothing is
+    """benchmarks/headline/before/nguyen (an earlier headline, with uniform and Operon): nothing is
     rerun, and its table and ratios come out as committed."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
     folder = Path(__file__).resolve().parents[1] / "benchmarks" / "headline" / "before" / "nguyen"

@@ -19,7 +19,7 @@ from simulator.enumerate import SETTING_FUNCTION_SETS, FunctionSetPrior, random_
 from simulator.language import BINARY, CONST, FUNCTION_SETS, KOZA, UNARY, FunctionSet
 
 
-# ----- the samplers before issue 9 ------------------------------------------------------------
+# ----- the samplers FunctionSetPrior replaced, as they were ---------------------------------
 def old_edit_sets(rng: np.random.Generator, max_vars: int = 3) -> FunctionSet:
     w = np.array([0.5, 0.3, 0.2, 0.1, 0.1][:max_vars] + [0.1] * max(0, max_vars - 5))
     n_vars = int(rng.choice(np.arange(1, max_vars + 1), p=w / w.sum()))

@@ -1,5 +1,5 @@
 """Write `unary_chains.yaml`: held-out random targets with an operator that is not one-to-one
-inside, for a planner-level bench of the recursion's unary steps (issue 11, item 1).
+inside, for a planner-level bench of the recursion's unary steps.
 
 Each target is ``u(psi)`` wrapped in one or two random steps ``op(a, .)`` with a among the
 first 12 library entries: psi is a random program of 3 to 7 nodes from the prior (never a
