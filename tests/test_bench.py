@@ -199,7 +199,7 @@ class Recorder:
 def recorder(monkeypatch) -> Recorder:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     fake = Recorder()
-    monkeypatch.setattr(runner, "make_executor", lambda *args: fake)
+    monkeypatch.setattr(runner, "make_runner", lambda *args: fake)
     return fake
 
 

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from pipelines.parallel import ParallelError, map_jobs
+from pipelines.parallel import ExecutorError, map_jobs
 
 JOBS = [(2, 3), (3, 2), (5, 1)]
 
@@ -17,9 +17,9 @@ def test_local_processes_and_inline_agree():
 
 
 def test_bad_executor_or_workers_is_one_line():
-    with pytest.raises(ParallelError, match="unknown executor"):
+    with pytest.raises(ExecutorError, match="unknown executor"):
         map_jobs(pow, JOBS, executor="dask")
-    with pytest.raises(ParallelError, match="workers"):
+    with pytest.raises(ExecutorError, match="workers"):
         map_jobs(pow, JOBS, workers=0)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.bench.plan import HEADLINE_CALLS, HEADLINE_SEEDS
-from pipelines.bench.runner import EXECUTORS
 from pipelines.bench.stats import REFERENCE
+from pipelines.parallel import EXECUTORS
 
 if TYPE_CHECKING:
     from simulator.suites import Task
@@ -187,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
     from pipelines.bench.plan import plan
     from pipelines.bench.progress import Progress
     from pipelines.bench.record import failure
-    from pipelines.bench.runner import make_executor
+    from pipelines.bench.runner import make_runner
     from pipelines.bench.stats import summarize
     from pipelines.bench.store import RunStore
 
@@ -201,7 +201,7 @@ def main(args: argparse.Namespace) -> int:
     args.reference = same[0] if same else args.reference  # the spelling --methods used
     if args.reference != REFERENCE and args.reference not in chosen:
         raise BenchError(f"--reference {args.reference!r} is not one of --methods ({', '.join(chosen)})")
-    executor = make_executor(args.executor, args.workers, args.ray_address)
+    executor = make_runner(args.executor, args.workers, args.ray_address)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = RunStore(out)
