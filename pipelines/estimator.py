@@ -35,7 +35,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     After ``fit``, as in PySR: ``program_`` (the law, printed with the data's column names),
     ``equations_`` (the front as a DataFrame with ``sympy_format`` and ``lambda_format``
     columns), ``get_best()``, ``sympy(i)`` and ``latex(i)``; also ``result_`` (Pareto front,
-    trace, exports) and ``n_features_in_``.
+    trace, exports) and ``n_features_in_``; ``suggest(n)`` proposes the inputs to measure next.
     """
 
     def __init__(
