@@ -196,7 +196,8 @@ def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str,
     )
     if args.select is not None:
         if args.select.strip().lower() == "validation" and not validation:
-            raise UsageError("--select validation needs a held-out split: add --validation 0.2, say")
+            fix = "add --validation 0.2, say" if hasattr(args, "validation") else "solve has --validation"
+            raise UsageError(f"--select validation needs a held-out split: {fix}")
         pipe = pipe.replace(select=check_criterion(args.select, has_validation=bool(validation)))
     if args.noise_floor is not None:
         pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))

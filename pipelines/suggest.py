@@ -30,6 +30,7 @@ MIN_COMMITTEE = 3  # the chosen law and two rivals at least, when the front has 
 MAX_COMMITTEE = 8  # the most members: more only adds programs that fit far worse
 MIN_CANDIDATES = 4096  # quasi-random candidate inputs (a power of 2, as Sobol's balance wants)
 SPACING = 0.5  # picks keep this fraction of the spacing of n points spread evenly over the box
+MAX_POINTS = 10_000  # suggested at once; a loop asks again after measuring instead
 DIGITS = 5  # a suggested coordinate is rounded to about this many digits of its range
 
 
@@ -59,10 +60,11 @@ class Suggestion:
         import pandas as pd
 
         df = pd.DataFrame(self.points, columns=list(self.names))
-        if explain:
-            df["disagreement"] = self.scores
+        if explain:  # ten digits: 17.54794041, not 17.547940410000002
+            short = np.vectorize(lambda v: float(f"{v:.10g}"), otypes=[float])
+            df["disagreement"] = short(self.scores)
             for k, row in enumerate(self.predictions):
-                df[f"m{k + 1}"] = row
+                df[f"m{k + 1}"] = short(row)
         return df
 
 
@@ -194,8 +196,8 @@ def suggest(
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
     y = np.asarray(y, dtype=np.float64).ravel()
     d = X.shape[1]
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise SuggestError(f"n must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_POINTS:
+        raise SuggestError(f"n must be an integer from 1 to {MAX_POINTS:,}, got {n!r}")
     names = tuple(names or result.variable_names or [f"x{i + 1}" for i in range(d)])
     if len(names) != d:
         raise SuggestError(f"{len(names)} names for {d} input column(s)")
@@ -216,7 +218,9 @@ def suggest(
             f"the chosen law is defined at only {int(ok.sum())} of {len(C)} candidate points in the "
             f"bounds, fewer than {n}; narrow the bounds to where it is defined"
         )
-    picks = _spread_out(U[ok], score[ok], spread[ok], n, SPACING * n ** (-1.0 / d))
+    spans = width > 0  # a column the data hold constant, and no bound widens, cannot spread picks
+    radius = SPACING * n ** (-1.0 / max(int(spans.sum()), 1))
+    picks = _spread_out((U * spans)[ok], score[ok], spread[ok], n, radius)
     points = _rounded(C[ok][picks], box)
     P, _ = _predictions(programs, points, scale)
     return Suggestion(
@@ -232,18 +236,20 @@ def suggest(
 
 def _spread_out(U: np.ndarray, score: np.ndarray, spread: np.ndarray, n: int, radius: float) -> list[int]:
     """Greedy picks by ``score`` (ties by ``spread``), each at least ``radius`` from the
-    earlier picks in U's unit-box coordinates; the radius halves until n are found."""
+    earlier picks in U's unit-box coordinates; the radius halves when no candidate keeps it."""
     order = np.lexsort((-spread, -score))
+    nearest = np.full(len(U), np.inf)  # each candidate's distance to the nearest pick
+    free = np.ones(len(U), dtype=bool)
     picked: list[int] = []
     while len(picked) < n:
-        for i in order:
-            if len(picked) == n:
-                break
-            if i in picked:
-                continue
-            if not picked or np.min(np.linalg.norm(U[picked] - U[i], axis=1)) >= radius:
-                picked.append(int(i))
-        radius = radius / 2 if radius > 1e-12 else 0.0
+        eligible = (free & (nearest >= radius))[order]
+        if not eligible.any():
+            radius = radius / 2 if radius > 1e-12 else 0.0
+            continue
+        i = int(order[np.argmax(eligible)])
+        picked.append(i)
+        free[i] = False
+        nearest = np.minimum(nearest, np.linalg.norm(U - U[i], axis=1))
     return picked
 
 
@@ -293,8 +299,8 @@ def main(args) -> int:
 
     if not args.csv:
         raise cli.UsageError("suggest needs --csv FILE and --target COLUMN")
-    if args.n < 1:
-        raise cli.UsageError(f"-n must be at least 1, got {args.n}")
+    if not 1 <= args.n <= MAX_POINTS:
+        raise cli.UsageError(f"-n must be from 1 to {MAX_POINTS:,}, got {args.n}")
     if args.out and Path(args.out).exists() and not args.force:
         raise cli.UsageError(f"{args.out} exists; add --force to replace it")
     X, y, names = cli.load_csv(args)

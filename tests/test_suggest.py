@@ -135,3 +135,11 @@ def test_estimator_suggests_a_dataframe_inside_the_bounds():
     plain = ProgramRegressor(function_set="koza", calls=2000, seconds=600, pipeline="plain")
     plain.fit(X.to_numpy(), X["radius"] ** 2)
     assert list(plain.suggest(2, seed=1).columns) == ["x1", "x2"]  # the names the law prints with
+
+
+def test_a_constant_column_stays_put_and_n_is_checked():
+    X = np.column_stack([np.linspace(0, 1, 8), np.full(8, 2.0)])
+    found = suggest(X, X[:, 0] ** 2, fake_result("x1*x1", ("x1", 0.1)), n=3, seed=0)
+    assert np.all(found.points[:, 1] == 2.0) and len(np.unique(found.points[:, 0])) == 3
+    with pytest.raises(SuggestError, match="n must be"):
+        suggest(X, X[:, 0], fake_result("x1", ("x1 + 1", 0.1)), n=0)
