@@ -42,6 +42,7 @@ import numpy as np
 import yaml
 
 from pipelines.shipped import config_path
+from pipelines.sign_test import sign_test
 from pipelines.traces import TraceConfig, generate, run_task
 
 HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
@@ -136,12 +137,6 @@ def _heldout_task(task_id: int, cfg: TraceConfig, seed: int = HELDOUT_SEED) -> d
     return {"task": run_task(task_id, seed, cfg)["task"]}
 
 
-def paired_wins_losses(solved: list[bool], reference: list[bool]) -> tuple[int, int]:
-    """Targets solved here and not in ``reference``, and the reverse (target by target)."""
-    wins = sum(a and not b for a, b in zip(solved, reference))
-    return wins, sum(b and not a for a, b in zip(solved, reference))
-
-
 def heldout_recovery(
     pipeline_yaml: str,
     cfg: TraceConfig,
@@ -157,8 +152,6 @@ def heldout_recovery(
     plain pipeline's outcome on the same targets), wins, losses and a two-sided sign test. Runs
     are bound by calls alone, so ``workers`` change no figure. ``per_task`` adds each target's
     outcome and calls to the hit (None when unsolved)."""
-    from scipy.stats import binomtest
-
     from pipelines.parallel import map_jobs
 
     cfg = replace(cfg, pipeline=pipeline_yaml, states_per_run=1, seconds=HELDOUT_SECONDS)
@@ -178,12 +171,12 @@ def heldout_recovery(
         out["per_task_solved"] = solved
         out["per_task_calls"] = [int(c) if np.isfinite(c) else None for c in calls]
     if reference is not None:
-        wins, losses = paired_wins_losses(solved, reference)
+        paired = sign_test(solved, reference)
         out.update(
             plain_solved=float(np.mean(reference)),
-            wins_vs_plain=wins,
-            losses_vs_plain=losses,
-            sign_test_p=float(binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0,
+            wins_vs_plain=paired.wins,
+            losses_vs_plain=paired.losses,
+            sign_test_p=paired.p,
         )
     return out
 
@@ -283,7 +276,7 @@ def planner_rule(current: dict, fitted: dict) -> dict:
     many targets as it loses, paired, and at equal recovery need no more median calls (failures
     count as never recovering). A better on-policy figure does not guarantee this: a policy
     that ranks better on average can still rank one needed split out of reach."""
-    wins, losses = paired_wins_losses(fitted["per_task_solved"], current["per_task_solved"])
+    wins, losses, _ = sign_test(fitted["per_task_solved"], current["per_task_solved"])
     median = lambda r: np.inf if r["heldout_median_calls"] is None else r["heldout_median_calls"]  # noqa: E731
     return {
         "fitted_solved": fitted["heldout_solved"],

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.sign_test import sign_test
+
 BASELINE = "uniform"  # call ratios are this method's calls to recovery over each method's
 REFERENCE = "plain"  # the paired comparison: the same machinery with every learned part swapped out
 _COLUMNS = [
@@ -170,8 +172,6 @@ def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> 
     two-sided sign test on them, and the median over tasks of the reference's censored calls
     over the method's, and the median over pairs of the method's calls per second over the
     reference's (the cost of its learned parts, measured run beside run)."""
-    from scipy.stats import binomtest
-
     ok = df[~df["failed"]]
     wide = ok.pivot_table(index=["task", "seed"], columns="method", values="recovered", aggfunc="first")
     ok = ok.assign(rate=(ok["simulator_calls"] / ok["seconds"]).where(ok["seconds"] > 0))
@@ -183,9 +183,7 @@ def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> 
         if m == reference or m not in wide or reference not in wide:
             continue
         both = wide[[m, reference]].dropna().astype(bool)
-        wins = int((both[m] & ~both[reference]).sum())
-        losses = int((~both[m] & both[reference]).sum())
-        p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+        wins, losses, p = sign_test(both[m], both[reference])
         finite = np.isfinite(med[m]) & np.isfinite(med[reference]) if m in med else []
         ratios = (med[reference][finite].clip(lower=1) / med[m][finite].clip(lower=1)) if len(finite) else []
         speeds = (speed[m] / speed[reference]).dropna() if m in speed and reference in speed else []
@@ -193,7 +191,7 @@ def paired(df: pd.DataFrame, methods: list[str], reference: str = REFERENCE) -> 
             "pairs": len(both),
             "wins": wins,
             "losses": losses,
-            "p": float(p),
+            "p": p,
             "censored_ratio": float(np.median(ratios)) if len(ratios) else None,
             "ratio_tasks": int(len(ratios)),
             "speed_ratio": float(np.median(speeds)) if len(speeds) else None,
