@@ -296,7 +296,10 @@ class Planner:
                 stopped = self._stop(state)
                 if stopped:
                     break
-                due = [p for p in pending if state.budget.calls >= p.after and state.polish_until is None]
+                # polishing an exact hit looks only for smaller programs; a noisy hit's polish
+                # is an unrestricted search, so the providers not yet asked are still asked
+                open_search = state.polish_until is None or state.noisy
+                due = [p for p in pending if state.budget.calls >= p.after and open_search]
                 if due:  # one provider at a time, so that a hit it finds stops the search
                     pending.remove(due[0])
                     state.admit_all(due[0].starts(self, state))

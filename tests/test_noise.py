@@ -182,3 +182,18 @@ def test_solve_command_takes_select_validation_and_noise_floor(tmp_path, capsys)
     assert cli.main([*argv, "--noise-floor", "0", "--select", "validation"]) == 2
     assert "needs a held-out split: add --validation 0.2" in capsys.readouterr().err
     parse("x1")  # the parser stays the only way in
+
+
+def test_a_noisy_hit_by_one_start_still_hears_the_later_starts():
+    """Logistic growth at 2% noise: a rational look-alike meets the floor first (the linear
+    fits come before the shapes); the noisy polish still asks the shapes, so the logistic
+    law reaches the front."""
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 10, 30)
+    y = 5 / (1 + 20 * np.exp(-0.9 * t))
+    y = y + 0.02 * np.sqrt(np.mean(y**2)) * rng.standard_normal(30)
+    # a floor a little above the truth's, as estimates from 30 points often are
+    pipe = InductionPipeline.preset("uniform", linear=True, polish_calls=200, noise_floor=0.002)
+    res = pipe.solve(t[:, None], y, function_set="CKoza", calls=1_500, seconds=120, seed=0)
+    law = "5/(1 + 20*exp(-0.9*x1))"
+    assert any(is_recovered(r.program.to_sympy(), law, domain=[(0, 10)], rtol=NOISY_RTOL) for r in res.front)
