@@ -201,6 +201,8 @@ def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str,
         pipe = pipe.replace(select=check_criterion(args.select, has_validation=bool(validation)))
     if args.noise_floor is not None:
         pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))
+    if getattr(args, "no_snap", False):
+        pipe = pipe.replace(snap=False)
     bar, update = progress_bar(args.calls, names=names)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:
@@ -347,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="hold this fraction of the points out of the search; the front shows the loss on them",
+    )
+    s.add_argument(
+        "--no-snap",
+        action="store_true",
+        help="keep fitted constants as fitted (by default each snaps to a simple form, 3/2 or pi, "
+        "where the loss stays within the noise floor, or exact on exact data)",
     )
     s.add_argument("--json", help="write the result as JSON here")
     s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")

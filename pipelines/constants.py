@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -17,7 +17,11 @@ CONVERGED = 1e-12
 
 
 def fit_constants_many(
-    programs: Sequence[Program], X: np.ndarray, y: np.ndarray, steps: int = 30
+    programs: Sequence[Program],
+    X: np.ndarray,
+    y: np.ndarray,
+    steps: int = 30,
+    frozen: Sequence[Collection[int]] | None = None,
 ) -> tuple[list[Program], int]:
     """Each program with its constants fitted to (X, y), and the tree walks spent in all.
 
@@ -25,18 +29,25 @@ def fit_constants_many(
     (:func:`simulator.execute.value_and_jacobian`). The damped normal equations of every
     program still fitting are solved together in one batched call, and a program leaves the
     batch when it converges or stalls. A program keeps its starting values unless the fit
-    improves them; one without constants is returned unchanged.
+    improves them; one without constants is returned unchanged. ``frozen[i]`` names the
+    constants of program i held at their values (a snapped constant, :mod:`pipelines.snap`):
+    their Jacobian rows are zero, so the damped step leaves them exactly where they are.
     """
     out = list(programs)
     scale = float(np.var(y)) + 1e-12
     fits: dict[int, list] = {}  # index -> [consts, JᵀJ, Jᵀr, loss, damping]
     walks = 0
 
-    def walk(p: Program, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    held = [sorted(f) for f in frozen] if frozen is not None else [[] for _ in programs]
+
+    def walk(i: int, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """The normal equations' JᵀJ and Jᵀr at ``c``, and the loss (inf if anything overflows)."""
         nonlocal walks
         walks += 1
-        y_hat, J = value_and_jacobian(p, X, c)
+        y_hat, J = value_and_jacobian(programs[i], X, c)
+        if held[i]:  # a copy: the Jacobian may be a read-only broadcast
+            J = J.copy()
+            J[held[i]] = 0.0
         with np.errstate(all="ignore"):
             r = y_hat - y
             loss = float(r @ r) / (len(y) * scale)
@@ -47,7 +58,7 @@ def fit_constants_many(
     for i, p in enumerate(programs):
         if p.consts:
             c = np.array(p.consts, dtype=np.float64)
-            JJ, g, loss = walk(p, c)
+            JJ, g, loss = walk(i, c)
             if np.isfinite(loss):
                 fits[i] = [c, JJ, g, loss, LAMBDA_START]
     for _ in range(steps):
@@ -73,7 +84,7 @@ def fit_constants_many(
         for row, i in enumerate(order):
             c, _, _, loss, lam = fits[i]
             trial = c + deltas[row, : len(c)]
-            JJ, g, new = walk(programs[i], trial) if np.isfinite(trial).all() else (None, None, np.inf)
+            JJ, g, new = walk(i, trial) if np.isfinite(trial).all() else (None, None, np.inf)
             if new < loss:
                 fits[i] = [trial, JJ, g, new, max(lam / LAMBDA_DOWN, 1e-15)]
                 out[i] = programs[i].with_consts(trial)

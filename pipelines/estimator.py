@@ -27,7 +27,9 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
     ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
-    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``) overridden; None keeps the pipeline's own.
+    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``) overridden; None keeps
+    the pipeline's own. ``snap=False`` keeps fitted constants as fitted; by default each snaps
+    to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.snap`).
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
     ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
@@ -65,6 +67,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         linear: bool | None = None,
         verify_all: bool | None = None,
         subgoal_share: float | None = None,
+        snap: bool | None = None,
         validation: float = 0.0,
         verbose: bool = False,
     ):
@@ -93,6 +96,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.linear = linear
         self.verify_all = verify_all
         self.subgoal_share = subgoal_share
+        self.snap = snap
         self.validation = validation
         self.verbose = verbose
 

@@ -2,8 +2,9 @@
 
 It chooses the law from the front (the exact program with the shortest description, or the
 selection criterion's row), tidies an exact choice (constants absorbed, forms expanded) or
-simplifies an inexact one while its description length drops, and builds the
-:class:`Result` with the Pareto front as the user sees it.
+simplifies an inexact one while its description length drops, snaps the constants of the
+choice and of the front to simple forms where the loss allows (:mod:`pipelines.snap`), and
+builds the :class:`Result` with the Pareto front as the user sees it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from pipelines.noise import NoiseEstimate
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.selection import beats_mean, criterion_values, distinct, select
+from pipelines.snap import Snapped, snap_constants
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.types import Candidate, Node
 from simulator.edits import edit_path
@@ -40,8 +42,11 @@ def as_exact(loss: float, tol: float) -> float:
     return min(tol, max(EXACT_SLACK * loss, EXACT_FLOOR * tol))
 
 
-def finish(state: SolveState, criterion: str, stopped: str, estimate: NoiseEstimate | None) -> Result:
-    """The chosen program, tidied or simplified, and the :class:`Result` around it."""
+def finish(
+    state: SolveState, criterion: str, stopped: str, estimate: NoiseEstimate | None, snap: bool = False
+) -> Result:
+    """The chosen program, tidied or simplified (its constants snapped with ``snap``), and
+    the :class:`Result` around it."""
     if state.best is None:
         raise RuntimeError("no valid program found on this data: every candidate was non-finite")
     front, tol, budget = state.front, state.tol, state.budget
@@ -57,6 +62,9 @@ def finish(state: SolveState, criterion: str, stopped: str, estimate: NoiseEstim
         chosen = _tidy(state, chosen)
     elif chosen.loss > tol and criterion in ("auto", "mdl"):
         chosen = _simplify(state, chosen)
+    snaps: dict[Program, Snapped] = {}
+    if snap:
+        chosen = _snap(state, chosen, snaps)
     start = chosen.root()
     return Result(
         program=chosen.program,
@@ -75,7 +83,47 @@ def finish(state: SolveState, criterion: str, stopped: str, estimate: NoiseEstim
         noise=estimate.to_dict() if estimate is not None else None,
         selection=criterion,
         split=start.cand.reason if start.cand.stage == "separate" else "",
+        snaps=snaps,
     )
+
+
+def snap_bar(state: SolveState, loss: float) -> float:
+    """The loss a program of ``loss`` may reach when its constants snap: as exact as it was
+    on exact data (:func:`as_exact`; an inexact fit may not get worse); on noisy data, what
+    the planner counts as meeting the floor, or for a fit above it, its own loss plus the
+    same slack over the floor."""
+    if state.floor > 0:
+        return max(loss, state.floor) + state.noise_slack - state.floor
+    return as_exact(loss, state.tol) if loss <= state.tol else loss
+
+
+def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Node:
+    """The chosen node with its constants snapped (:mod:`pipelines.snap`), and every row of
+    the Pareto front the same way, in place; ``snaps`` gets each snapped program's record.
+    A row that joins the front because a smaller row's loss rose is snapped in turn."""
+    steps = getattr(state.verifier, "fit_steps", 30)
+
+    def one(node: Node) -> Node:
+        if not node.program.consts:
+            return node
+        bar = snap_bar(state, node.loss)
+        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps)
+        if out is None:
+            return node
+        program, loss, record = out
+        snaps[program] = record
+        reason = "constants snapped to " + ", ".join(t for t in record.texts() if t is not None)
+        cand = Candidate(program, loss, (), "snap", reason)
+        return Node(cand, node, state.score(cand), node.calls)  # found when its fit was
+
+    snapped = one(chosen)
+    done = {id(snapped)}  # the chosen node itself, if on the front, gives way to ``snapped``
+    while todo := [n for n in pareto(state.front) if id(n) not in done]:
+        for node in todo:
+            new = snapped if node is chosen else one(node)
+            done.update((id(node), id(new)))
+            state.front[node.program.complexity] = new
+    return snapped
 
 
 def _tidy(state: SolveState, node: Node) -> Node:

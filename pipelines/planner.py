@@ -314,7 +314,7 @@ class Planner:
                     stopped = "exhausted search"
         except KeyboardInterrupt:
             stopped = "interrupted"
-        return finish(state, s.select, stopped, estimate)
+        return finish(state, s.select, stopped, estimate, snap=s.snap)
 
     def solve_state(
         self,
@@ -452,16 +452,14 @@ class Planner:
         progress = None
         if state.progress is not None:  # the sub-search's calls, counted on top of this solve's
             progress = lambda b, node: state.progress(replace(b, calls=budget.calls + b.calls), node)  # noqa: E731
+        # A part has no held-out split of its own, and its constants are snapped, if at all,
+        # in the recombined program: the part's fitted values are what the recombination fits.
+        changes = {"select": "auto"} if self.settings.select == "validation" else {}
+        changes.update({"snap": False} if self.settings.snap else {})
         planner = self
-        if self.settings.select == "validation":  # a part has no held-out split of its own
+        if changes:
             planner = Planner(
-                self.locate,
-                self.propose,
-                self.screen,
-                self.subgoal,
-                self.verify,
-                self.settings,
-                select="auto",
+                self.locate, self.propose, self.screen, self.subgoal, self.verify, self.settings, **changes
             )
         found = planner.search(Problem(X, target, fs), calls, seconds, state.seed, progress)
         budget.charge(found.calls, found.fit_passes, found.candidates_scored)

@@ -10,6 +10,7 @@ import sympy
 import torch
 
 from pipelines.selection import beats_mean
+from pipelines.snap import Snapped
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate, torch_forward
 from simulator.program import Program, symbols, to_sympy, to_text
@@ -125,10 +126,31 @@ class Result:
     selection: str = "auto"  # the criterion that chose ``program`` from the front
     split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
     checkpoints: list[dict] = field(default_factory=list)  # model files used: path, sha256, shipped
+    # the programs (chosen and front) whose constants snapped to simple forms (pipelines/snap.py)
+    snaps: dict[Program, Snapped] = field(default_factory=dict)
 
     def named(self, program: Program) -> sympy.Expr:
-        """A program as sympy over the data's variable names (x1..xn when there are none)."""
-        return to_sympy(program, symbols(program.n_vars, self.variable_names))
+        """A program as sympy over the data's variable names (x1..xn when there are none),
+        its snapped constants written exactly (3/2, pi)."""
+        snapped = self.snaps.get(program)
+        exact = snapped.forms(program) if snapped is not None else None
+        return to_sympy(program, symbols(program.n_vars, self.variable_names), exact)
+
+    def fitted(self, program: Program | None = None) -> Program:
+        """A program (the chosen one by default) with its constants as fitted, before any snap."""
+        p = self.program if program is None else program
+        snapped = self.snaps.get(p)
+        return p if snapped is None else p.with_consts(snapped.fitted)
+
+    def constants(self, program: Program) -> dict:
+        """The JSON's constants of a program: those it uses, those the fit gave, and the
+        exact form of each snapped one (null where the constant is free)."""
+        snapped = self.snaps.get(program)
+        return {
+            "constants": list(program.consts),
+            "fitted_constants": list(program.consts if snapped is None else snapped.fitted),
+            "snapped_constants": [None] * len(program.consts) if snapped is None else snapped.texts(),
+        }
 
     def text(self, program: Program) -> str:
         return to_text(program, self.variable_names)
@@ -202,6 +224,8 @@ class Result:
             "sympy": str(self.sympy()),
             "latex": self.latex(),
             "nmse_train": self.loss,
+            **self.constants(self.program),
+            "nmse_fitted": self.snaps[self.program].fitted_loss if self.program in self.snaps else self.loss,
             "complexity": self.program.complexity,
             "simulator_calls": self.calls,
             "fit_forward_passes": self.fit_passes,
@@ -216,6 +240,7 @@ class Result:
                     self.criterion_name: r.criterion,
                     "program": self.text(r.program),
                     "sympy": str(self.named(r.program)),
+                    **self.constants(r.program),
                     "chosen": r.program.key == self.program.key,
                 }
                 for r in self.front
@@ -232,6 +257,14 @@ class Result:
             "found_at": self.found_at,
             "checkpoints": self.checkpoints,
         }
+
+    def _fitted_line(self) -> str:
+        """The chosen program as fitted, before its constants snapped ("" when none did)."""
+        snapped = self.snaps.get(self.program)
+        if snapped is None:
+            return ""
+        fitted = rounded(self.named(self.fitted()))
+        return f"fitted:   {fitted} (nmse {snapped.fitted_loss:.4g}), constants snapped to simple forms\n"
 
     def named_split(self) -> str:
         """:attr:`split` with the data's variable names for x1, x2, ..."""
@@ -263,6 +296,7 @@ class Result:
             f"sympy:    {self.sympy()}\n"
             f"nmse:     {self.loss:.4g}"
             + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
+            + self._fitted_line()
             + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
             + f"chosen:   by {self.selection} from the Pareto front\n"
             + (f"split:    {self.split_words()}\n" if self.split else "")

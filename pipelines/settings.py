@@ -50,7 +50,9 @@ class PlannerSettings:
     search after a hit for a smaller program; ``noise_floor``: ``"auto"`` or an NMSE;
     ``select``: the criterion that chooses from the front; ``separate``, ``shapes``,
     ``linear``: the start providers; ``verify_all``: run every legal edit of a node;
-    ``subgoal_share``: the sub-goal stage's share of the work.
+    ``subgoal_share``: the sub-goal stage's share of the work; ``snap``: after the choice,
+    snap fitted constants to simple forms (3/2, pi) where the loss allows
+    (:mod:`pipelines.snap`).
     """
 
     width: int | None = None
@@ -68,6 +70,7 @@ class PlannerSettings:
     linear: bool = True
     verify_all: bool = True
     subgoal_share: float = 0.5
+    snap: bool = True
 
     def __post_init__(self) -> None:
         _positive_int("width", self.width, allow_none=True)
@@ -79,7 +82,7 @@ class PlannerSettings:
         _number("const_tol", self.const_tol, open_low=True, high=1.0)
         _number("polish_seconds", self.polish_seconds)
         _number("subgoal_share", self.subgoal_share, open_low=True, high=1.0)
-        for name in ("separate", "shapes", "linear", "verify_all"):
+        for name in ("separate", "shapes", "linear", "verify_all", "snap"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -317,15 +317,20 @@ def symbols(n: int, names: Sequence[str] | None = None, **assumptions) -> list[s
     return [sympy.Symbol(name, **assumptions) for name in names[: max(n, len(names))]]
 
 
-def to_sympy(program: Program, xs: list[sympy.Symbol] | None = None) -> sympy.Expr:
-    """The program as a sympy expression over x1..xn (real symbols)."""
+def to_sympy(
+    program: Program, xs: list[sympy.Symbol] | None = None, exact: Mapping[int, sympy.Expr] | None = None
+) -> sympy.Expr:
+    """The program as a sympy expression over x1..xn (real symbols). ``exact`` maps a
+    constant's index to the exact value it stands for (a snapped 3/2, pi), written in place
+    of its float so that sympy never folds the float into another number first."""
     xs = xs or symbols(max(program.n_vars, 1))
     toks, co = program.tokens, program.const_offsets
     stack: list[sympy.Expr] = []
     for i in range(len(toks) - 1, -1, -1):
         t = toks[i]
         if t == CONST:
-            stack.append(sympy.Float(program.consts[co[i]]))
+            j = co[i]
+            stack.append(exact[j] if exact and j in exact else sympy.Float(program.consts[j]))
         elif is_variable(t):
             stack.append(xs[variable_index(t)])
         elif is_literal(t):

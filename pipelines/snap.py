@@ -1,0 +1,136 @@
+"""Readable constants: a fitted constant snapped to a simple form (3/2, pi, sqrt(2)).
+
+On noisy data a fit returns ``a**1.50128`` where the law is ``a**(3/2)``: the last digits
+are the noise's, and they hide the law from a reader. After the finisher has chosen, each
+constant of a program is tried at the simple values near it (integers, fractions with small
+denominators, multiples of pi and sqrt(2)), the shortest to write first, as AI Feynman
+rationalises its constants. The program's other constants are refitted with the snapped ones
+held (:func:`pipelines.constants.fit_constants_many`), and a snap is kept only while the
+loss stays within the caller's bar: as exact as before on exact data, within the noise
+floor's slack on noisy data. Every try is charged to the budget as simulator calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from pipelines.budget import Budget
+from pipelines.constants import fit_constants_many
+from pipelines.problem import Problem
+from simulator.execute import evaluate_many
+from simulator.program import Program
+
+# Fractions p/q with q up to MAX_DENOMINATOR and p below MAX_NUMERATOR (any integer is simple);
+# multiples k*u and u/k of the irrational units with k up to MAX_DENOMINATOR.
+MAX_DENOMINATOR = 12
+MAX_NUMERATOR = 100
+# A form further than this share of |c| from the constant c is not tried: it would not fit.
+WINDOW = 0.1
+MAX_TRIES = 6  # forms tried per constant, the shortest to write first
+# The irrational units, each with what it costs to write (a digit costs 1).
+UNITS: tuple[tuple[sympy.Expr, int], ...] = ((sympy.pi, 2), (sympy.sqrt(2), 2))
+
+
+@dataclass(frozen=True)
+class Snapped:
+    """A snapped program's constants as the fit left them, the exact form of each snapped
+    one (None where the constant is still free), and the fitted program's loss."""
+
+    fitted: tuple[float, ...]
+    exact: tuple[sympy.Expr | None, ...]
+    fitted_loss: float
+
+    def forms(self, program: Program) -> dict[int, sympy.Expr]:
+        """Constant index to exact form, for the constants of ``program`` that hold their
+        snapped value (a program of another structure or other values gets none)."""
+        if len(program.consts) != len(self.exact):
+            return {}
+        return {i: e for i, e in enumerate(self.exact) if e is not None and program.consts[i] == float(e)}
+
+    def texts(self) -> list[str | None]:
+        """The exact forms as text (JSON), None for a free constant."""
+        return [None if e is None else str(e) for e in self.exact]
+
+
+def _digits(n: int) -> int:
+    return len(str(abs(n)))
+
+
+def simple_forms(c: float) -> list[sympy.Expr]:
+    """The simple values within ``WINDOW`` of ``c``, of its sign, shortest to write first
+    (closest first among equals): integers, fractions p/q, and k*u and u/k for u in pi and
+    sqrt(2). Zero is never offered: that drops a term, which is the simplifier's choice, not
+    a rewrite of a constant."""
+    if not math.isfinite(c) or c == 0:
+        return []
+    a = abs(c)
+    found: dict[float, tuple[int, float, sympy.Expr]] = {}
+
+    def add(expr: sympy.Expr, cost: int) -> None:
+        v = float(expr)
+        if v > 0 and abs(v - a) <= WINDOW * a and (v not in found or cost < found[v][0]):
+            found[v] = (cost, abs(v - a), expr)
+
+    for q in range(1, MAX_DENOMINATOR + 1):
+        p = round(a * q)
+        if p >= 1 and math.gcd(p, q) == 1 and (q == 1 or p < MAX_NUMERATOR):
+            add(sympy.Rational(p, q), _digits(p) + (_digits(q) if q > 1 else 0))
+    for unit, cost in UNITS:
+        k = round(a / float(unit))
+        if 1 <= k <= MAX_DENOMINATOR:
+            add(k * unit, cost + (_digits(k) if k > 1 else 0))
+        for q in range(2, MAX_DENOMINATOR + 1):
+            add(unit / q, cost + _digits(q))
+    sign = 1 if c > 0 else -1
+    return [sign * e for _, _, e in sorted(found.values(), key=lambda f: f[:2])]
+
+
+def snap_constants(
+    program: Program, loss: float, problem: Problem, budget: Budget, bar: float, steps: int = 30
+) -> tuple[Program, float, Snapped] | None:
+    """``program`` (of loss ``loss``) with its constants snapped one at a time, greedily in
+    prefix order, each to the first of its :func:`simple_forms` (at most ``MAX_TRIES``) whose
+    program, the free constants refitted, scores at most ``bar``; the snapped program, its
+    loss and the record of the fit. None when no constant snaps.
+
+    A try costs one simulator call to run, and one more to refit when constants are left
+    free; tries stop when the budget cannot pay for the next one.
+    """
+    k = len(program.consts)
+    exact: list[sympy.Expr | None] = [None] * k
+    current, current_loss = program, loss
+    for i in range(k):
+        for form in simple_forms(current.consts[i])[:MAX_TRIES]:
+            value = float(form)
+            trial = current.with_consts([value if j == i else c for j, c in enumerate(current.consts)])
+            if value == current.consts[i]:  # the fit is at the form already: nothing to run
+                exact[i] = form
+                break
+            held = [j for j in range(k) if exact[j] is not None or j == i]
+            free = len(held) < k
+            if budget.remaining < 1 + free:
+                return _outcome(program, loss, current, current_loss, exact)
+            walks = 0
+            if free:
+                (trial,), walks = fit_constants_many([trial], problem.X, problem.y, steps, [held])
+            Y, ok = evaluate_many([trial], problem.X)
+            budget.charge(1 + free, walks)
+            with np.errstate(all="ignore"):
+                new = float(problem.nmse(Y)[0])
+            if ok[0] and math.isfinite(new) and new <= bar:
+                current, current_loss, exact[i] = trial, new, form
+                break
+    return _outcome(program, loss, current, current_loss, exact)
+
+
+def _outcome(
+    fitted: Program, fitted_loss: float, current: Program, loss: float, exact: list[sympy.Expr | None]
+) -> tuple[Program, float, Snapped] | None:
+    """What :func:`snap_constants` returns for the snaps made so far (None: no snap)."""
+    if all(e is None for e in exact):
+        return None
+    return current, loss, Snapped(fitted.consts, tuple(exact), fitted_loss)
