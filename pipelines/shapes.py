@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipelines.levenberg_marquardt import Evaluation, Rules, levenberg_marquardt
 from pipelines.problem import fixed_rows
 from pipelines.spelling import respell
 from simulator.execute import evaluate_many
@@ -48,6 +49,8 @@ SHIFTS[LOGISTIC] = (0.0, -2.0, 2.0)
 NONE = "1"
 # The grid and LM see at most this many points (a seeded draw); the planner verifies on all
 MAX_ROWS = 64
+# Inner constants on a normalised base: a fit ends once exact, or once its damping passes 1e8
+RULES = Rules(jitter=1e-12, least=1e-12, most=1e8, exact=1e-30)
 # Written with a positive inner scale: u(-z) == -u(z) for the odd, u(-z) == u(z) for the even
 ODD = ("sin", "tanh")
 EVEN = ("cos", "abs")
@@ -350,35 +353,16 @@ class ShapeFitter:
                 T[i, 2 * k : 2 * k + 2] = (f.c, f.d)
                 free[i, 2 * k] = f.shaped
                 free[i, 2 * k + 1] = f.shaped and f.unary != "exp"  # exp: d is in b
-        J, r, ab = self._jacobian(names, bases, T)
-        loss = self._loss(r)
-        lam = np.full(B, 1e-3)
-        eye = np.eye(4)
-        for _ in range(self.steps):
-            # a model stops once it is exact, stuck (its damping grown huge) or invalid
-            act = np.flatnonzero(free.any(axis=1) & np.isfinite(loss) & (loss > 1e-30) & (lam < 1e8))
-            if not len(act):
-                break
-            Jf = np.where(free[act, None, :], J[act], 0.0)
-            A = np.einsum("bni,bnj->bij", Jf, Jf)
-            g = np.einsum("bni,bn->bi", Jf, r[act])
-            diag = np.einsum("bii->bi", A)
-            A = A + (lam[act, None] * diag + 1e-12)[:, :, None] * eye + (~free[act])[:, :, None] * eye
-            step = np.linalg.solve(A, -g[..., None])[..., 0]
-            trial = T[act] + np.where(free[act], np.nan_to_num(step), 0.0)
-            Jt, rt, abt = self._jacobian(names[act], bases[act], trial)
-            new = self._loss(rt)
-            better = new < loss[act]
-            won = act[better]
-            T[won], loss[won], J[won], r[won], ab[won] = (
-                trial[better],
-                new[better],
-                Jt[better],
-                rt[better],
-                abt[better],
-            )
-            lam[act] = np.clip(np.where(better, lam[act] / 3, lam[act] * 4), 1e-12, 1e12)
-            out.passes += len(act)
+
+        def evaluate(rows: np.ndarray, inner: np.ndarray) -> Evaluation:
+            J, r, ab = self._jacobian(names[rows], bases[rows], inner)
+            Jf = np.where(free[rows, None, :], J, 0.0)
+            with np.errstate(all="ignore"):  # a model outside its domain: r is inf, and so is its loss
+                JJ, g = np.einsum("bni,bnj->bij", Jf, Jf), np.einsum("bni,bn->bi", Jf, r)
+            return Evaluation(JJ, g, self._loss(r), ab)
+
+        T, loss, ab, _, passes = levenberg_marquardt(evaluate, T, free, self.steps, RULES)
+        out.passes += passes
         fits = []
         for i, m in enumerate(models):
             if np.isfinite(loss[i]):
