@@ -1,13 +1,12 @@
 """Programs: expression trees stored as prefix token tuples.
 
 A prefix tuple is hashable, cheap to splice (edits are slices), and evaluates with one
-reverse stack pass, which is all the simulator needs. Text goes through Python's ``ast``
-parser (sympy syntax is Python expression syntax), never ``eval``.
+reverse stack pass, which is all the simulator needs. Text is read by
+:mod:`simulator.expression_reader` (Python's ``ast`` parser, never ``eval``), as truths are.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from functools import cached_property
 import sympy
 
 from simulator import operators
+from simulator.expression_reader import ParseError, read_expression
 from simulator.language import (
     COMMUTATIVE,
     CONST,
@@ -25,10 +25,6 @@ from simulator.language import (
     is_variable,
     variable_index,
 )
-
-
-class ParseError(ValueError):
-    """Text that is not a program of the language."""
 
 
 @dataclass(frozen=True)
@@ -207,9 +203,6 @@ def to_text(program: Program, names: Sequence[str] | None = None) -> str:
 
 
 # ----- parsing --------------------------------------------------------------------------
-_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
-
-
 def _operator_name(name: str) -> str | None:
     """The operator a function name in text means: its own name or an alias (``Abs``, ``ln``)."""
     if operators.get(name) is not None:
@@ -220,14 +213,43 @@ def _operator_name(name: str) -> str | None:
 _CONSTANTS = {"pi": math.pi, "E": math.e, "e": math.e}
 
 
-def expression_tree(text: str) -> ast.Expression:
-    """Python's own parse of an expression (syntax only, nothing runs); a ParseError otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise ParseError("cannot parse an empty expression")
-    try:
-        return ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise ParseError(f"cannot parse expression {text!r}: {err.msg}") from None
+@dataclass(frozen=True)
+class _Tokens:
+    """Builds a program for :func:`read_expression`: a node is a tuple (operator, its
+    arguments), a leaf a token or a float (a fitted constant's value), laid flat at the end."""
+
+    text: str
+
+    def number(self, v: object, negative: bool) -> object:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ParseError(f"unsupported literal {v!r} in {self.text!r}")
+        if isinstance(v, int) and 0 <= v <= 9:
+            return ("neg", str(v)) if negative else str(v)
+        if not math.isfinite(v):
+            raise ParseError(f"non-finite number in {self.text!r}")
+        return float(-v if negative else v)
+
+    def name(self, name: str) -> object:
+        if is_variable(name):
+            return name
+        if name in _CONSTANTS:
+            return float(_CONSTANTS[name])
+        return 1.0 if name == CONST else None
+
+    def negate(self, value: object) -> tuple:
+        return ("neg", value)
+
+    def binary(self, op: str, left: object, right: object) -> tuple:
+        return (op, left, right)
+
+    def function(self, name: str, n_args: int):
+        op = _operator_name(name)
+        if op is None:
+            raise ParseError(f"unknown operator {name!r} in {self.text!r}")
+        want = arity(op)
+        if n_args != want:
+            raise ParseError(f"{name} takes {want} argument(s), got {n_args} in {self.text!r}")
+        return lambda args: (op, *args)
 
 
 def parse(text: str) -> Program:
@@ -236,75 +258,18 @@ def parse(text: str) -> Program:
     Floats become fitted constants holding their value; non-negative integers up to 9
     become literal leaves; ``x`` is read as ``x1``. Raises :class:`ParseError`.
     """
-    tree = expression_tree(text)
     tokens: list[str] = []
     consts: list[float] = []
-
-    def const(v: float) -> None:
-        tokens.append(CONST)
-        consts.append(float(v))
-
-    def number(v, negative: bool = False) -> None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ParseError(f"unsupported literal {v!r} in {text!r}")
-        if isinstance(v, int) and not negative and 0 <= v <= 9:
-            tokens.append(str(v))
-        elif isinstance(v, int) and negative and 0 <= v <= 9:
-            tokens.append("neg")
-            tokens.append(str(v))
+    stack = [read_expression(text, _Tokens(text))]
+    while stack:  # prefix order, without recursion: the tree may nest as deep as the reader allows
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(reversed(node))
+        elif isinstance(node, float):
+            tokens.append(CONST)
+            consts.append(node)
         else:
-            if not math.isfinite(v):
-                raise ParseError(f"non-finite number in {text!r}")
-            const(-v if negative else v)
-
-    def walk(node: ast.AST) -> None:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            tokens.append(_BINOPS[type(node.op)])
-            walk(node.left)
-            walk(node.right)
-            return None
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            if isinstance(node.operand, ast.Constant):
-                return number(node.operand.value, negative=True)
-            tokens.append("neg")
-            return walk(node.operand)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
-            return walk(node.operand)
-        if isinstance(node, ast.Constant):
-            return number(node.value)
-        if isinstance(node, ast.Name):
-            name = node.id
-            if name == "x":
-                name = "x1"
-            if is_variable(name):
-                tokens.append(name)
-            elif name in _CONSTANTS:
-                const(_CONSTANTS[name])
-            elif name == CONST:
-                const(1.0)
-            else:
-                raise ParseError(f"unknown name {node.id!r} in {text!r}; variables are x1, x2, ...")
-            return None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            name = _operator_name(node.func.id)
-            if name is None:
-                raise ParseError(f"unknown operator {node.func.id!r} in {text!r}")
-            want = arity(name)
-            if len(node.args) != want:
-                raise ParseError(f"{node.func.id} takes {want} argument(s), got {len(node.args)} in {text!r}")
-            tokens.append(name)
-            for a in node.args:
-                walk(a)
-            return None
-        snippet = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
-        raise ParseError(f"unsupported syntax {snippet!r} in {text!r}")
-
-    try:
-        walk(tree)
-    except RecursionError:
-        raise ParseError(f"expression nests too deeply: {text[:60]!r}...") from None
+            tokens.append(node)
     return Program(tuple(tokens), tuple(consts))
 
 

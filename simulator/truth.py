@@ -2,31 +2,32 @@
 
 A task's truth may use functions the search cannot (``sinh(x1)`` with the Koza set is a fair
 task: the search must find ``(exp(x1) - exp(-x1))/2``), so a truth is not a
-:class:`~simulator.program.Program`. It is read with Python's ``ast`` parser (never ``eval``)
-into a sympy expression over x1..xn, and evaluated by walking the tree with numpy: any of the
-registry's operators, the functions the recovery check knows besides them (``sinh``,
-``cosh``, ``asin``, ``acos``, ``atan``, ``sign``), and the constants ``pi`` and ``E``.
+:class:`~simulator.program.Program`. It is read by the walk that reads programs
+(:mod:`simulator.expression_reader`: Python's ``ast`` parser, never ``eval``) into a sympy
+expression over x1..xn, and evaluated by walking the tree with numpy: any of the registry's
+operators, the functions the recovery check knows besides them (``sinh``, ``cosh``,
+``asin``, ``acos``, ``atan``, ``sign``), and the constants ``pi`` and ``E``.
 """
 
 from __future__ import annotations
 
-import ast
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
 
 from simulator import operators
+from simulator.expression_reader import ParseError, read_expression
 from simulator.language import is_variable
-from simulator.program import ParseError, expression_tree
 from simulator.recovery import EXTRA_FUNCTIONS, numeric_value
 
 _CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
-_BINOPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
+_BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
 }
 
 
@@ -40,48 +41,48 @@ def _functions() -> dict[str, object]:
     return out
 
 
+@dataclass(frozen=True)
+class _Sympy:
+    """Builds a truth's sympy expression for :func:`read_expression`."""
+
+    text: str
+    functions: dict[str, object] = field(default_factory=_functions)
+
+    def number(self, v: object, negative: bool) -> sp.Expr | None:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return None
+        value = sp.Integer(v) if isinstance(v, int) else sp.Float(v)
+        return -value if negative else value
+
+    def name(self, name: str) -> sp.Expr | None:
+        if is_variable(name):
+            return sp.Symbol(name, real=True)
+        return _CONSTANTS.get(name)
+
+    def negate(self, value: sp.Expr) -> sp.Expr:
+        return -value
+
+    def binary(self, op: str, left: sp.Expr, right: sp.Expr) -> sp.Expr:
+        return _BINARY[op](left, right)
+
+    def function(self, name: str, n_args: int):
+        f = self.functions.get(name)
+        if f is None:
+            known = ", ".join(sorted(self.functions))
+            raise ParseError(f"unknown function {name!r} in {self.text!r}; known: {known}")
+
+        def apply(args: list) -> sp.Expr:
+            try:
+                return f(*args)
+            except TypeError:
+                raise ParseError(f"{name} got {n_args} argument(s) in {self.text!r}") from None
+
+        return apply
+
+
 def parse_truth(text: str) -> sp.Expr:
     """A truth's sympy expression over real symbols x1..xn (``x`` reads as ``x1``)."""
-    tree = expression_tree(text)
-    functions = _functions()
-
-    def walk(node: ast.AST) -> sp.Expr:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, (int, float))
-            and not isinstance(node.value, bool)
-        ):
-            return sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
-        if isinstance(node, ast.Name):
-            name = "x1" if node.id == "x" else node.id
-            if is_variable(name):
-                return sp.Symbol(name, real=True)
-            if name in _CONSTANTS:
-                return _CONSTANTS[name]
-            raise ParseError(f"unknown name {node.id!r} in {text!r}; variables are x1, x2, ...")
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = walk(node.operand)
-            return -value if isinstance(node.op, ast.USub) else value
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            f = functions.get(node.func.id)
-            if f is None:
-                known = ", ".join(sorted(functions))
-                raise ParseError(f"unknown function {node.func.id!r} in {text!r}; known: {known}")
-            try:
-                return f(*[walk(a) for a in node.args])
-            except TypeError:
-                raise ParseError(f"{node.func.id} got {len(node.args)} argument(s) in {text!r}") from None
-        snippet = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
-        raise ParseError(f"unsupported syntax {snippet!r} in {text!r}")
-
-    try:
-        return walk(tree)
-    except RecursionError:
-        raise ParseError(f"expression nests too deeply: {text[:60]!r}...") from None
+    return read_expression(text, _Sympy(text))
 
 
 def truth_n_vars(expr: sp.Expr) -> int:
