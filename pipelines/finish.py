@@ -17,7 +17,7 @@ import numpy as np
 from pipelines.noise import NoiseEstimate
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.selection import beats_mean, criterion_values, distinct, select
-from pipelines.snap import Snapped, snap_constants
+from pipelines.snap import EXACT_WINDOW, WINDOW, Snapped, snap_constants
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.types import Candidate, Node
 from simulator.edits import edit_path
@@ -91,39 +91,46 @@ def snap_bar(state: SolveState, loss: float) -> float:
     """The loss a program of ``loss`` may reach when its constants snap: as exact as it was
     on exact data (:func:`as_exact`; an inexact fit may not get worse); on noisy data, what
     the planner counts as meeting the floor, or for a fit above it, its own loss plus the
-    same slack over the floor."""
+    same slack over the floor. A fit that beats the mean of y still beats it snapped."""
     if state.floor > 0:
-        return max(loss, state.floor) + state.noise_slack - state.floor
+        bar = max(loss, state.floor) + state.noise_slack - state.floor
+        return bar if not beats_mean(loss) or beats_mean(bar) else loss
     return as_exact(loss, state.tol) if loss <= state.tol else loss
 
 
 def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Node:
     """The chosen node with its constants snapped (:mod:`pipelines.snap`), and every row of
-    the Pareto front the same way, in place; ``snaps`` gets each snapped program's record.
-    A row that joins the front because a smaller row's loss rose is snapped in turn."""
+    the Pareto front the same way, in place, smallest first; ``snaps`` gets each snapped
+    program's record. A row whose snapped loss a smaller row beats keeps its fitted constants
+    (it stays on the front, as the fit that it is); a row that joins the front because a
+    smaller row's loss rose is snapped in turn."""
     steps = getattr(state.verifier, "fit_steps", 30)
+    window = WINDOW if state.floor > 0 else EXACT_WINDOW  # exact data: only forms it could be
 
-    def one(node: Node) -> Node:
+    def one(node: Node, on_front: bool = True) -> Node:
         if not node.program.consts:
             return node
         bar = snap_bar(state, node.loss)
-        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps)
+        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps, window)
         if out is None:
             return node
         program, loss, record = out
+        size = program.complexity
+        if on_front and loss >= min((n.loss for c, n in state.front.items() if c < size), default=math.inf):
+            return node  # a smaller program fits better than the snapped one: keep the fit
         snaps[program] = record
         reason = "constants snapped to " + ", ".join(t for t in record.texts() if t is not None)
         cand = Candidate(program, loss, (), "snap", reason)
         return Node(cand, node, state.score(cand), node.calls)  # found when its fit was
 
-    snapped = one(chosen)
-    done = {id(snapped)}  # the chosen node itself, if on the front, gives way to ``snapped``
+    snapped, done = None, set()
     while todo := [n for n in pareto(state.front) if id(n) not in done]:
-        for node in todo:
-            new = snapped if node is chosen else one(node)
-            done.update((id(node), id(new)))
-            state.front[node.program.complexity] = new
-    return snapped
+        node = todo[0]  # the smallest row not yet snapped: those below it are final
+        new = one(node)
+        snapped = new if node is chosen else snapped
+        done.update((id(node), id(new)))
+        state.front[node.program.complexity] = new
+    return snapped if snapped is not None else one(chosen, on_front=False)
 
 
 def _tidy(state: SolveState, node: Node) -> Node:

@@ -261,7 +261,7 @@ class Result:
     def _fitted_line(self) -> str:
         """The chosen program as fitted, before its constants snapped ("" when none did)."""
         snapped = self.snaps.get(self.program)
-        if snapped is None:
+        if snapped is None or snapped.fitted == self.program.consts:  # the fit was at the forms
             return ""
         fitted = rounded(self.named(self.fitted()))
         return f"fitted:   {fitted} (nmse {snapped.fitted_loss:.4g}), constants snapped to simple forms\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -25,11 +26,17 @@ from simulator.execute import evaluate_many
 from simulator.program import Program
 
 # Fractions p/q with q up to MAX_DENOMINATOR and p below MAX_NUMERATOR (any integer is simple);
-# multiples k*u and u/k of the irrational units with k up to MAX_DENOMINATOR.
+# multiples k*u and u/k of the irrational units with k up to MAX_DENOMINATOR; decimals of
+# up to DECIMAL_DIGITS significant digits at any scale (1000, 0.05, 2.5e-3), each costing a
+# digit more than its digits (for its scale).
 MAX_DENOMINATOR = 12
 MAX_NUMERATOR = 100
-# A form further than this share of |c| from the constant c is not tried: it would not fit.
+DECIMAL_DIGITS = 2
+# A form further than this share of |c| from the constant c is not tried: it would not fit
+# (noisy data). On exact data a fit's constants are right to many digits: a form further than
+# EXACT_WINDOW would not stay exact, and trying it costs calls for nothing.
 WINDOW = 0.1
+EXACT_WINDOW = 1e-6
 MAX_TRIES = 6  # forms tried per constant, the shortest to write first
 # The irrational units, each with what it costs to write (a digit costs 1).
 UNITS: tuple[tuple[sympy.Expr, int], ...] = ((sympy.pi, 2), (sympy.sqrt(2), 2))
@@ -60,11 +67,11 @@ def _digits(n: int) -> int:
     return len(str(abs(n)))
 
 
-def simple_forms(c: float) -> list[sympy.Expr]:
-    """The simple values within ``WINDOW`` of ``c``, of its sign, shortest to write first
-    (closest first among equals): integers, fractions p/q, and k*u and u/k for u in pi and
-    sqrt(2). Zero is never offered: that drops a term, which is the simplifier's choice, not
-    a rewrite of a constant."""
+def simple_forms(c: float, window: float = WINDOW) -> list[sympy.Expr]:
+    """The simple values within ``window`` (a share of |c|) of ``c``, of its sign, shortest
+    to write first (closest first among equals): integers, fractions p/q, short decimals,
+    and k*u and u/k for u in pi and sqrt(2). Zero is never offered: that drops a term, which is the
+    simplifier's choice, not a rewrite of a constant."""
     if not math.isfinite(c) or c == 0:
         return []
     a = abs(c)
@@ -72,13 +79,16 @@ def simple_forms(c: float) -> list[sympy.Expr]:
 
     def add(expr: sympy.Expr, cost: int) -> None:
         v = float(expr)
-        if v > 0 and abs(v - a) <= WINDOW * a and (v not in found or cost < found[v][0]):
+        if v > 0 and abs(v - a) <= window * a and (v not in found or cost < found[v][0]):
             found[v] = (cost, abs(v - a), expr)
 
     for q in range(1, MAX_DENOMINATOR + 1):
         p = round(a * q)
         if p >= 1 and math.gcd(p, q) == 1 and (q == 1 or p < MAX_NUMERATOR):
             add(sympy.Rational(p, q), _digits(p) + (_digits(q) if q > 1 else 0))
+    for d in range(1, DECIMAL_DIGITS + 1):
+        decimal = Fraction(f"{a:.{d - 1}e}")
+        add(sympy.Rational(decimal.numerator, decimal.denominator), d + 1)
     for unit, cost in UNITS:
         k = round(a / float(unit))
         if 1 <= k <= MAX_DENOMINATOR:
@@ -90,10 +100,17 @@ def simple_forms(c: float) -> list[sympy.Expr]:
 
 
 def snap_constants(
-    program: Program, loss: float, problem: Problem, budget: Budget, bar: float, steps: int = 30
+    program: Program,
+    loss: float,
+    problem: Problem,
+    budget: Budget,
+    bar: float,
+    steps: int = 30,
+    window: float = WINDOW,
 ) -> tuple[Program, float, Snapped] | None:
     """``program`` (of loss ``loss``) with its constants snapped one at a time, greedily in
-    prefix order, each to the first of its :func:`simple_forms` (at most ``MAX_TRIES``) whose
+    prefix order, each to the first of its :func:`simple_forms` within ``window`` (at most
+    ``MAX_TRIES``) whose
     program, the free constants refitted, scores at most ``bar``; the snapped program, its
     loss and the record of the fit. None when no constant snaps.
 
@@ -104,7 +121,7 @@ def snap_constants(
     exact: list[sympy.Expr | None] = [None] * k
     current, current_loss = program, loss
     for i in range(k):
-        for form in simple_forms(current.consts[i])[:MAX_TRIES]:
+        for form in simple_forms(current.consts[i], window)[:MAX_TRIES]:
             value = float(form)
             trial = current.with_consts([value if j == i else c for j, c in enumerate(current.consts)])
             if value == current.consts[i]:  # the fit is at the form already: nothing to run

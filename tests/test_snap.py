@@ -46,7 +46,9 @@ def test_simple_forms_come_shortest_first_and_never_zero():
     assert simple_forms(1.4142)[0] == sympy.sqrt(2)
     assert simple_forms(0.33)[0] == sympy.Rational(1, 3)
     assert simple_forms(6.28)[:2] == [6, 2 * sympy.pi]  # an integer is shorter than 2*pi
-    assert simple_forms(0.0) == [] and simple_forms(1e-5) == [] and simple_forms(float("nan")) == []
+    assert simple_forms(1002.33) == [1000, 1002] and simple_forms(-0.0498)[0] == -sympy.Rational(1, 20)
+    assert simple_forms(1.03e-5) == [sympy.Rational(1, 100_000)]  # short decimals at any scale
+    assert simple_forms(0.0) == [] and simple_forms(float("nan")) == []
     assert all(abs(float(f) - 12.1) <= 1.21 for f in simple_forms(12.1))
 
 
@@ -105,12 +107,13 @@ def test_the_finisher_snaps_the_choice_and_every_front_row():
     rows = {r.complexity: result.named(r.program) for r in result.front}
     assert rows[5] == a ** sympy.Rational(3, 2)
     assert rows[3] != 2 * a  # 2*x1 would lose more than the noise allows over 1.958*x1
-    assert 7 not in rows  # 1.0016*x1**1.5013 snaps to the same function as the row above
+    # 1*x1**(3/2) fits no better than the row above: 1.0016*x1**1.5013 stays on the front, fitted
+    assert rows[7] == result.front[-1].program.to_sympy() and result.front[-1].program not in result.snaps
     out = result.to_dict()
     assert out["constants"] == [1.5] and out["snapped_constants"] == ["3/2"]
     assert abs(out["fitted_constants"][0] - 1.5) > 1e-4 and out["nmse_fitted"] < out["nmse_train"]
     assert out["sympy"] == "x1**(3/2)"
-    assert [r["snapped_constants"] for r in out["front"]] == [[], [None], ["3/2"]]
+    assert [r["snapped_constants"] for r in out["front"]] == [[], [None], ["3/2"], [None, None]]
     assert out["found_at"] == 0  # snapping finds no new program: the fit's stamp stays
 
 
