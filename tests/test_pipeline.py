@@ -118,7 +118,12 @@ def test_every_stage_and_setting_from_yaml(tmp_path):
     p = pipe.planner
     assert pipe.name == "mine" and p.locate.floor == 0.5 and p.verify.fit_top == 2
     assert (p.subgoal.max_size, p.subgoal.pace) == (5, 1)
-    assert (p.settings.width, p.settings.max_size, p.settings.parsimony, p.settings.polish_calls) == (12, 20, 0.1, 10)
+    assert (p.settings.width, p.settings.max_size, p.settings.parsimony, p.settings.polish_calls) == (
+        12,
+        20,
+        0.1,
+        10,
+    )
     X = np.linspace(-1, 1, 20)[:, None]
     assert pipe.solve(X, X[:, 0] ** 2 + X[:, 0], calls=3000, seconds=600).loss < 1e-12
 
