@@ -125,11 +125,11 @@ def test_the_estimator_speaks_pysr(fitted):
     assert {"complexity", "loss", "equation", "sympy_format", "lambda_format"} <= set(eq.columns)
     best = est.get_best()
     assert best["chosen"] and best["loss"] < 1e-20
-    assert str(est.sympy()) == "2.5*t + 0.7"
+    assert str(est.sympy()) == "5*t/2 + 7/10"  # the fit's 2.4999999999999987 snaps to 5/2
     assert est.sympy(0) == eq["sympy_format"][0] and est.latex(0) == sympy.latex(eq["sympy_format"][0])
     assert np.allclose(best["lambda_format"](t[:, None]), 2.5 * t + 0.7)
     assert "t" in str(est.program_) and "x1" not in str(est.program_)
-    assert "law: 2.5*t + 0.7" in repr(est)
+    assert "law: 5*t/2 + 7/10" in repr(est)
     with pytest.raises(IndexError, match="no row 99"):
         est.sympy(99)
 
@@ -191,8 +191,8 @@ def test_the_printout_reads_easily(tmp_path, capsys):
     lines = dict(line.split(":", 1) for line in printed.splitlines() if line[:1].isalpha() and ":" in line)
     found = json.loads(out.read_text())
     assert found["nmse_train"] < 1e-20
-    assert lines["found"].strip() == "1000*exp(-0.3*t)"  # six significant digits at most
-    assert "1000*exp(-0.3*t)" not in found["sympy"] or found["sympy"] == "1000*exp(-0.3*t)"
+    assert lines["found"].strip() == "1000*exp(-3*t/10)"  # the fit's constants, snapped exactly
+    assert found["sympy"] == "1000*exp(-3*t/10)" and len(found["fitted_constants"]) == 2
     assert f"{found['simulator_calls']:,} simulator calls" in lines["calls"]
     notes = printed.rstrip().splitlines()[-3:]
     assert "1 is what the mean of y scores" in notes[0] and "lower is better" in notes[1]
