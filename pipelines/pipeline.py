@@ -38,7 +38,10 @@ from simulator.data import check_xy
 from simulator.language import FunctionSet
 
 DEFAULT_WIDTH = 48
-STAGES = ("locate", "propose", "screen", "subgoal", "similarity")
+# The learned stages a preset turns on or off. The screen (the forward flow) is not one of
+# them: the presets run every legal edit of a node (``verify_all``), so no screen is ever
+# asked; a pipeline YAML with ``verify_all: false`` may still name FlowScreen.
+STAGES = ("locate", "propose", "subgoal", "similarity")
 STAGE_KEYS = ("locate", "propose", "screen", "subgoal", "verify")
 PRESETS = ("full", "plain", "uniform", *(f"no-{s}" for s in STAGES))
 PLANNER_SETTINGS = PlannerSettings.names()
@@ -71,7 +74,6 @@ def _spec(class_path: str, **init_args: Any) -> dict:
 LEARNED_STAGES = {
     "locate": _spec("pipelines.locate.GradientLocate"),  # plus the similarity model when learned
     "propose": _spec("pipelines.propose.FlowPropose", checkpoint="edit_flow"),
-    "screen": _spec("pipelines.screen.FlowScreen", checkpoint="forward_flow"),
     "subgoal": _spec(
         "pipelines.subgoal.LibrarySubgoal",
         reverse_flow="reverse_flow",
@@ -82,9 +84,8 @@ LEARNED_STAGES = {
 PLAIN_STAGES = {
     "locate": _spec("pipelines.locate.UniformLocate"),
     "propose": _spec("pipelines.propose.UniformPropose"),
-    "screen": _spec("pipelines.screen.NoScreen"),
     # the learned parts out (reverse flow, decomposition policy, recognition order), the library
-    # and its splits kept: without them a run measures the library, not learning (issue 10)
+    # and its splits kept: without them a run measures the library, not learning
     "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None),
 }
 
@@ -104,6 +105,7 @@ def preset_spec(name: str) -> dict:
     sim = "similarity" if kinds["similarity"] == "learned" else None
     if kinds["locate"] == "learned":
         spec["locate"]["init_args"]["similarity"] = sim
+    spec["screen"] = _spec("pipelines.screen.NoScreen")  # verify_all: every edit is run
     spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
     if name == "uniform":  # the all-plain baseline with no library: every legal edit is run
         spec["subgoal"] = _spec("pipelines.subgoal.NoSubgoal")

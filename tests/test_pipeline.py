@@ -72,7 +72,9 @@ def test_bad_data_in_python():
 def test_presets_name_every_ablation():
     assert set(preset_stages("full").values()) == {"learned"}
     assert set(preset_stages("uniform").values()) == {"plain"}
-    assert preset_stages("no-screen")["screen"] == "plain"
+    assert preset_stages("no-subgoal")["subgoal"] == "plain"
+    with pytest.raises(PipelineError, match="unknown pipeline preset"):
+        preset_stages("no-screen")  # full runs every legal edit: there is no screen to take out
     with pytest.raises(PipelineError, match="unknown pipeline preset"):
         preset_stages("no-such")
 
@@ -216,7 +218,7 @@ def test_default_pipeline_recovers(full_pipeline, name):
     assert is_recovered(res.sympy(), task.truth_sympy(), domain=task.domain()), str(res.program)
 
 
-@pytest.mark.parametrize("preset", ["no-locate", "no-propose", "no-screen", "no-subgoal", "no-similarity"])
+@pytest.mark.parametrize("preset", ["no-locate", "no-propose", "no-subgoal", "no-similarity"])
 def test_each_stand_in_swaps_in(preset):
     task = get_task("Nguyen-6")
     X, y = task.sample("train", seed=1)
