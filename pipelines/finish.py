@@ -91,8 +91,9 @@ def snap_bar(state: SolveState, loss: float) -> float:
     """The loss a program of ``loss`` may reach when its constants snap: as exact as it was
     on exact data (:func:`as_exact`; an inexact fit may not get worse); on noisy data, what
     the planner counts as meeting the floor, or for a fit above it, its own loss plus the
-    same slack over the floor. A fit that beats the mean of y still beats it snapped."""
-    if state.floor > 0:
+    same slack over the floor. A fit that beats the mean of y still beats it snapped. An
+    exact fit keeps the exact rule whatever the floor: it shows the data are exact."""
+    if state.floor > 0 and loss > state.tol:
         bar = max(loss, state.floor) + state.noise_slack - state.floor
         return bar if not beats_mean(loss) or beats_mean(bar) else loss
     return as_exact(loss, state.tol) if loss <= state.tol else loss
@@ -105,12 +106,13 @@ def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Nod
     (it stays on the front, as the fit that it is); a row that joins the front because a
     smaller row's loss rose is snapped in turn."""
     steps = getattr(state.verifier, "fit_steps", 30)
-    window = WINDOW if state.floor > 0 else EXACT_WINDOW  # exact data: only forms it could be
 
     def one(node: Node, on_front: bool = True) -> Node:
         if not node.program.consts:
             return node
         bar = snap_bar(state, node.loss)
+        noisy = state.floor > 0 and node.loss > state.tol
+        window = WINDOW if noisy else EXACT_WINDOW  # an exact fit: only forms it could be
         out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps, window)
         if out is None:
             return node

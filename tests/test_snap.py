@@ -126,6 +126,9 @@ def test_without_snap_or_on_exact_data_the_fitted_constants_stay():
     exact = 3.39 * X[:, 0] ** 1.5  # exact data: 3.39 is not 7/2 or pi, but the exponent is 3/2
     result = finish(_state(X, exact, ["1.0*exp(1.4*log(x1))"], 0.0), "auto", "exact fit", None, snap=True)
     assert result.to_dict()["snapped_constants"] == [None, "3/2"] and result.loss < 1e-20
+    # an exact fit keeps the exact rule even where the floor's estimate saw noise
+    result = finish(_state(X, exact, ["1.0*exp(1.4*log(x1))"]), "auto", "exact fit", None, snap=True)
+    assert result.to_dict()["snapped_constants"] == [None, "3/2"] and result.loss < 1e-20
 
 
 def test_sub_searches_leave_their_constants_as_fitted(monkeypatch):
