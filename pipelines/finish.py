@@ -83,6 +83,7 @@ def finish(
         noise=estimate.to_dict() if estimate is not None else None,
         selection=criterion,
         split=start.cand.reason if start.cand.stage == "separate" else "",
+        origin=start.cand.reason if start.cand.stage in ("linear", "shape") else "",
         snaps=snaps,
     )
 

@@ -125,6 +125,7 @@ class Result:
     noise: dict | None = None  # the estimates behind the floor (pipelines/noise.py), when estimated
     selection: str = "auto"  # the criterion that chose ``program`` from the front
     split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
+    origin: str = ""  # the fit the law grew from: a linear, rational or shape fit ("": the search)
     checkpoints: list[dict] = field(default_factory=list)  # model files used: path, sha256, shipped
     # the programs (chosen and front) whose constants snapped to simple forms (pipelines/snap.py)
     snaps: dict[Program, Snapped] = field(default_factory=dict)
@@ -250,6 +251,7 @@ class Result:
             "noise_estimates": self.noise,
             "selection": self.selection,
             "split": self.named_split(),
+            "origin": self.origin,
             "start": self.text(self.start),
             "variables": list(self.variable_names) if self.variable_names else None,
             "trace": [s.to_dict() for s in self.trace],
@@ -300,6 +302,7 @@ class Result:
             + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
             + f"chosen:   by {self.selection} from the Pareto front\n"
             + (f"split:    {self.split_words()}\n" if self.split else "")
+            + (f"from:     {self.origin}\n" if self.origin else "")
             + f"calls:    {self.calls:,} simulator calls, "
             f"{self.candidates_scored:,} candidates scored by lookup\n"
             f"seconds:  {self.seconds:.2f}\n"

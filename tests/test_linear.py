@@ -118,3 +118,13 @@ def test_a_law_under_a_unary_is_a_fit_of_its_inverse():
     program, reason = LinearFitter().fit(x, y, FunctionSet.from_names("koza", 1), 1e-12).programs[0]
     assert program.tokens[0] == "log" and reason.endswith("of exp(y)") and "const" not in program.tokens
     assert nmse(evaluate(program, x), y)[0] < 1e-12
+
+
+def test_the_result_says_the_law_came_from_a_rational_fit():
+    from pipelines.pipeline import InductionPipeline
+
+    X = np.linspace(0.5, 3, 30)[:, None]
+    y = (X[:, 0] ** 2 + 2) / (X[:, 0] + 1)
+    res = InductionPipeline.preset("uniform", linear=True).solve(X, y, "koza", calls=5_000, seconds=60)
+    assert res.loss < 1e-12 and res.origin.startswith("a rational fit")
+    assert f"from:     {res.origin}" in str(res) and res.to_dict()["origin"] == res.origin
