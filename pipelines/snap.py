@@ -27,11 +27,12 @@ from simulator.program import Program
 
 # Fractions p/q with q up to MAX_DENOMINATOR and p below MAX_NUMERATOR (any integer is simple);
 # multiples k*u and u/k of the irrational units with k up to MAX_DENOMINATOR; decimals of
-# up to DECIMAL_DIGITS significant digits at any scale (1000, 0.05, 2.5e-3), each costing a
-# digit more than its digits (for its scale).
+# up to DECIMAL_DIGITS significant digits at any scale (1000, 0.05, 3e-4), each costing a
+# digit more than its digits (for its scale). Two digits would add forms such as 0.0034,
+# which read worse as 17/5000 than the fitted value does.
 MAX_DENOMINATOR = 12
 MAX_NUMERATOR = 100
-DECIMAL_DIGITS = 2
+DECIMAL_DIGITS = 1
 # A form further than this share of |c| from the constant c is not tried: it would not fit
 # (noisy data). On exact data a fit's constants are right to many digits: a form further than
 # EXACT_WINDOW would not stay exact, and trying it costs calls for nothing.
