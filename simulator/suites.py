@@ -28,8 +28,10 @@ from simulator.truth import parse_truth, truth_n_vars, truth_values
 DISTRIBUTIONS = ("uniform", "grid")
 TEST_POINTS = 1000
 MAX_POINTS = 10_000_000
-TASK_KEYS = ("name", "expression", "variables", "train", "test", "function_set", "noise")
+TASK_KEYS = ("name", "expression", "variables", "train", "test", "function_set", "noise", "noise_kind")
 MAX_NOISE = 10.0  # noise beyond 10x the signal's RMS is not a regression task
+# additive: y + noise * RMS(y) * eps; multiplicative: y * (1 + noise * eps), eps standard normal
+NOISE_KINDS = ("additive", "multiplicative")
 SAMPLING_KEYS = ("distribution", "low", "high", "points", "step")
 
 
@@ -178,6 +180,9 @@ class Task:
     noise: float = 0.0
     # the task file's names for x1, x2, ... (``variables: [m, v]``), for printing only
     variable_names: tuple[str, ...] | None = None
+    # "additive" (above), or "multiplicative": y * (1 + noise * eps), each point's noise in
+    # proportion to |y| (measurement error of a fixed relative size)
+    noise_kind: str = "additive"
 
     def __post_init__(self) -> None:
         if self.n_vars < 1:
@@ -189,6 +194,10 @@ class Task:
                 f"got {noise!r}"
             )
         object.__setattr__(self, "noise", float(self.noise))
+        if self.noise_kind not in NOISE_KINDS:
+            raise TaskError(
+                f"task {self.name!r}: noise_kind must be {' or '.join(NOISE_KINDS)}, got {self.noise_kind!r}"
+            )
         if self.function_set.n_vars != self.n_vars:
             object.__setattr__(self, "function_set", self.function_set.with_vars(self.n_vars))
 
@@ -216,15 +225,20 @@ class Task:
     def sample(self, split: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Inputs X (n, n_vars) and targets y (n,); train and test draw from different streams.
 
-        With ``noise``, the train targets carry Gaussian noise of standard deviation
-        ``noise * RMS(y)`` from a third stream; the test targets are always the truth.
+        With ``noise``, the train targets carry Gaussian noise from a third stream: of standard
+        deviation ``noise * RMS(y)`` (additive), or ``y * (1 + noise * eps)`` with ``eps``
+        standard normal (multiplicative). The test targets are always the truth.
         """
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         X = self.sampling(split).sample(self.n_vars, rng)
         y = self.truth(X)
         if split == "train" and self.noise > 0:
-            sd = self.noise * float(np.sqrt(np.mean(y**2)))
-            y = y + np.random.default_rng([seed, 2]).normal(0.0, sd, size=len(y))
+            noise_rng = np.random.default_rng([seed, 2])
+            if self.noise_kind == "multiplicative":
+                y = y * (1.0 + self.noise * noise_rng.standard_normal(len(y)))
+            else:
+                sd = self.noise * float(np.sqrt(np.mean(y**2)))
+                y = y + noise_rng.normal(0.0, sd, size=len(y))
         return X, y
 
     def truth(self, X: np.ndarray) -> np.ndarray:
@@ -253,12 +267,19 @@ class Task:
         out["function_set"] = fs.name if fs.name.lower() in FUNCTION_SETS else fs.to_names()
         if self.noise:
             out["noise"] = self.noise
+        if self.noise_kind != "additive":
+            out["noise_kind"] = self.noise_kind
         return out
 
-    def with_noise(self, noise: float) -> Task:
-        """The same task at another noise level, named ``<name> noise=<level>`` unless noiseless."""
+    def with_noise(self, noise: float, kind: str | None = None) -> Task:
+        """The same task at another noise level and kind (None: the task's own), named
+        ``<name> noise=<level>`` (additive), ``<name> noise=<level>x`` (multiplicative), or
+        ``<name>`` when noiseless."""
+        kind = self.noise_kind if kind is None else kind
         base = self.name.split(" noise=")[0]
-        return replace(self, name=base if noise == 0 else f"{base} noise={noise:g}", noise=noise)
+        suffix = "x" if kind == "multiplicative" else ""
+        name = base if noise == 0 else f"{base} noise={noise:g}{suffix}"
+        return replace(self, name=name, noise=noise, noise_kind=kind)
 
 
 # --- built-in suites ------------------------------------------------------------------------------
@@ -473,8 +494,9 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
             noise = float(noise)
         except ValueError:
             pass  # Task rejects it in one line
+    noise_kind = entry.get("noise_kind", "additive")
     try:
-        task = Task(name, expression, n_vars, train, test, function_set, noise, var_names)
+        task = Task(name, expression, n_vars, train, test, function_set, noise, var_names, noise_kind)
     except TaskError as error:
         raise TaskError(f"{source}: {error}") from None
 

@@ -247,3 +247,42 @@ def test_task_file_names_match_as_built_in_ones_do(task_file, tmp_path, capsys, 
     assert bench("--suite", "nguyen", "--only", "nguyen_1", "--methods", "plain", "--out", out) == 0
     assert cli.main(["solve", "--tasks", task_file, "Eazy", "--calls", "10"]) == 2
     assert "unknown task 'Eazy' in task file" in capsys.readouterr().err
+
+
+def test_noise_kind_names_the_tasks_reaches_the_records_and_splits_the_noise_table(
+    task_file, tmp_path, capsys, recorder
+):
+    from pipelines.bench import report
+    from pipelines.bench.cli import BenchError, select_tasks
+    from pipelines.bench.plan import plan
+    from pipelines.bench.record import failure
+    from pipelines.bench.stats import summarize
+
+    out = str(tmp_path / "bench")
+    argv = ["--tasks", task_file, "--only", "easy", "--methods", "plain", "--seeds", "1", "--out", out]
+    assert bench(*argv, "--noise", "0,0.01", "--noise-kind", "multiplicative") == 0
+    assert [(j.task.name, j.task.noise_kind) for j in recorder.jobs] == [
+        ("easy", "multiplicative"),
+        ("easy noise=0.01x", "multiplicative"),
+    ]
+    assert "at noise 0, 0.01 (multiplicative)" in capsys.readouterr().err
+    recorder.jobs = []
+    assert bench(*argv, "--noise", "0.01") == 0  # additive by default, named as ever
+    assert [(j.task.name, j.task.noise_kind) for j in recorder.jobs] == [("easy noise=0.01", "additive")]
+    assert bench(*argv, "--noise-kind", "multiplicative") == 2
+    assert "--noise-kind goes with --noise" in capsys.readouterr().err
+    with pytest.raises(BenchError, match="--noise-kind must be additive or multiplicative"):
+        select_tasks(None, task_file, None, "0.1", "relative")
+
+    tasks, _ = select_tasks(None, task_file, "easy", "0.01", "multiplicative")
+    (job,) = plan(tasks, 1, ["plain"], 100, 1.0)
+    loud = {**failure(job, "x"), "error": None, "recovered": True}
+    assert list(loud) == list(RUN_FIELDS) and loud["noise_kind"] == "multiplicative"
+    old = {k: v for k, v in failure(job, "x").items() if k != "noise_kind"}  # a record older than kinds
+    old.update(task="easy noise=0.01", error=None)
+    s = summarize([loud, old], ["easy noise=0.01x", "easy noise=0.01"], ["plain"])
+    rows = s.by_noise[["noise_kind", "noise", "selected"]].values.tolist()
+    assert rows == [["additive", 0.01, 0.0], ["multiplicative", 0.01, 100.0]]
+    meta = {"source": "t", "seeds": 1, "calls": 100, "seconds": 1.0, "workers": 1, "executor": "inline"}
+    text = report.markdown(s, meta)
+    assert "| kind " in text and "| additive " in text and "| multiplicative " in text

@@ -66,6 +66,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="comma list of noise levels (x RMS of y, on the training targets) to run every task at, "
         "e.g. 0,0.001,0.01,0.1; each level is a task named '<task> noise=<level>' (default: the tasks' own)",
     )
+    b.add_argument(
+        "--noise-kind",
+        choices=("additive", "multiplicative"),
+        help="with --noise: additive, Gaussian of sd level x RMS(y) (default, unless the task file sets "
+        "noise_kind), or multiplicative, y (1 + level eps), the noise in proportion to |y|; a multiplicative "
+        "level is a task named '<task> noise=<level>x'",
+    )
     b.add_argument("--seeds", type=int, help=f"seeds per task (default {PROTOCOL['seeds']})")
     b.add_argument("--calls", type=int, help=f"simulator calls per run (default {PROTOCOL['calls']})")
     b.add_argument("--seconds", type=float, help=f"wall seconds per run (default {PROTOCOL['seconds']:g})")
@@ -150,10 +157,21 @@ def noise_levels(text: str | None) -> list[float] | None:
 
 
 def select_tasks(
-    suite: str | None, task_file: str | None, only: str | None, noise: str | None = None
+    suite: str | None,
+    task_file: str | None,
+    only: str | None,
+    noise: str | None = None,
+    noise_kind: str | None = None,
 ) -> tuple[list[Task], str]:
-    """The tasks to run and a description of where they come from."""
-    from simulator.suites import TaskError, find_task, get_suite, load_tasks
+    """The tasks to run and a description of where they come from. ``noise_kind`` (with
+    ``noise`` only) is the kind of every level; None keeps each task's own (additive unless
+    its task file says otherwise)."""
+    from simulator.suites import NOISE_KINDS, TaskError, find_task, get_suite, load_tasks
+
+    if noise_kind is not None and noise_kind not in NOISE_KINDS:
+        raise BenchError(f"--noise-kind must be {' or '.join(NOISE_KINDS)}, got {noise_kind!r}")
+    if noise_kind is not None and noise is None:
+        raise BenchError("--noise-kind goes with --noise (the levels to run at)")
 
     if task_file and suite:
         raise BenchError("give --suite or --tasks, not both")
@@ -172,8 +190,11 @@ def select_tasks(
         source += f" (only {', '.join(t.name for t in tasks)})"
     levels = noise_levels(noise)
     if levels is not None:
-        tasks = [t.with_noise(level) for t in tasks for level in levels]
+        tasks = [t.with_noise(level, noise_kind) for t in tasks for level in levels]
         source += f" at noise {', '.join(f'{v:g}' for v in levels)}"
+        kinds = sorted({t.noise_kind for t in tasks if t.noise > 0})
+        if kinds != ["additive"] and kinds:
+            source += f" ({', '.join(kinds)})"
     return tasks, source
 
 
@@ -193,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
 
     quick = fill_defaults(args)
     _check_numbers(args)
-    tasks, source = select_tasks(args.suite, args.tasks, args.only, args.noise)
+    tasks, source = select_tasks(args.suite, args.tasks, args.only, args.noise, args.noise_kind)
     if quick:
         source = f"quick bench, {source}"
     chosen = methods.parse(args.methods)

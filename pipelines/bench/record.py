@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from simulator.suites import Task
 
 # The fields of a runs.jsonl line, in order. Resuming reads task, seed, method and error;
-# the summary reads recovered, calls_to_recovery and seconds. (candidates_scored is newer
-# than the result folders in benchmarks/; a line without it reads as before.)
+# the summary reads recovered, calls_to_recovery and seconds. (candidates_scored and
+# noise_kind are newer than the result folders in benchmarks/; a line without them reads as
+# before, its noise additive.)
 RUN_FIELDS = (
     "task",
     "seed",
@@ -40,6 +41,7 @@ RUN_FIELDS = (
     "history",
     "calls_to_recovery",
     "noise",
+    "noise_kind",
     "on_front",
     "budget_calls",
     "budget_seconds",
@@ -96,6 +98,7 @@ def score(task: Task, seed: int, method: str, calls: int, seconds: float, outcom
         "history": [list(h) for h in outcome.history],
         "calls_to_recovery": calls_to_recovery(outcome, recovered),
         "noise": task.noise,
+        "noise_kind": task.noise_kind,
         "on_front": on_front,
         "budget_calls": calls,
         "budget_seconds": seconds,
@@ -121,6 +124,7 @@ def failure(job: Job, error: str) -> dict:
         candidates_scored=0,
         error=error,
         noise=job.task.noise,
+        noise_kind=job.task.noise_kind,
         history=[],
         budget_calls=job.calls,
         budget_seconds=job.seconds,

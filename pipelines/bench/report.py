@@ -146,13 +146,20 @@ def _noise_lines(s: Summary) -> list[str]:
             selected=s.by_noise["selected"].map("{:.1f}".format),
             on_front=s.by_noise["on_front"].map("{:.1f}".format),
         )
-        .rename(columns={"selected": "law selected (%)", "on_front": "law on the front (%)"})
+        .rename(
+            columns={
+                "noise_kind": "kind",
+                "selected": "law selected (%)",
+                "on_front": "law on the front (%)",
+            }
+        )
         .to_markdown(index=False, disable_numparse=True)
     )
     return [
         "## By noise level",
         "",
-        "Noise is Gaussian on the training targets with standard deviation noise x RMS(y); the test "
+        "Noise is Gaussian on the training targets: additive, of standard deviation noise x RMS(y), "
+        "or multiplicative, y (1 + noise eps) with eps standard normal (`--noise-kind`); the test "
         "split and the check are noiseless. Where noise > 0, a constant may differ from the truth's "
         "by 5% of its value (`simulator/recovery.py`, `NOISY_RTOL`).",
         "",

@@ -20,7 +20,7 @@ BASELINE = "uniform"  # call ratios are this method's calls to recovery over eac
 REFERENCE = "plain"  # the paired comparison: the same machinery with every learned part swapped out
 _COLUMNS = [
     "task", "seed", "method", "recovered", "calls_to_recovery", "seconds", "error",
-    "simulator_calls", "candidates_scored", "noise", "on_front", "peak_mib",
+    "simulator_calls", "candidates_scored", "noise", "noise_kind", "on_front", "peak_mib",
 ]  # fmt: skip
 
 
@@ -58,7 +58,8 @@ class Summary:
     peak_mib: dict[str, float | None] = field(default_factory=dict)  # the largest worker peak
     paired: dict[str, dict] = field(default_factory=dict)  # per method: against ``reference``
     reference: str = REFERENCE  # the stand-in every other method is paired against
-    by_noise: pd.DataFrame | None = None  # (noise, method): runs, law selected, law on the front
+    # (noise kind, noise, method): runs, law selected, law on the front
+    by_noise: pd.DataFrame | None = None
 
     @property
     def n_runs(self) -> int:
@@ -129,14 +130,17 @@ def summarize(
 
 
 def noise_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame | None:
-    """Per noise level and method: runs, % whose selected program is the law, and % whose
-    Pareto front holds it; None when every run is noiseless."""
+    """Per noise kind, level and method: runs, % whose selected program is the law, and % whose
+    Pareto front holds it; None when every run is noiseless. A record without ``noise_kind``
+    (older than the kinds) is additive; a noiseless run's kind is ``none``."""
     noise = pd.to_numeric(df["noise"], errors="coerce").fillna(0.0)
     if not (noise > 0).any():
         return None
-    df = df.assign(noise=noise, on_front=df["on_front"].astype("boolean"))
+    kind = df["noise_kind"].astype(object).where(df["noise_kind"].notna(), "additive")
+    kind = kind.where(noise > 0, "none")
+    df = df.assign(noise=noise, noise_kind=kind, on_front=df["on_front"].astype("boolean"))
     out = (
-        df.groupby(["noise", "method"])
+        df.groupby(["noise_kind", "noise", "method"])
         .agg(
             runs=("recovered", "size"),
             selected=("recovered", "mean"),
@@ -146,7 +150,11 @@ def noise_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame | None:
     )
     out = out[out["method"].isin(methods)]
     out[["selected", "on_front"]] = out[["selected", "on_front"]].astype(float) * 100
-    return out.sort_values(["noise", "method"]).reset_index(drop=True)
+    order = {"none": 0, "additive": 1, "multiplicative": 2}
+    out = out.sort_values(
+        ["noise_kind", "noise", "method"], key=lambda c: c.map(order) if c.name == "noise_kind" else c
+    )
+    return out.reset_index(drop=True)
 
 
 def _rate(df: pd.DataFrame, method: str, column: str) -> float | None:
