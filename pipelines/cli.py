@@ -203,6 +203,8 @@ def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str,
         pipe = pipe.replace(noise_floor=_noise_floor(args.noise_floor))
     if getattr(args, "no_snap", False):
         pipe = pipe.replace(snap=False)
+    if getattr(args, "outliers", None) is not None:
+        pipe = pipe.replace(outliers=args.outliers)
     bar, update = progress_bar(args.calls, names=names)
     print(f"solving {title} ({len(y)} points, pipeline {pipe.name})", file=sys.stderr)
     try:
@@ -215,6 +217,7 @@ def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str,
             seed=args.seed,
             progress=update,
             validation=validation,
+            names=names,
         )
     finally:
         bar.close()
@@ -355,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep fitted constants as fitted (by default each snaps to a simple form, 3/2 or pi, "
         "where the loss stays within the noise floor, or exact on exact data)",
+    )
+    s.add_argument(
+        "--outliers",
+        choices=("keep", "drop"),
+        help="points far from their neighbours (a warning names them): keep them in the fit "
+        "(the default) or drop them before the search",
     )
     s.add_argument("--json", help="write the result as JSON here")
     s.add_argument("--plot", help="write a PNG: data against the program, and loss against calls")

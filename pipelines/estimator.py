@@ -6,6 +6,8 @@ sets the learned attributes (ending in ``_``), as scikit-learn's rules ask.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import sympy
@@ -27,9 +29,12 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
     ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
-    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``) overridden; None keeps
-    the pipeline's own. ``snap=False`` keeps fitted constants as fitted; by default each snaps
-    to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.snap`).
+    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``, ``outliers``) overridden; None
+    keeps the pipeline's own. ``snap=False`` keeps fitted constants as fitted; by default each
+    snaps to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.snap`).
+    ``outliers="drop"`` leaves out of the search the points that lie far from their
+    neighbours; by default they stay and a warning names them. What the data checks find
+    (:mod:`pipelines.data_checks`) is raised as ``UserWarning`` and kept in ``result_.warnings``.
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
     ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
@@ -68,6 +73,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         verify_all: bool | None = None,
         subgoal_share: float | None = None,
         snap: bool | None = None,
+        outliers: str | None = None,
         validation: float = 0.0,
         verbose: bool = False,
     ):
@@ -97,6 +103,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.verify_all = verify_all
         self.subgoal_share = subgoal_share
         self.snap = snap
+        self.outliers = outliers
         self.validation = validation
         self.verbose = verbose
 
@@ -123,12 +130,15 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
                 seed=seed,
                 validation=self.validation,
                 progress=progress,
+                names=names,
             )
         finally:
             if bar is not None:
                 bar.close()
         if hasattr(self, "feature_names_in_"):  # a DataFrame's column names name the variables
             self.result_.variable_names = tuple(str(c) for c in self.feature_names_in_)
+        for message in self.result_.warnings:
+            warnings.warn(message, UserWarning, stacklevel=2)
         self.program_ = self.result_.named_program()
         self.equations_ = self._equations()
         self._fit_data = (X, y)  # for suggest: the data's range and y's spread

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pipelines.data_checks import inspect_data
 from pipelines.planner import OnExpand, Planner, Progress
 from pipelines.problem import Problem
 from pipelines.result import Result
@@ -281,15 +282,30 @@ class InductionPipeline:
         progress: Progress | None = None,
         on_expand: OnExpand | None = None,
         validation: float = 0.0,
+        names: list[str] | tuple[str, ...] | None = None,
     ) -> Result:
         """Find a program φ with g(φ, X) ≈ y within the budget (``on_expand``: see ``Planner.search``).
 
         ``validation`` > 0 holds that fraction of the points out of the search (a seeded
         draw); the front then reports each program's loss on them, and ``select="validation"``
-        chooses by it.
+        chooses by it. ``names`` name X's columns (a DataFrame's own are used when not given).
+        The result's ``warnings`` say what the data checks found (:mod:`pipelines.data_checks`);
+        with the ``outliers="drop"`` setting, the rows they flag are left out of the search.
         """
-        names = tuple(str(c) for c in X.columns) if hasattr(X, "columns") else None  # a DataFrame's
+        if names is None and hasattr(X, "columns"):  # a DataFrame's
+            names = tuple(str(c) for c in X.columns)
         X, y = check_xy(X, y)
+        report = inspect_data(X, y, names)
+        outliers = [int(i) for i in report.outliers]
+        drop = bool(outliers) and self.planner.settings.outliers == "drop"
+        warnings = [w for w in report.warnings if not (drop and w.startswith(f"{len(outliers)} point"))]
+        if drop:
+            keep = np.setdiff1d(np.arange(len(y)), report.outliers)
+            X, y = X[keep], y[keep]
+            warnings.append(
+                f"{len(outliers)} outlying point(s) left out of the search (rows "
+                f"{', '.join(map(str, outliers))}); the loss is on the other {len(y)}"
+            )
         if not isinstance(calls, (int, np.integer)) or isinstance(calls, bool) or calls <= 0:
             raise PipelineError(f"calls must be a positive integer, got {calls!r}")
         if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or seconds <= 0:
@@ -303,7 +319,15 @@ class InductionPipeline:
         with recording_checkpoints() as used:  # the model files the stages read, for the record
             result = self.planner.search(problem, int(calls), float(seconds), int(seed), progress, on_expand)
         result.checkpoints = describe_checkpoints(used)
-        result.variable_names = names
+        result.variable_names = tuple(names) if names is not None else None
+        free = len(result.program.consts)
+        distinct = len(np.unique(problem.X, axis=0))
+        if free and free >= distinct:
+            warnings.append(
+                f"the law has {free} free constants and the search saw {distinct} distinct points: "
+                "a law with that many constants fits any such points; measure more before trusting it"
+            )
+        result.warnings, result.outliers, result.outliers_dropped = warnings, outliers, drop
         return result
 
 

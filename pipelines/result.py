@@ -129,6 +129,9 @@ class Result:
     checkpoints: list[dict] = field(default_factory=list)  # model files used: path, sha256, shipped
     # the programs (chosen and front) whose constants snapped to simple forms (pipelines/snap.py)
     snaps: dict[Program, Snapped] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the data checks found (data_checks.py)
+    outliers: list[int] = field(default_factory=list)  # rows that lie far from their neighbours
+    outliers_dropped: bool = False  # whether those rows were left out of the search
 
     def named(self, program: Program) -> sympy.Expr:
         """A program as sympy over the data's variable names (x1..xn when there are none),
@@ -249,6 +252,8 @@ class Result:
             "beats_mean": self.beats_mean,
             "noise_floor": self.noise_floor,
             "noise_estimates": self.noise,
+            "warnings": self.warnings,
+            "outliers": {"rows": self.outliers, "dropped": self.outliers_dropped},
             "selection": self.selection,
             "split": self.named_split(),
             "origin": self.origin,
@@ -300,6 +305,7 @@ class Result:
             + (f" (noise floor estimated at {self.noise_floor:.2g})\n" if self.noise_floor else "\n")
             + self._fitted_line()
             + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
+            + "".join(f"warning:  {w}\n" for w in self.warnings)
             + f"chosen:   by {self.selection} from the Pareto front\n"
             + (f"split:    {self.split_words()}\n" if self.split else "")
             + (f"from:     {self.origin}\n" if self.origin else "")

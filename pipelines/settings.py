@@ -18,6 +18,8 @@ from typing import Any
 from pipelines.noise import check_noise_floor
 from pipelines.selection import check_criterion
 
+OUTLIER_CHOICES = ("keep", "drop")
+
 
 class SettingsError(ValueError):
     """A planner setting that is unknown or out of range (a one-line message)."""
@@ -52,7 +54,9 @@ class PlannerSettings:
     ``linear``: the start providers; ``verify_all``: run every legal edit of a node;
     ``subgoal_share``: the sub-goal stage's share of the work; ``snap``: after the choice,
     snap fitted constants to simple forms (3/2, pi) where the loss allows
-    (:mod:`pipelines.snap`).
+    (:mod:`pipelines.snap`); ``outliers``: ``"keep"`` the points that lie far from their
+    neighbours (a warning names them) or ``"drop"`` them before the search
+    (:mod:`pipelines.data_checks`).
     """
 
     width: int | None = None
@@ -71,6 +75,7 @@ class PlannerSettings:
     verify_all: bool = True
     subgoal_share: float = 0.5
     snap: bool = True
+    outliers: str = "keep"
 
     def __post_init__(self) -> None:
         _positive_int("width", self.width, allow_none=True)
@@ -85,6 +90,8 @@ class PlannerSettings:
         for name in ("separate", "shapes", "linear", "verify_all", "snap"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.outliers not in OUTLIER_CHOICES:
+            raise SettingsError(f"outliers must be keep or drop, got {self.outliers!r}")
         try:
             object.__setattr__(self, "noise_floor", check_noise_floor(self.noise_floor))
             object.__setattr__(self, "select", check_criterion(self.select))
