@@ -27,6 +27,7 @@ class Budget:
     fit_passes: int = 0
     scored: int = 0
     started: float = field(default_factory=time.perf_counter)
+    reserve: int = 0  # calls held back from the search for the finisher (release() frees them)
 
     @property
     def elapsed(self) -> float:
@@ -34,8 +35,12 @@ class Budget:
 
     @property
     def remaining(self) -> int:
-        """Simulator calls still allowed."""
-        return max(self.max_calls - self.calls, 0)
+        """Simulator calls still allowed (less the reserve, until it is released)."""
+        return max(self.max_calls - self.reserve - self.calls, 0)
+
+    def release(self) -> None:
+        """Free the reserve: the search is over, and the finisher may spend it."""
+        self.reserve = 0
 
     def charge(self, calls: int, fit_passes: int = 0, scored: int = 0) -> None:
         self.calls += int(calls)
@@ -44,7 +49,7 @@ class Budget:
 
     def exhausted(self) -> str | None:
         """Why the budget is spent ("calls" or "seconds"), or None while some is left."""
-        if self.calls >= self.max_calls:
+        if self.calls >= self.max_calls - self.reserve:
             return "calls"
         if self.elapsed >= self.max_seconds:
             return "seconds"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipelines.constants import fit_constants_many
 from pipelines.noise import NoiseEstimate
 from pipelines.result import FrontRow, Result, TraceStep
 from pipelines.selection import beats_mean, criterion_values, distinct, select
@@ -21,7 +22,7 @@ from pipelines.snap import EXACT_WINDOW, WINDOW, Snapped, snap_constants
 from pipelines.tidy import description_length, shorter_forms, simpler_forms
 from pipelines.types import Candidate, Node
 from simulator.edits import edit_path
-from simulator.execute import evaluate
+from simulator.execute import evaluate, evaluate_many
 from simulator.program import Program
 from simulator.scoring import nmse
 
@@ -35,6 +36,17 @@ if TYPE_CHECKING:
 # of the other's (or below EXACT_FLOOR times the tolerance).
 EXACT_SLACK = 1e4
 EXACT_FLOOR = 1e-6
+# Calls the search leaves to the finisher, so a search that spends its budget still has its
+# front's constants refitted (one call a row) and snapped: 1% of a budget of RESERVE_FROM
+# calls or more, at most FINISH_RESERVE; a smaller budget (a test's, a trace's) keeps all
+# its calls for the search.
+FINISH_RESERVE = 100
+RESERVE_FROM = 10_000
+
+
+def finish_reserve(max_calls: int) -> int:
+    """The calls of a ``max_calls`` budget held back for the finisher."""
+    return min(FINISH_RESERVE, max_calls // 100) if max_calls >= RESERVE_FROM else 0
 
 
 def as_exact(loss: float, tol: float) -> float:
@@ -49,6 +61,8 @@ def finish(
     the :class:`Result` around it."""
     if state.best is None:
         raise RuntimeError("no valid program found on this data: every candidate was non-finite")
+    state.budget.release()
+    _refit_front(state)
     front, tol, budget = state.front, state.tol, state.budget
     exact = [n for n in front.values() if n.loss <= tol]
     if exact:  # only those as exact as the most exact
@@ -100,21 +114,31 @@ def snap_bar(state: SolveState, loss: float) -> float:
     return as_exact(loss, state.tol) if loss <= state.tol else loss
 
 
+def snap_gain(n: int) -> float:
+    """How much an inexact fit's loss may grow for each constant snapped: by description
+    length, a constant no longer fitted saves log(n)/2 nats, which pays for a loss n**(1/n)
+    times as large (n/2 log of the ratio)."""
+    return math.exp(math.log(max(n, 2)) / max(n, 2))
+
+
 def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Node:
     """The chosen node with its constants snapped (:mod:`pipelines.snap`), and every row of
     the Pareto front the same way, in place, smallest first; ``snaps`` gets each snapped
     program's record. A row whose snapped loss a smaller row beats keeps its fitted constants
     (it stays on the front, as the fit that it is); a row that joins the front because a
-    smaller row's loss rose is snapped in turn."""
+    smaller row's loss rose is snapped in turn. The chosen row of an inexact fit may also
+    give up loss by description length (:func:`snap_gain`): it is the law as reported; the
+    other rows stay the best fits of their sizes, within the noise's slack."""
     steps = getattr(state.verifier, "fit_steps", 30)
 
     def one(node: Node, on_front: bool = True) -> Node:
         if not node.program.consts:
             return node
         bar = snap_bar(state, node.loss)
-        noisy = state.floor > 0 and node.loss > state.tol
+        noisy = node.loss > state.tol  # noisy data, whether or not the floor's estimate saw it
         window = WINDOW if noisy else EXACT_WINDOW  # an exact fit: only forms it could be
-        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps, window)
+        gain = snap_gain(len(state.problem.y)) if noisy and node is chosen else 1.0
+        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps, window, gain)
         if out is None:
             return node
         program, loss, record = out
@@ -134,6 +158,26 @@ def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Nod
         done.update((id(node), id(new)))
         state.front[node.program.complexity] = new
     return snapped if snapped is not None else one(chosen, on_front=False)
+
+
+def _refit_front(state: SolveState) -> None:
+    """Fit the constants of the front's inexact rows on all the points, smallest first, as
+    far as the budget allows. The search fits only the best few children of each expansion,
+    so a row may carry constants its parent left (6.2785 where 6.2808 fits): compared with a
+    fitted larger row, it would lose the choice by a fit it never had."""
+    budget, problem = state.budget, state.problem
+    rows = [n for n in pareto(state.front) if n.program.consts and n.loss > state.tol]
+    rows = rows[: budget.remaining]
+    if not rows:
+        return
+    steps = getattr(state.verifier, "fit_steps", 30)
+    fitted, walks = fit_constants_many([n.program for n in rows], problem.X, problem.y, steps)
+    budget.charge(len(rows), walks)
+    Y, ok = evaluate_many(fitted, problem.X)
+    for node, program, loss, valid in zip(rows, fitted, problem.nmse(Y), ok, strict=True):
+        if valid and loss < node.loss:
+            cand = Candidate(program, float(loss), (), "refit", "constants fitted on all the points")
+            state.front[program.complexity] = Node(cand, node, state.score(cand), node.calls)
 
 
 def _tidy(state: SolveState, node: Node) -> Node:

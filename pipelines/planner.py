@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.budget import Budget
-from pipelines.finish import finish
+from pipelines.finish import finish, finish_reserve
 from pipelines.locate import UniformLocate
 from pipelines.noise import estimate_noise
 from pipelines.problem import Problem
@@ -175,6 +175,15 @@ class SolveState:
             self.history.append((stamp, cand.loss))
         return node
 
+    def remember(self, cand: Candidate, stamp: int) -> None:
+        """Put a verified candidate on the front only, not the frontier: a fit the final
+        choice should weigh but the search should not build on."""
+        c = cand.program.complexity
+        if not self.allowed.issuperset(cand.program.tokens) or c > self.max_size:
+            return
+        if c not in self.front or cand.loss < self.front[c].loss:
+            self.front[c] = Node(cand, None, self.score(cand), stamp)
+
     def admit_all(self, children: list[tuple[Candidate, int]], parent: Node | None = None) -> None:
         for cand, stamp in children:
             self.admit(cand, parent, stamp)
@@ -285,7 +294,14 @@ class Planner:
         check_criterion(s.select, has_validation=problem.validation is not None)
         estimate = estimate_noise(problem.X, problem.y, seed) if s.noise_floor == "auto" else None
         floor = float(estimate.floor if estimate is not None else s.noise_floor)
-        state = self.solve_state(problem, Budget(max_calls, max_seconds), seed, floor, progress, on_expand)
+        state = self.solve_state(
+            problem,
+            Budget(max_calls, max_seconds, reserve=finish_reserve(max_calls)),
+            seed,
+            floor,
+            progress,
+            on_expand,
+        )
         pending = [p for p in self.starts if p.applies(problem)]
         stopped = ""
         try:

@@ -141,11 +141,19 @@ class Fit:
     loss: float
 
 
+# A shape fit this close, when none meets the bar, may be the law on data whose noise is too
+# faint for the floor's estimate (relative noise of 0.1% gives about 1e-6): it joins the front, where
+# the choice by description length weighs it, but not the search.
+NEAR_BAR = 1e-4
+
+
 @dataclass
 class ShapeFits:
-    """Whole programs that fit, best first, and what finding them cost."""
+    """Whole programs that fit, best first, and what finding them cost; ``near``: when none
+    fits, the best fit of each size within ``NEAR_BAR``, smallest first."""
 
     programs: list[Program] = field(default_factory=list)
+    near: list[Program] = field(default_factory=list)
     calls: int = 0  # bases evaluated by the simulator
     scored: int = 0  # grid points whose error was known by least squares
     passes: int = 0  # LM iterations times problems
@@ -232,6 +240,12 @@ class ShapeFitter:
         good = [(self._program(f), f.loss) for f in fits if f.loss <= bar]
         good.sort(key=lambda t: (t[0].complexity, t[1]))
         out.programs = [p for p, _ in good[: self.limit]]
+        if not good:
+            near: dict[int, tuple[Program, float]] = {}
+            for program, loss in ((self._program(f), f.loss) for f in fits if f.loss <= NEAR_BAR):
+                if program.complexity not in near or loss < near[program.complexity][1]:
+                    near[program.complexity] = (program, loss)
+            out.near = [near[c][0] for c in sorted(near)][: self.limit]
         return out
 
     def _pairs(self, firsts: list[Factor], seconds: Grid, out: ShapeFits) -> list[list[Factor]]:

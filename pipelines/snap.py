@@ -108,12 +108,15 @@ def snap_constants(
     bar: float,
     steps: int = 30,
     window: float = WINDOW,
+    gain: float = 1.0,
 ) -> tuple[Program, float, Snapped] | None:
     """``program`` (of loss ``loss``) with its constants snapped one at a time, greedily in
     prefix order, each to the first of its :func:`simple_forms` within ``window`` (at most
     ``MAX_TRIES``) whose
-    program, the free constants refitted, scores at most ``bar``; the snapped program, its
-    loss and the record of the fit. None when no constant snaps.
+    program, the free constants refitted, scores at most ``bar`` (or at most ``loss`` times
+    ``gain`` to the power of the constants snapped: what an inexact fit may give up for each
+    constant it no longer fits); the snapped program, its loss and the record of the fit.
+    None when no constant snaps.
 
     A try costs one simulator call to run, and one more to refit when constants are left
     free; tries stop when the budget cannot pay for the next one.
@@ -139,7 +142,8 @@ def snap_constants(
             budget.charge(1 + free, walks)
             with np.errstate(all="ignore"):
                 new = float(problem.nmse(Y)[0])
-            if ok[0] and math.isfinite(new) and new <= bar:
+            snapped = 1 + sum(e is not None for e in exact)
+            if ok[0] and math.isfinite(new) and new <= max(bar, loss * gain**snapped):
                 current, current_loss, exact[i] = trial, new, form
                 break
     return _outcome(program, loss, current, current_loss, exact)

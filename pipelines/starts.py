@@ -161,7 +161,8 @@ class SplitStarts:
 class ShapeStarts:
     """Whole programs ``a + b*u(c*L + d)`` and products of two such factors, the inner
     constants found by a grid and Levenberg-Marquardt (:mod:`pipelines.shapes`), that meet
-    the search's bar; the bases' evaluations, grid points and LM iterations are charged."""
+    the search's bar; the bases' evaluations, grid points and LM iterations are charged.
+    When none meets it, the near fits join the front only (:meth:`SolveState.remember`)."""
 
     name, after = "shapes", SHAPES_AFTER
 
@@ -174,6 +175,11 @@ class ShapeStarts:
         # Levenberg-Marquardt polishes what comes within SHAPE_BAR
         fits = ShapeFitter().fit(problem.X, problem.y, problem.function_set, max(state.bar, SHAPE_BAR))
         state.budget.charge(fits.calls, fits.passes, fits.scored)
+        near = [
+            Candidate(p, math.inf, (), "shape", "a near shape with fitted inner constants") for p in fits.near
+        ]
+        for cand, stamp in state.verify(near):
+            state.remember(cand, stamp)
         return state.verify(
             [
                 Candidate(p, math.inf, (), "shape", "a shape with fitted inner constants")

@@ -164,7 +164,7 @@ def test_the_regressor_snaps_by_default():
     reg = ProgramRegressor(**QUICK, polish_seconds=0.1).fit(X, y)
     x1, x2 = sympy.symbols("x1 x2", real=True)
     assert reg.sympy() == sympy.Rational(5, 2) * x1 * x2 and reg.result_.calls <= 20_000
-    assert reg.result_.to_dict()["snapped_constants"] == ["5/2"]
+    assert reg.result_.to_dict()["snapped_constants"] in (["5/2"], ["2/5"])  # 5/2*x or x/(2/5)
 
 
 def test_solve_no_snap_keeps_the_fitted_value(tmp_path, capsys):
