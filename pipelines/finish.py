@@ -40,7 +40,7 @@ EXACT_FLOOR = 1e-6
 # front's constants refitted (one call a row) and snapped: 1% of a budget of RESERVE_FROM
 # calls or more, at most FINISH_RESERVE; a smaller budget (a test's, a trace's) keeps all
 # its calls for the search.
-FINISH_RESERVE = 100
+FINISH_RESERVE = 300
 RESERVE_FROM = 10_000
 
 

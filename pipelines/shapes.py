@@ -45,6 +45,10 @@ PERIODIC = ("sin", "cos")
 # operator of the language but a shape written with exp, add and div (see _program).
 LOGISTIC = "logistic"
 SHIFTS[LOGISTIC] = (0.0, -2.0, 2.0)
+# An inverse root 1/sqrt(z): Lorentz factors, resonance amplitudes, fields on an axis. Written
+# as a division by sqrt, so it needs sqrt and div.
+RSQRT = "rsqrt"
+SHIFTS[RSQRT] = SHIFTS["sqrt"]
 # The absent second factor of a one-factor model
 NONE = "1"
 # The grid and LM see at most this many points (a seeded draw); the planner verifies on all
@@ -212,6 +216,8 @@ class ShapeFitter:
         unary = [u for u in fs.unary if u not in POLYNOMIAL]
         if "exp" in unary and {"add", "div"} <= set(fs.binary):
             unary.append(LOGISTIC)
+        if "sqrt" in unary and "div" in fs.binary:
+            unary.append(RSQRT)
         self.unary = set(unary)
         if not fs.has_const or not {"add", "mul"} <= set(fs.binary) or not unary:
             return out
@@ -413,6 +419,12 @@ class ShapeFitter:
                     if slopes:
                         slope[rows] = -v * (1.0 - v)
                     continue
+                if u == RSQRT:
+                    v = 1.0 / np.sqrt(s)
+                    values[rows] = v
+                    if slopes:
+                        slope[rows] = -0.5 * v / s
+                    continue
                 values[rows] = OPERATORS[u].numpy(s)
                 if slopes:
                     slope[rows] = OPERATORS[u].derivative(s)
@@ -444,7 +456,7 @@ class ShapeFitter:
 
     def _program(self, fit: Fit) -> Program:
         """``a + b*F1[*F2]`` (or ``/L2``) in the language, the inner constants un-normalised."""
-        ops = ["div" if f.unary == "/" else "mul" for f in fit.factors]  # ((b op1 F1) op2 F2)
+        ops = ["div" if f.unary in ("/", RSQRT) else "mul" for f in fit.factors]  # ((b op1 F1) op2 F2)
         tokens: list[str] = ["add", CONST, *reversed(ops), CONST]
         consts: list[float] = [fit.a, fit.b]
         for f in fit.factors:
@@ -458,7 +470,13 @@ class ShapeFitter:
                 c, d, consts[1] = -c, -d, -consts[1]
             elif f.unary in EVEN and c < 0:
                 c, d = -c, -d
-            unary = f.unary
+            unary = "sqrt" if f.unary == RSQRT else f.unary  # b/sqrt(z): the division is the op
+            if unary in ("sqrt", "log") and abs(d) > 1e-10:  # the shift scaled to 1, as laws write it
+                k, c, d = abs(d), c / abs(d), d / abs(d)  # u(c*L + d) from u(k*(c/k*L + d/k))
+                if unary == "log":  # log(k*z) == log(k) + log(z): into a
+                    consts[0] += consts[1] * float(np.log(k))
+                else:  # sqrt(k*z) == sqrt(k)*sqrt(z): into b, divided for 1/sqrt
+                    consts[1] *= float(np.sqrt(k)) ** (-1 if f.unary == RSQRT else 1)
             if unary in PERIODIC:  # the phase in (-pi, pi], quarter turns absorbed
                 d = float(d - 2 * np.pi * np.ceil((d - np.pi) / (2 * np.pi)))
                 turns = round(d / (np.pi / 2))
