@@ -182,9 +182,12 @@ def _check_function_set(args) -> None:
         )
 
 
-def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str, function_set=None):
+def run_search(
+    args, X: np.ndarray, y: np.ndarray, names: list[str], title: str, function_set=None, units=None
+):
     """Solve with the search options that solve and suggest share (:func:`add_search_arguments`),
-    a progress bar on stderr; the result prints with ``names``."""
+    a progress bar on stderr; the result prints with ``names``. ``--units`` (units for the
+    CSV's columns and its target) replace ``units``, a task's own."""
     from pipelines.pipeline import InductionPipeline
     from pipelines.progress import progress_bar
     from pipelines.selection import check_criterion
@@ -218,6 +221,8 @@ def run_search(args, X: np.ndarray, y: np.ndarray, names: list[str], title: str,
             progress=update,
             validation=validation,
             names=names,
+            units=args.units or units,
+            target=getattr(args, "target", None) or "target",  # a task's target is "target"
         )
     finally:
         bar.close()
@@ -247,7 +252,7 @@ def cmd_solve(args) -> int:
         X, y = task.sample("train", seed=args.seed)
         names = list(task.variable_names or [f"x{i + 1}" for i in range(task.n_vars)])
         title, fs, truth = task.name, args.function_set or task.function_set, task
-    result = run_search(args, X, y, names, title, fs)
+    result = run_search(args, X, y, names, title, fs, None if truth is None else truth.dimensions())
     print(result)
     out = result.to_dict()
     out["variables"] = names
@@ -334,6 +339,11 @@ def add_search_arguments(s: argparse.ArgumentParser, seed_help: str = "seeds the
         "--noise-floor",
         help="the NMSE the law itself scores on noisy data: auto (estimated, the default), "
         "or a number (0: the data are exact)",
+    )
+    s.add_argument(
+        "--units",
+        help="physical units of every column and the target, e.g. 'n=mol,T=K,V=m^3,P=Pa' (read by "
+        "pint; 1 for a pure number): only dimensionally consistent laws are chosen (docs/units.md)",
     )
 
 

@@ -29,12 +29,17 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``subgoal``, ``verify``) may be replaced by an object, and each planner setting
     (``width``, ``max_size``, ``parsimony``, ``tol``, ``similarity_weight``, ``const_tol``,
     ``polish_calls``, ``polish_seconds``, ``noise_floor``, ``select``, ``separate``,
-    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``, ``outliers``) overridden; None
+    ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``, ``outliers``,
+    ``use_units``) overridden; None
     keeps the pipeline's own. ``snap=False`` keeps fitted constants as fitted; by default each
     snaps to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.snap`).
     ``outliers="drop"`` leaves out of the search the points that lie far from their
     neighbours; by default they stay and a warning names them. What the data checks find
     (:mod:`pipelines.data_checks`) is raised as ``UserWarning`` and kept in ``result_.warnings``.
+    ``units`` gives the physical units of the columns and the target, as ``"a=m,T=s"`` or
+    ``{"a": "m", "T": "s"}``, the target named as y's Series is (``y`` otherwise): only
+    dimensionally consistent laws are chosen, and ``result_.constant_units`` says each
+    constant's units (:mod:`simulator.units`).
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
     ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
@@ -74,6 +79,8 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         subgoal_share: float | None = None,
         snap: bool | None = None,
         outliers: str | None = None,
+        use_units: bool | None = None,
+        units: str | dict | None = None,
         validation: float = 0.0,
         verbose: bool = False,
     ):
@@ -104,6 +111,8 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.subgoal_share = subgoal_share
         self.snap = snap
         self.outliers = outliers
+        self.use_units = use_units
+        self.units = units
         self.validation = validation
         self.verbose = verbose
 
@@ -115,6 +124,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         return InductionPipeline.load(self.pipeline).replace(**changes)
 
     def fit(self, X, y) -> ProgramRegressor:
+        target = str(y.name) if getattr(y, "name", None) is not None else "y"
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         check_xy(X, y)
         seed = 0 if self.random_state is None else int(self.random_state)
@@ -131,6 +141,8 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
                 validation=self.validation,
                 progress=progress,
                 names=names,
+                units=self.units,
+                target=target,
             )
         finally:
             if bar is not None:

@@ -10,6 +10,7 @@ builds the :class:`Result` with the Pareto front as the user sees it.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,6 +60,15 @@ def finish(
 ) -> Result:
     """The chosen program, tidied or simplified (its constants snapped with ``snap``), and
     the :class:`Result` around it."""
+    warnings = []
+    if state.best is None and state.unchecked:  # nothing consistent with the units: say so
+        state.front = state.unchecked
+        state.best = min(state.unchecked.values(), key=lambda n: n.score)
+        state.problem = replace(state.problem, units=None)
+        warnings.append(
+            "no program consistent with the given units was found; the result ignores the units "
+            "(check them, or give the search more calls)"
+        )
     if state.best is None:
         raise RuntimeError("no valid program found on this data: every candidate was non-finite")
     state.budget.release()
@@ -99,7 +109,27 @@ def finish(
         split=start.cand.reason if start.cand.stage == "separate" else "",
         origin=start.cand.reason if start.cand.stage in ("linear", "shape") else "",
         snaps=snaps,
+        warnings=warnings,
+        units=state.problem.units.to_dict() if state.problem.units is not None else None,
+        constant_units=_constant_units(state.problem, chosen.program),
     )
+
+
+def _dimensioned(problem: Problem, program: Program) -> frozenset[int]:
+    """The constants of ``program`` that carry physical units (none without units): they
+    keep their fitted values, since a value in given units is no simple number of the law."""
+    found = problem.units.check(program) if problem.units is not None else None
+    if found is None:
+        return frozenset()
+    return frozenset(i for i, u in enumerate(found.describe()) if u != "1")
+
+
+def _constant_units(problem: Problem, program: Program) -> list[str] | None:
+    """The units of each constant of ``program``, when the data have units."""
+    if problem.units is None:
+        return None
+    found = problem.units.check(program)
+    return found.describe() if found is not None else None
 
 
 def snap_bar(state: SolveState, loss: float) -> float:
@@ -138,10 +168,15 @@ def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Nod
         noisy = node.loss > state.tol  # noisy data, whether or not the floor's estimate saw it
         window = WINDOW if noisy else EXACT_WINDOW  # an exact fit: only forms it could be
         gain = snap_gain(len(state.problem.y)) if noisy and node is chosen else 1.0
-        out = snap_constants(node.program, node.loss, state.problem, state.budget, bar, steps, window, gain)
+        frozen = _dimensioned(state.problem, node.program)
+        out = snap_constants(
+            node.program, node.loss, state.problem, state.budget, bar, steps, window, gain, frozen
+        )
         if out is None:
             return node
         program, loss, record = out
+        if not state.consistent(program):  # an exponent snapped to units the law cannot have
+            return node
         size = program.complexity
         if on_front and loss >= min((n.loss for c, n in state.front.items() if c < size), default=math.inf):
             return node  # a smaller program fits better than the snapped one: keep the fit
@@ -175,7 +210,7 @@ def _refit_front(state: SolveState) -> None:
     budget.charge(len(rows), walks)
     Y, ok = evaluate_many(fitted, problem.X)
     for node, program, loss, valid in zip(rows, fitted, problem.nmse(Y), ok, strict=True):
-        if valid and loss < node.loss:
+        if valid and loss < node.loss and state.consistent(program):
             cand = Candidate(program, float(loss), (), "refit", "constants fitted on all the points")
             state.front[program.complexity] = Node(cand, node, state.score(cand), node.calls)
 
@@ -191,6 +226,7 @@ def _tidy(state: SolveState, node: Node) -> Node:
         forms = [
             Candidate(p, math.inf, (), "tidy", "a constant absorbed or the form expanded")
             for p in shorter_forms(node.program, state.problem.function_set)
+            if state.consistent(p)
         ]
         better = [
             (c, stamp)
@@ -224,6 +260,7 @@ def _simplify(state: SolveState, node: Node) -> Node:
         forms = [
             Candidate(p, math.inf, (), "simplify", "a subtree hoisted or collapsed")
             for p in simpler_forms(node.program, problem.function_set)
+            if state.consistent(p)
         ]
         verified = [
             (mdl(c), c, stamp)

@@ -21,6 +21,7 @@ import copy
 import difflib
 import importlib
 import inspect
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
 from simulator.language import FunctionSet
+from simulator.units import Units, UnitsError
 
 DEFAULT_WIDTH = 48
 # The learned stages a preset turns on or off. The screen (the forward flow) is not one of
@@ -283,6 +285,8 @@ class InductionPipeline:
         on_expand: OnExpand | None = None,
         validation: float = 0.0,
         names: list[str] | tuple[str, ...] | None = None,
+        units: str | Mapping[str, str] | Units | None = None,
+        target: str = "y",
     ) -> Result:
         """Find a program φ with g(φ, X) ≈ y within the budget (``on_expand``: see ``Planner.search``).
 
@@ -291,6 +295,9 @@ class InductionPipeline:
         chooses by it. ``names`` name X's columns (a DataFrame's own are used when not given).
         The result's ``warnings`` say what the data checks found (:mod:`pipelines.data_checks`);
         with the ``outliers="drop"`` setting, the rows they flag are left out of the search.
+        ``units`` (``"a=m,T=s"``, a mapping, or :class:`simulator.units.Units`) give each
+        column's and the target's (named ``target``) physical units: only dimensionally
+        consistent programs are chosen, and the result says each constant's units.
         """
         if names is None and hasattr(X, "columns"):  # a DataFrame's
             names = tuple(str(c) for c in X.columns)
@@ -313,7 +320,7 @@ class InductionPipeline:
         fs = function_set if isinstance(function_set, FunctionSet) else FunctionSet.from_names(function_set)
         if fs.n_vars != X.shape[1]:
             fs = fs.with_vars(X.shape[1])
-        problem = Problem(X, y, fs)
+        problem = Problem(X, y, fs, units=self._units(units, X.shape[1], names, target))
         if validation:
             problem = _hold_out(problem, validation, int(seed))
         with recording_checkpoints() as used:  # the model files the stages read, for the record
@@ -327,8 +334,25 @@ class InductionPipeline:
                 f"the law has {free} free constants and the search saw {distinct} distinct points: "
                 "a law with that many constants fits any such points; measure more before trusting it"
             )
-        result.warnings, result.outliers, result.outliers_dropped = warnings, outliers, drop
+        result.warnings, result.outliers, result.outliers_dropped = warnings + result.warnings, outliers, drop
         return result
+
+    def _units(self, units, n_vars: int, names, target: str) -> Units | None:
+        """The data's units, read and checked against the columns (None: none given, or the
+        ``use_units`` setting is off)."""
+        if units is None or not self.planner.settings.use_units:
+            return None
+        if isinstance(units, Units):
+            if len(units.variables) != n_vars:
+                raise PipelineError(
+                    f"units are given for {len(units.variables)} columns, the data have {n_vars}"
+                )
+            return units
+        columns = list(names) if names is not None else [f"x{i + 1}" for i in range(n_vars)]
+        try:
+            return Units.parse(units, columns, target)
+        except UnitsError as err:
+            raise PipelineError(str(err)) from None
 
 
 def _hold_out(problem: Problem, fraction: float, seed: int) -> Problem:
@@ -342,4 +366,4 @@ def _hold_out(problem: Problem, fraction: float, seed: int) -> Problem:
     order = np.random.default_rng([seed, 3]).permutation(n)
     val, train = order[:held], order[held:]
     X, y = problem.X, problem.y
-    return Problem(X[train], y[train], problem.function_set, (X[val], y[val]))
+    return Problem(X[train], y[train], problem.function_set, (X[val], y[val]), problem.units)

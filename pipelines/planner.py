@@ -124,9 +124,18 @@ class SolveState:
     memo: dict[str, Any] = field(default_factory=dict)  # what start providers share in one solve
     tie: itertools.count = field(default_factory=itertools.count)
     allowed: frozenset[str] = frozenset()  # the task's tokens: a program with any other is never kept
+    # with units, the front and the best hold only dimensionally consistent programs; this
+    # front holds every program, for when none is consistent (:func:`pipelines.finish.finish`)
+    unchecked: dict[int, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.allowed = frozenset(self.problem.function_set.tokens)
+
+    def consistent(self, program: Program) -> bool:
+        """Whether the program may be chosen: dimensionally consistent with the data's units
+        (always, without units). Asked only of a program about to join the front or lead it."""
+        units = self.problem.units
+        return units is None or units.check(program) is not None
 
     @property
     def bar(self) -> float:
@@ -166,23 +175,29 @@ class SolveState:
             return None  # no bloat: a sub-goal replacement past the size cap joins only if exact
         node = Node(cand, parent, self.score(cand), stamp)
         heapq.heappush(self.frontier, (node.score, next(self.tie), node))
-        c = cand.program.complexity
-        if c not in self.front or cand.loss < self.front[c].loss:
-            self.front[c] = node
+        self._place(node)
         best = self.best
         if best is None or node.score < best.score or (cand.loss <= bar and best.loss > bar):
-            self.best = node
-            self.history.append((stamp, cand.loss))
+            if self.consistent(cand.program):  # an inconsistent program is searched through, never chosen
+                self.best = node
+                self.history.append((stamp, cand.loss))
         return node
+
+    def _place(self, node: Node) -> None:
+        """The node takes its size's place on the front if it fits better (and, with units,
+        is consistent)."""
+        c, loss = node.program.complexity, node.loss
+        if self.problem.units is not None and (c not in self.unchecked or loss < self.unchecked[c].loss):
+            self.unchecked[c] = node
+        if (c not in self.front or loss < self.front[c].loss) and self.consistent(node.program):
+            self.front[c] = node
 
     def remember(self, cand: Candidate, stamp: int) -> None:
         """Put a verified candidate on the front only, not the frontier: a fit the final
         choice should weigh but the search should not build on."""
-        c = cand.program.complexity
-        if not self.allowed.issuperset(cand.program.tokens) or c > self.max_size:
+        if not self.allowed.issuperset(cand.program.tokens) or cand.program.complexity > self.max_size:
             return
-        if c not in self.front or cand.loss < self.front[c].loss:
-            self.front[c] = Node(cand, None, self.score(cand), stamp)
+        self._place(Node(cand, None, self.score(cand), stamp))
 
     def admit_all(self, children: list[tuple[Candidate, int]], parent: Node | None = None) -> None:
         for cand, stamp in children:

@@ -9,6 +9,7 @@ import numpy as np
 
 from simulator.language import FunctionSet
 from simulator.scoring import nmse
+from simulator.units import Units
 
 # The learned stages see at most this many of the points: their models were trained on 12 to
 # 30, and their cost grows with every point (each node's outputs are encoded point by point).
@@ -35,6 +36,8 @@ class Problem:
     function_set: FunctionSet
     # held-out (X, y) the search never sees; the front reports its loss there
     validation: tuple[np.ndarray, np.ndarray] | None = None
+    # the data's physical units: only dimensionally consistent programs may be chosen
+    units: Units | None = None
 
     @property
     def y_var(self) -> float:
@@ -56,7 +59,7 @@ class Problem:
         if len(self.y) <= k:
             return self
         keep = fixed_rows(len(self.y), k)
-        return Problem(self.X[keep], self.y[keep], self.function_set)
+        return Problem(self.X[keep], self.y[keep], self.function_set, units=self.units)
 
     def nmse(self, Y: np.ndarray) -> np.ndarray:
         """NMSE of each row of Y (or of one vector) against y."""

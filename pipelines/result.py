@@ -132,6 +132,8 @@ class Result:
     warnings: list[str] = field(default_factory=list)  # what the data checks found (data_checks.py)
     outliers: list[int] = field(default_factory=list)  # rows that lie far from their neighbours
     outliers_dropped: bool = False  # whether those rows were left out of the search
+    units: dict[str, str] | None = None  # the units given for the columns and the target
+    constant_units: list[str] | None = None  # each constant's units in the chosen law ("free": any)
 
     def named(self, program: Program) -> sympy.Expr:
         """A program as sympy over the data's variable names (x1..xn when there are none),
@@ -254,6 +256,7 @@ class Result:
             "noise_estimates": self.noise,
             "warnings": self.warnings,
             "outliers": {"rows": self.outliers, "dropped": self.outliers_dropped},
+            "units": None if self.units is None else {"given": self.units, "constants": self.constant_units},
             "selection": self.selection,
             "split": self.named_split(),
             "origin": self.origin,
@@ -272,6 +275,16 @@ class Result:
             return ""
         fitted = rounded(self.named(self.fitted()))
         return f"fitted:   {fitted} (nmse {snapped.fitted_loss:.4g}), constants snapped to simple forms\n"
+
+    def _units_line(self) -> str:
+        """Each constant of the chosen law with its units, when units were given."""
+        if not self.constant_units:
+            return ""
+        shown = [
+            f"{v:.4g} [{'dimensionless' if u == '1' else u}]"
+            for v, u in zip(self.program.consts, self.constant_units, strict=True)
+        ]
+        return f"units:    constants {', '.join(shown)}\n"
 
     def named_split(self) -> str:
         """:attr:`split` with the data's variable names for x1, x2, ..."""
@@ -306,6 +319,7 @@ class Result:
             + self._fitted_line()
             + ("" if self.beats_mean else f"note:     {NO_BETTER_THAN_MEAN}\n")
             + "".join(f"warning:  {w}\n" for w in self.warnings)
+            + self._units_line()
             + f"chosen:   by {self.selection} from the Pareto front\n"
             + (f"split:    {self.split_words()}\n" if self.split else "")
             + (f"from:     {self.origin}\n" if self.origin else "")

@@ -56,7 +56,8 @@ class PlannerSettings:
     snap fitted constants to simple forms (3/2, pi) where the loss allows
     (:mod:`pipelines.snap`); ``outliers``: ``"keep"`` the points that lie far from their
     neighbours (a warning names them) or ``"drop"`` them before the search
-    (:mod:`pipelines.data_checks`).
+    (:mod:`pipelines.data_checks`); ``use_units``: when the data come with physical units, choose
+    only dimensionally consistent programs (:mod:`simulator.units`); false ignores them.
     """
 
     width: int | None = None
@@ -76,6 +77,7 @@ class PlannerSettings:
     subgoal_share: float = 0.5
     snap: bool = True
     outliers: str = "keep"
+    use_units: bool = True
 
     def __post_init__(self) -> None:
         _positive_int("width", self.width, allow_none=True)
@@ -87,7 +89,7 @@ class PlannerSettings:
         _number("const_tol", self.const_tol, open_low=True, high=1.0)
         _number("polish_seconds", self.polish_seconds)
         _number("subgoal_share", self.subgoal_share, open_low=True, high=1.0)
-        for name in ("separate", "shapes", "linear", "verify_all", "snap"):
+        for name in ("separate", "shapes", "linear", "verify_all", "snap", "use_units"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.outliers not in OUTLIER_CHOICES:

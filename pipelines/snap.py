@@ -109,6 +109,7 @@ def snap_constants(
     steps: int = 30,
     window: float = WINDOW,
     gain: float = 1.0,
+    frozen: frozenset[int] = frozenset(),
 ) -> tuple[Program, float, Snapped] | None:
     """``program`` (of loss ``loss``) with its constants snapped one at a time, greedily in
     prefix order, each to the first of its :func:`simple_forms` within ``window`` (at most
@@ -116,7 +117,8 @@ def snap_constants(
     program, the free constants refitted, scores at most ``bar`` (or at most ``loss`` times
     ``gain`` to the power of the constants snapped: what an inexact fit may give up for each
     constant it no longer fits); the snapped program, its loss and the record of the fit.
-    None when no constant snaps.
+    None when no constant snaps. The constants at the indices in ``frozen`` keep their fitted
+    values (a constant with physical units: its value depends on the units, not on the law).
 
     A try costs one simulator call to run, and one more to refit when constants are left
     free; tries stop when the budget cannot pay for the next one.
@@ -125,6 +127,8 @@ def snap_constants(
     exact: list[sympy.Expr | None] = [None] * k
     current, current_loss = program, loss
     for i in range(k):
+        if i in frozen:
+            continue
         for form in simple_forms(current.consts[i], window)[:MAX_TRIES]:
             value = float(form)
             trial = current.with_consts([value if j == i else c for j, c in enumerate(current.consts)])

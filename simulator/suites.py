@@ -24,11 +24,23 @@ from simulator.execute import evaluate
 from simulator.language import FUNCTION_SETS, FunctionSet, LanguageError
 from simulator.program import ParseError, Program, parse
 from simulator.truth import parse_truth, truth_n_vars, truth_values
+from simulator.units import Units, UnitsError
 
 DISTRIBUTIONS = ("uniform", "grid")
 TEST_POINTS = 1000
 MAX_POINTS = 10_000_000
-TASK_KEYS = ("name", "expression", "variables", "train", "test", "function_set", "noise", "noise_kind")
+TASK_KEYS = (
+    "name",
+    "expression",
+    "variables",
+    "train",
+    "test",
+    "function_set",
+    "noise",
+    "noise_kind",
+    "units",
+)
+UNITS_TARGET = "target"  # the target's key in a task's units
 MAX_NOISE = 10.0  # noise beyond 10x the signal's RMS is not a regression task
 # additive: y + noise * RMS(y) * eps; multiplicative: y * (1 + noise * eps), eps standard normal
 NOISE_KINDS = ("additive", "multiplicative")
@@ -183,6 +195,9 @@ class Task:
     # "additive" (above), or "multiplicative": y * (1 + noise * eps), each point's noise in
     # proportion to |y| (measurement error of a fixed relative size)
     noise_kind: str = "additive"
+    # physical units, (name, units string) for each variable and for "target" (``units:`` in
+    # a task file); the search may use them (simulator/units.py)
+    units: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.n_vars < 1:
@@ -200,6 +215,21 @@ class Task:
             )
         if self.function_set.n_vars != self.n_vars:
             object.__setattr__(self, "function_set", self.function_set.with_vars(self.n_vars))
+        if self.units is not None:
+            try:
+                self.dimensions()
+            except UnitsError as error:
+                raise TaskError(f"task {self.name!r}: {error}") from None
+
+    def column_names(self) -> list[str]:
+        """The variables' names: the task file's, else x1, x2, ..."""
+        return list(self.variable_names) if self.variable_names else [f"x{i + 1}" for i in range(self.n_vars)]
+
+    def dimensions(self) -> Units | None:
+        """The task's units as the search takes them (None when the task has none)."""
+        if self.units is None:
+            return None
+        return Units.parse(dict(self.units), self.column_names(), UNITS_TARGET)
 
     def program(self) -> Program:
         """The truth as a program of the language (a ParseError when it uses other functions)."""
@@ -269,6 +299,8 @@ class Task:
             out["noise"] = self.noise
         if self.noise_kind != "additive":
             out["noise_kind"] = self.noise_kind
+        if self.units is not None:
+            out["units"] = dict(self.units)
         return out
 
     def with_noise(self, noise: float, kind: str | None = None) -> Task:
@@ -495,8 +527,13 @@ def task_from_dict(entry: Any, *, index: int = 0, source: str = "<tasks>") -> Ta
         except ValueError:
             pass  # Task rejects it in one line
     noise_kind = entry.get("noise_kind", "additive")
+    units = entry.get("units")
+    if units is not None:
+        if not isinstance(units, dict):
+            raise TaskError(f"{where}: units must be a mapping such as {{x1: m, target: s}}, got {units!r}")
+        units = tuple((str(k), str(v)) for k, v in units.items())
     try:
-        task = Task(name, expression, n_vars, train, test, function_set, noise, var_names, noise_kind)
+        task = Task(name, expression, n_vars, train, test, function_set, noise, var_names, noise_kind, units)
     except TaskError as error:
         raise TaskError(f"{source}: {error}") from None
 

@@ -60,10 +60,11 @@ class _Base:
     def run(self, task: Task, seed: int, calls: int, seconds: float) -> dict:
         X, y = task.sample("train", seed)
         X_test, _ = task.sample("test", seed)
-        outcome = self.fit(X, y, task.function_set, calls, seconds, seed, X_test)
+        outcome = self.fit(X, y, task.function_set, calls, seconds, seed, X_test, task.dimensions())
         return score(task, seed, self.name, calls, seconds, outcome)
 
-    def fit(self, X, y, function_set, calls: int, seconds: float, seed: int, X_test) -> Outcome:
+    def fit(self, X, y, function_set, calls: int, seconds: float, seed: int, X_test, units=None) -> Outcome:
+        """One solve; ``units`` (the task's, or None) is for the methods that take them."""
         raise NotImplementedError
 
 
@@ -76,9 +77,9 @@ class PresetMethod(_Base):
     def prepare(self) -> None:
         pipeline(self.name)
 
-    def fit(self, X, y, function_set, calls, seconds, seed, X_test) -> Outcome:
+    def fit(self, X, y, function_set, calls, seconds, seed, X_test, units=None) -> Outcome:
         result = pipeline(self.name).solve(
-            X, y, function_set=function_set, calls=calls, seconds=seconds, seed=seed
+            X, y, function_set=function_set, calls=calls, seconds=seconds, seed=seed, units=units
         )
         with np.errstate(all="ignore"):
             test_pred = result.predict(X_test)
@@ -109,7 +110,7 @@ class PeerMethod(_Base):
     def prepare(self) -> None:
         peers.load(self.name)
 
-    def fit(self, X, y, function_set, calls, seconds, seed, X_test) -> Outcome:
+    def fit(self, X, y, function_set, calls, seconds, seed, X_test, units=None) -> Outcome:
         res = peers.run_peer(self.name, X, y, function_set, calls, seconds, seed, X_test=X_test)
         return Outcome(
             found=res["found_sympy"],
