@@ -250,7 +250,7 @@ def cmd_solve(args) -> int:
             else get_task(args.task or DEMO_TASK)
         )
         X, y = task.sample("train", seed=args.seed)
-        names = list(task.variable_names or [f"x{i + 1}" for i in range(task.n_vars)])
+        names = task.column_names()
         title, fs, truth = task.name, args.function_set or task.function_set, task
     result = run_search(args, X, y, names, title, fs, None if truth is None else truth.dimensions())
     print(result)

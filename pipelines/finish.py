@@ -118,10 +118,7 @@ def finish(
 def _dimensioned(problem: Problem, program: Program) -> frozenset[int]:
     """The constants of ``program`` that carry physical units (none without units): they
     keep their fitted values, since a value in given units is no simple number of the law."""
-    found = problem.units.check(program) if problem.units is not None else None
-    if found is None:
-        return frozenset()
-    return frozenset(i for i, u in enumerate(found.describe()) if u != "1")
+    return frozenset(i for i, u in enumerate(_constant_units(problem, program) or ()) if u != "1")
 
 
 def _constant_units(problem: Problem, program: Program) -> list[str] | None:

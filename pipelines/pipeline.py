@@ -37,7 +37,7 @@ from pipelines.shipped import config_path, describe_checkpoints, recording_check
 from pipelines.stages import Locate, Propose, Screen, Subgoal
 from pipelines.verify import Verify
 from simulator.data import check_xy
-from simulator.language import FunctionSet
+from simulator.language import FunctionSet, variables
 from simulator.units import Units, UnitsError
 
 DEFAULT_WIDTH = 48
@@ -348,9 +348,8 @@ class InductionPipeline:
                     f"units are given for {len(units.variables)} columns, the data have {n_vars}"
                 )
             return units
-        columns = list(names) if names is not None else [f"x{i + 1}" for i in range(n_vars)]
         try:
-            return Units.parse(units, columns, target)
+            return Units.parse(units, list(variables(n_vars) if names is None else names), target)
         except UnitsError as err:
             raise PipelineError(str(err)) from None
 

@@ -21,7 +21,7 @@ import sympy as sp
 import yaml
 
 from simulator.execute import evaluate
-from simulator.language import FUNCTION_SETS, FunctionSet, LanguageError
+from simulator.language import FUNCTION_SETS, FunctionSet, LanguageError, variables
 from simulator.program import ParseError, Program, parse
 from simulator.truth import parse_truth, truth_n_vars, truth_values
 from simulator.units import Units, UnitsError
@@ -223,7 +223,7 @@ class Task:
 
     def column_names(self) -> list[str]:
         """The variables' names: the task file's, else x1, x2, ..."""
-        return list(self.variable_names) if self.variable_names else [f"x{i + 1}" for i in range(self.n_vars)]
+        return list(self.variable_names or variables(self.n_vars))
 
     def dimensions(self) -> Units | None:
         """The task's units as the search takes them (None when the task has none)."""

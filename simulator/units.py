@@ -172,10 +172,9 @@ def consistency(program: Program, units: Units) -> Consistency | None:
     """Solve the program's dimension equations (module docstring); None when they have no solution."""
     tokens = program.tokens
     n_const = len(program.consts)
-    width = n_const  # a column per constant
     rows_k: list[np.ndarray] = []
     rows_b: list[np.ndarray] = []
-    zero_k, zero_b = np.zeros(width), np.zeros(len(BASE))
+    zero_k, zero_b = np.zeros(n_const), np.zeros(len(BASE))  # a column per constant
 
     def equal(a, b) -> None:
         rows_k.append(a[0] - b[0])
