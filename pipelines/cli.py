@@ -385,9 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
 
     from pipelines import bench, evaluate, improve, suggest, traces
+    from pipelines.bench import loop
 
     suggest.add_parser(sub)
     bench.add_parser(sub)
+    loop.add_parser(sub)
     evaluate.add_parser(sub)
     traces.add_parser(sub)
     improve.add_parser(sub)

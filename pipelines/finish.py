@@ -43,6 +43,9 @@ EXACT_FLOOR = 1e-6
 # its calls for the search.
 FINISH_RESERVE = 300
 RESERVE_FROM = 10_000
+# On noisy data a snap must also pass the nested-model F test at this level (pipelines.snap):
+# the floor's estimate alone may be far too high on a few points.
+NESTED_LEVEL = 0.01
 
 
 def finish_reserve(max_calls: int) -> int:
@@ -166,8 +169,9 @@ def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Nod
         window = WINDOW if noisy else EXACT_WINDOW  # an exact fit: only forms it could be
         gain = snap_gain(len(state.problem.y)) if noisy and node is chosen else 1.0
         frozen = _dimensioned(state.problem, node.program)
+        level = NESTED_LEVEL if noisy else None
         out = snap_constants(
-            node.program, node.loss, state.problem, state.budget, bar, steps, window, gain, frozen
+            node.program, node.loss, state.problem, state.budget, bar, steps, window, gain, frozen, level
         )
         if out is None:
             return node

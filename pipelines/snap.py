@@ -110,6 +110,7 @@ def snap_constants(
     window: float = WINDOW,
     gain: float = 1.0,
     frozen: frozenset[int] = frozenset(),
+    level: float | None = None,
 ) -> tuple[Program, float, Snapped] | None:
     """``program`` (of loss ``loss``) with its constants snapped one at a time, greedily in
     prefix order, each to the first of its :func:`simple_forms` within ``window`` (at most
@@ -119,6 +120,9 @@ def snap_constants(
     constant it no longer fits); the snapped program, its loss and the record of the fit.
     None when no constant snaps. The constants at the indices in ``frozen`` keep their fitted
     values (a constant with physical units: its value depends on the units, not on the law).
+    With ``level`` (noisy data), each snap must also pass the F test of the nested model at
+    that level (:func:`nested_cap`), whatever ``bar`` says: a noise floor over-estimated on a
+    few points must not let 6.28 become 6.
 
     A try costs one simulator call to run, and one more to refit when constants are left
     free; tries stop when the budget cannot pay for the next one.
@@ -147,10 +151,26 @@ def snap_constants(
             with np.errstate(all="ignore"):
                 new = float(problem.nmse(Y)[0])
             snapped = 1 + sum(e is not None for e in exact)
-            if ok[0] and math.isfinite(new) and new <= max(bar, loss * gain**snapped):
+            most = max(bar, loss * gain**snapped)
+            if level is not None:
+                most = min(most, nested_cap(loss, len(problem.y), k, snapped, level))
+            if ok[0] and math.isfinite(new) and new <= most:
                 current, current_loss, exact[i] = trial, new, form
                 break
     return _outcome(program, loss, current, current_loss, exact)
+
+
+def nested_cap(loss: float, n: int, k: int, snapped: int, level: float) -> float:
+    """The largest loss a fit of ``k`` constants on ``n`` points (of ``loss``) may reach with
+    ``snapped`` of them held at simple forms, by the F test of the nested model at ``level``:
+    (RSS_snapped - RSS) / snapped over RSS / (n - k) at most the F quantile. The data cannot
+    test a snap when they hold no more points than constants: then no loss is allowed."""
+    from scipy.stats import f
+
+    free = n - k
+    if free < 1:
+        return -math.inf
+    return loss * (1.0 + snapped * float(f.ppf(1.0 - level, snapped, free)) / free)
 
 
 def _outcome(

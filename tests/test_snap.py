@@ -16,7 +16,7 @@ from pipelines.pipeline import InductionPipeline
 from pipelines.planner import Planner
 from pipelines.problem import Problem
 from pipelines.settings import PlannerSettings
-from pipelines.snap import simple_forms, snap_constants
+from pipelines.snap import nested_cap, simple_forms, snap_constants
 from pipelines.types import Candidate
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet
@@ -69,6 +69,21 @@ def test_noisy_kepler_snaps_to_three_halves_and_counts_its_calls():
     assert record.fitted == program.consts and record.texts() == ["1", "3/2"]
     assert 2 <= budget.calls <= 3 and budget.fit_passes > 0  # a refit while the other is free
     assert snap_constants(program, loss, problem, Budget(0, 10.0), 1.0) is None  # no calls left
+
+
+def test_a_floor_set_too_high_on_few_points_cannot_snap_two_pi_to_six():
+    """Eight points, 1% noise: the floor's estimate (0.05) would allow 6 for 2*pi; the
+    nested-model F test does not, and a form near 2*pi passes it."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0.1, 2, 8), rng.uniform(10, 100, 8)])
+    T = 2 * np.pi * np.sqrt(X[:, 0] / X[:, 1])
+    y = T + 0.01 * np.sqrt(np.mean(T**2)) * rng.standard_normal(8)
+    problem, program, loss = _fitted("6.0*sqrt(x1/x2)", X, y)
+    loose = snap_constants(program, loss, problem, Budget(100, 10.0), 0.05)
+    assert loose is not None and loose[0].consts == (6.0,)  # what the floor alone allowed
+    snapped, new, record = snap_constants(program, loss, problem, Budget(100, 10.0), 0.05, level=0.01)
+    assert abs(snapped.consts[0] - 2 * np.pi) < 0.01 and new <= nested_cap(loss, 8, 1, 1, 0.01)
+    assert nested_cap(loss, 1, 1, 1, 0.01) < 0  # as many constants as points: nothing can be tested
 
 
 def test_exact_data_snap_only_what_stays_exact():
