@@ -329,10 +329,10 @@ class InductionPipeline:
         result.variable_names = tuple(names) if names is not None else None
         free = len(result.program.consts)
         distinct = len(np.unique(problem.X, axis=0))
-        if free and free >= distinct:
+        if free and free >= distinct - 1:  # the planner never chooses free >= distinct
             warnings.append(
                 f"the law has {free} free constants and the search saw {distinct} distinct points: "
-                "a law with that many constants fits any such points; measure more before trusting it"
+                "at most one point tests it; measure more before trusting it"
             )
         result.warnings, result.outliers, result.outliers_dropped = warnings + result.warnings, outliers, drop
         return result

@@ -124,12 +124,20 @@ class SolveState:
     memo: dict[str, Any] = field(default_factory=dict)  # what start providers share in one solve
     tie: itertools.count = field(default_factory=itertools.count)
     allowed: frozenset[str] = frozenset()  # the task's tokens: a program with any other is never kept
+    distinct: int = 0  # the distinct points of the data (set from the problem)
     # with units, the front and the best hold only dimensionally consistent programs; this
     # front holds every program, for when none is consistent (:func:`pipelines.finish.finish`)
     unchecked: dict[int, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.allowed = frozenset(self.problem.function_set.tokens)
+        self.distinct = len(np.unique(self.problem.X, axis=0))
+
+    def identifiable(self, program: Program) -> bool:
+        """Whether the data can judge the program: fewer fitted constants than distinct points.
+        With as many, a program fits any such points (eight constants fit eight noisy points
+        exactly), so its loss says nothing: it is searched through, never put on the front."""
+        return len(program.consts) < self.distinct
 
     def consistent(self, program: Program) -> bool:
         """Whether the program may be chosen: dimensionally consistent with the data's units
@@ -178,15 +186,17 @@ class SolveState:
         self._place(node)
         best = self.best
         if best is None or node.score < best.score or (cand.loss <= bar and best.loss > bar):
-            if self.consistent(cand.program):  # an inconsistent program is searched through, never chosen
+            if self.consistent(cand.program) and self.identifiable(cand.program):  # else searched through
                 self.best = node
                 self.history.append((stamp, cand.loss))
         return node
 
     def _place(self, node: Node) -> None:
-        """The node takes its size's place on the front if it fits better (and, with units,
+        """The node takes its size's place on the front if it fits better, is identifiable (and, with units,
         is consistent)."""
         c, loss = node.program.complexity, node.loss
+        if not self.identifiable(node.program):
+            return
         if self.problem.units is not None and (c not in self.unchecked or loss < self.unchecked[c].loss):
             self.unchecked[c] = node
         if (c not in self.front or loss < self.front[c].loss) and self.consistent(node.program):

@@ -284,6 +284,11 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="write the CSV here instead of stdout")
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument(
+        "--plot",
+        help="write a PNG: the data, the committee's laws and the suggested points (one input: the "
+        "curves over the bounds; more: y against each input, the members' spread at each point)",
+    )
+    p.add_argument(
         "--explain",
         action="store_true",
         help="add columns: the disagreement, and each committee member's prediction (m1: the chosen law)",
@@ -301,8 +306,9 @@ def main(args) -> int:
         raise cli.UsageError("suggest needs --csv FILE and --target COLUMN")
     if not 1 <= args.n <= MAX_POINTS:
         raise cli.UsageError(f"-n must be from 1 to {MAX_POINTS:,}, got {args.n}")
-    if args.out and Path(args.out).exists() and not args.force:
-        raise cli.UsageError(f"{args.out} exists; add --force to replace it")
+    for path in (args.out, args.plot):
+        if path and Path(path).exists() and not args.force:
+            raise cli.UsageError(f"{path} exists; add --force to replace it")
     X, y, names = cli.load_csv(args)
     bounds = parse_bounds(args.bounds) if args.bounds is not None else None
     resolve_bounds(bounds, names, X, "--bounds")
@@ -316,7 +322,47 @@ def main(args) -> int:
         print(f"wrote {len(found.points)} points to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    if args.plot:
+        plot(found, X, y, args.plot, args.target)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def plot(found: Suggestion, X: np.ndarray, y: np.ndarray, path: str, target: str = "y") -> None:
+    """The data, the committee and the suggested points. One input: each member's curve over
+    the box (m1, the chosen law, in bold) and the points where they part. More inputs: y
+    against each input (at most four), and at each suggested point the range of the members'
+    predictions, the disagreement a measurement there will settle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale = float(np.std(y)) or 1.0
+    d = min(X.shape[1], 4)
+    fig, axes = plt.subplots(1, d, figsize=(5.5 * d, 4.2), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        ax.scatter(X[:, j], y, color="gray", s=18, zorder=3, label="measured")
+        if X.shape[1] == 1:
+            grid = np.linspace(*found.box[0], 400)[:, None]
+            P, _ = _predictions(found.committee, grid, scale)
+            for k, row in enumerate(P):
+                ax.plot(grid[:, 0], row, lw=2.2 if k == 0 else 1, color=f"C{k}", label=f"m{k + 1}")
+            for x in found.points[:, 0]:
+                ax.axvline(x, color="black", ls=":", lw=1)
+        else:
+            low, high = np.nanmin(found.predictions, axis=0), np.nanmax(found.predictions, axis=0)
+            mid = found.predictions[0]
+            ax.errorbar(found.points[:, j], mid, yerr=[mid - low, high - mid], fmt="o", color="C3",
+                        capsize=4, label="suggested: m1, the members' range")  # fmt: skip
+        ax.set_xlabel(found.names[j])
+        ax.set_ylabel(target)
+        ax.legend(fontsize=7)
+    top = ", ".join(f"{v:.3g}" for v in found.scores[:5])
+    fig.suptitle(f"where the committee disagrees (in sd of {target}): {top}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def describe(found: Suggestion, result) -> str:

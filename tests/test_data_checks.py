@@ -70,6 +70,9 @@ def test_the_estimator_raises_each_finding_as_a_user_warning():
 
     x = np.random.default_rng(0).uniform(1, 3, 3)
     model = ProgramRegressor(function_set="ckoza", calls=3000, seconds=600, pipeline="plain")
-    with pytest.warns(UserWarning, match="free constants and the search saw 3 distinct points"):
-        model.fit(x[:, None], 1.5 * x**2 + 0.7 * x + 2)
+    with pytest.warns(UserWarning, match="'x2' is 1 on every point"):
+        model.fit(np.column_stack([x, np.ones(3)]), 1.5 * x**2 + 0.7 * x + 2)
     assert model.result_.warnings
+    # three constants fit any three points: such a law is never chosen, nor put on the front
+    assert len(model.result_.program.consts) < 3
+    assert all(len(row.program.consts) < 3 for row in model.result_.front)
