@@ -4,7 +4,7 @@ Each step ``z* = op(a, z')`` is scored from a set encoding of its points (x, z*,
 remainder z', the sibling a, and how they compare) plus an embedding of the operator and
 side; a softmax over the steps of one target gives the policy. It is trained on random
 chains (:mod:`flows.decomposition_data`) to put the steps that peel a real wrap off first,
-and the sub-goal stage's recursion (:mod:`pipelines.decompose`) searches best-first by its
+and the sub-goal stage's recursion (:mod:`pipelines.search.decompose`) searches best-first by its
 log-probabilities, where the plain stand-in tries steps in library order.
 """
 

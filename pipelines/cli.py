@@ -188,9 +188,9 @@ def run_search(
     """Solve with the search options that solve and suggest share (:func:`add_search_arguments`),
     a progress bar on stderr; the result prints with ``names``. ``--units`` (units for the
     CSV's columns and its target) replace ``units``, a task's own."""
-    from pipelines.pipeline import InductionPipeline
-    from pipelines.progress import progress_bar
-    from pipelines.selection import check_criterion
+    from pipelines.interface.pipeline import InductionPipeline
+    from pipelines.search.progress import progress_bar
+    from pipelines.search.selection import check_criterion
 
     _check_function_set(args)
     validation = getattr(args, "validation", 0.0)  # suggest has no held-out split
@@ -278,7 +278,7 @@ def cmd_solve(args) -> int:
 
 def _noise_floor(text: str) -> float | str:
     """``--noise-floor``: 'auto' or an NMSE in [0, 1)."""
-    from pipelines.noise import check_noise_floor
+    from pipelines.search.noise import check_noise_floor
 
     try:
         return check_noise_floor(text if text.strip().lower() == "auto" else float(text))
@@ -287,7 +287,7 @@ def _noise_floor(text: str) -> float | str:
 
 
 def cmd_export(args) -> int:
-    from pipelines.train import export_run
+    from pipelines.learning.train import export_run
 
     src = export_run(args.source, args.dest, force=args.force)
     print(f"copied {src} to {args.dest}")
@@ -316,7 +316,7 @@ def add_data_arguments(s: argparse.ArgumentParser) -> None:
 
 def add_search_arguments(s: argparse.ArgumentParser, seed_help: str = "seeds the search (default 0)") -> None:
     """The search options that solve and suggest share (read by :func:`run_search`)."""
-    from pipelines.pipeline import PRESETS
+    from pipelines.interface.pipeline import PRESETS
 
     s.add_argument(
         "--function-set",
@@ -382,10 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench-simulator", help="candidate evaluations per second, incremental vs full")
     b.add_argument("--parents", type=int, default=30)
     b.add_argument("--seed", type=int, default=0, help="seeds the random parents (default 0)")
-    b.set_defaults(func=lambda a: __import__("pipelines.bench_simulator", fromlist=["main"]).main(a))
+    b.set_defaults(func=lambda a: __import__("pipelines.bench.simulator_speed", fromlist=["main"]).main(a))
 
-    from pipelines import bench, evaluate, improve, suggest, traces
+    from pipelines import bench
     from pipelines.bench import loop
+    from pipelines.interface import suggest
+    from pipelines.learning import evaluate, improve, traces
 
     suggest.add_parser(sub)
     bench.add_parser(sub)
@@ -415,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
-            from pipelines.train import lightning_main
+            from pipelines.learning.train import lightning_main
 
             lightning_main(argv)
             return 0

@@ -2,7 +2,7 @@
 
 A sibling a is one of the first (smallest) library entries, and z' the remaining target,
 solved exactly by the operator's inverse. From a target there are about 70 such steps; the
-recursive sub-goal search (``pipelines/decompose.py``) walks them, and the decomposition
+recursive sub-goal search (``pipelines/search/decompose.py``) walks them, and the decomposition
 policy (``flows/decomposition_policy.py``) learns the order to try them in.
 """
 

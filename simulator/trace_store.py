@@ -2,7 +2,7 @@
 
 A shard is a dict of tensors, strings and numbers written with ``torch.save`` and read with
 ``torch.load(weights_only=True)``: no pickled code runs on load, so shards can be shared.
-Programs are stored exactly (tokens and constant values). ``pipelines/traces.py`` makes
+Programs are stored exactly (tokens and constant values). ``pipelines/learning/traces.py`` makes
 shards; the data modules of the learned models read them through this module.
 """
 

@@ -159,7 +159,7 @@ def test_unknown_method_and_missing_ray_are_one_line_errors(tmp_path, capsys, mo
 
 
 def test_default_methods_are_the_presets_and_the_peers_that_import(monkeypatch):
-    from pipelines.pipeline import preset_stages
+    from pipelines.interface.pipeline import preset_stages
 
     assert {"full", "plain", "uniform", "no-subgoal"} <= set(methods.presets())
     for name in methods.presets():

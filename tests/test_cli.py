@@ -174,7 +174,7 @@ def test_csv_default_function_set_has_constants_like_the_estimator(tmp_path, cap
     import json
 
     from pipelines.cli import DATA_FUNCTION_SET
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     assert inspect.signature(ProgramRegressor).parameters["function_set"].default == DATA_FUNCTION_SET
     data = tmp_path / "line.csv"
@@ -206,7 +206,7 @@ def test_csv_column_names_reach_text_sympy_latex_json_and_front(tmp_path, capsys
 def test_estimator_names_variables_from_a_dataframe():
     import pandas as pd
 
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     X = pd.DataFrame({"radius": np.linspace(0.5, 2, 20)})
     est = ProgramRegressor(function_set="koza", calls=2000, seconds=600, pipeline="plain")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.constants import fit_constants_many
+from pipelines.search.constants import fit_constants_many
 from simulator.execute import evaluate
 from simulator.program import parse
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-from pipelines.data_checks import inspect_data, outlier_rows
-from pipelines.settings import PlannerSettings, SettingsError
+from pipelines.interface.data_checks import inspect_data, outlier_rows
+from pipelines.search.settings import PlannerSettings, SettingsError
 
 
 def _square(n=30, seed=0):
@@ -66,7 +66,7 @@ def test_outliers_warn_by_default_and_drop_on_request(tmp_path, capsys):
 
 
 def test_the_estimator_raises_each_finding_as_a_user_warning():
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     x = np.random.default_rng(0).uniform(1, 3, 3)
     model = ProgramRegressor(function_set="ckoza", calls=3000, seconds=600, pipeline="plain")

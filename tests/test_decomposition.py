@@ -10,11 +10,11 @@ import torch
 
 from flows.decomposition_data import Chain, chain_example, found_chain, run_chains
 from flows.decomposition_policy import DecompositionPolicy, decomposition_metrics
-from pipelines.decompose import decompose, wrap
-from pipelines.library import Library
-from pipelines.problem import Problem
+from pipelines.search.decompose import decompose, wrap
+from pipelines.search.library import Library
+from pipelines.search.problem import Problem
+from pipelines.search.subgoal import LibrarySubgoal
 from pipelines.shipped import checkpoint_path, config_path
-from pipelines.subgoal import LibrarySubgoal
 from simulator.branches import branch_preimages
 from simulator.decomposition_steps import decomposition_steps, sibling_library
 from simulator.enumerate import enumerate_exhaustive
@@ -227,7 +227,7 @@ def test_the_library_session_is_built_on_its_own_tasks_x():
     """Two solves through one stage never share a library: each is enumerated on its own X."""
     stage = LibrarySubgoal(foothold_entries=10**9)
     a, b = (Problem(_x(seed=s), _x(seed=s)[:, 0] ** 3, KOZA) for s in (0, 1))
-    from pipelines.budget import Budget
+    from pipelines.search.budget import Budget
 
     sa, sb = stage.start(a), stage.start(b)
     sa.grow(Budget(1000, 10, calls=10)), sb.grow(Budget(1000, 10, calls=10))
@@ -271,7 +271,7 @@ def test_the_policy_reads_at_most_the_model_rows_of_a_large_task():
     y = evaluate(truth, X)
     stage = LibrarySubgoal(first_entries=20_000, max_size=5, decomposer=str(SHIPPED))
     session = stage.start(Problem(X, y, KOZA))
-    from pipelines.budget import Budget
+    from pipelines.search.budget import Budget
 
     offer = session.candidates(Program(("x1",)), Budget(200_000, 60, calls=10))
     assert any(np.allclose(evaluate(c.program, X), y) for c in offer.candidates)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.budget import Budget
-from pipelines.finish import finish, finish_reserve, snap_gain
-from pipelines.planner import Planner
-from pipelines.problem import Problem
-from pipelines.shapes import NEAR_BAR, ShapeFitter
-from pipelines.types import Candidate
+from pipelines.search.budget import Budget
+from pipelines.search.finish import finish, finish_reserve, snap_gain
+from pipelines.search.planner import Planner
+from pipelines.search.problem import Problem
+from pipelines.search.shapes import NEAR_BAR, ShapeFitter
+from pipelines.search.types import Candidate
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet
 from simulator.program import parse

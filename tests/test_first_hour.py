@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.selection import distinct, select
+from pipelines.search.selection import distinct, select
 from simulator.execute import evaluate
 
 FAST = ["--pipeline", "plain", "--calls", "3000", "--seconds", "600"]
@@ -89,7 +89,7 @@ def test_when_nothing_beats_the_mean_the_printout_says_so(tmp_path, capsys):
 
 
 def test_the_front_shows_each_function_once():
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     rng = np.random.default_rng(1)
     t = np.linspace(0, 4, 30)
@@ -109,7 +109,7 @@ def test_distinct_keeps_the_smallest_of_equal_functions_or_the_chosen_one():
 
 @pytest.fixture(scope="module")
 def fitted():
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     t = np.linspace(0.5, 8, 16)
     est = ProgramRegressor(calls=3000, seconds=600, pipeline="plain", verbose=True)
@@ -136,7 +136,7 @@ def test_the_estimator_speaks_pysr(fitted):
 
 
 def test_verbose_shows_a_progress_line(capfd):
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     t = np.linspace(0.5, 8, 16)
     ProgramRegressor(calls=500, seconds=600, pipeline="plain", verbose=True).fit(
@@ -146,7 +146,7 @@ def test_verbose_shows_a_progress_line(capfd):
 
 
 def test_solve_on_a_dataframe_names_the_variables():
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     t = np.linspace(0.5, 8, 16)
     result = InductionPipeline.preset("plain").solve(
@@ -201,7 +201,7 @@ def test_the_printout_reads_easily(tmp_path, capsys):
 
 
 def test_the_split_line_uses_the_readme_words():
-    from pipelines.result import Result
+    from pipelines.search.result import Result
 
     result = Result(None, 0.0, [], None, [], 0, 0, 0.0, "", split="a product of powers: x1^2 · R(x2)")
     result.variable_names = ("r", "h")
@@ -264,7 +264,7 @@ def test_the_readme_example_on_a_small_budget(tmp_path, monkeypatch):
     """The README's Python example, with the plain pipeline and a small budget."""
     monkeypatch.chdir(tmp_path)
     _noisy_decay(tmp_path / "decay.csv")
-    code = _readme_python().split("\nfrom pipelines.estimator")[0]
+    code = _readme_python().split("\nfrom pipelines.interface.estimator")[0]
     code = code.replace('preset("full")', 'preset("plain")').replace("calls=50_000", "calls=3000")
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
@@ -315,7 +315,7 @@ def test_messages_suggest_and_speak_cli(args, fragment, capsys):
 
 
 def test_help_lists_every_preset_and_the_seed(capsys):
-    from pipelines.pipeline import PRESETS
+    from pipelines.interface.pipeline import PRESETS
 
     with pytest.raises(SystemExit):
         main(["solve", "--help"])
@@ -345,7 +345,8 @@ def test_a_solve_records_the_checkpoint_files_it_used(tmp_path, capsys):
     mine.write_bytes(checkpoint_path("similarity").read_bytes())
     config = tmp_path / "mine.yaml"
     config.write_text(
-        f"preset: plain\nverify: {{class_path: pipelines.verify.Verify, init_args: {{similarity: {mine}}}}}\n"
+        "preset: plain\n"
+        f"verify: {{class_path: pipelines.search.verify.Verify, init_args: {{similarity: {mine}}}}}\n"
     )
     for args, files in (
         (["--config", str(config)], [{"path": str(mine.resolve()), "sha256": sha(mine), "shipped": None}]),

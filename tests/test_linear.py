@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipelines.linear import LinearFitter
-from pipelines.spelling import Speller
+from pipelines.search.linear import LinearFitter
+from pipelines.search.spelling import Speller
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.scoring import nmse
@@ -121,7 +121,7 @@ def test_a_law_under_a_unary_is_a_fit_of_its_inverse():
 
 
 def test_the_result_says_the_law_came_from_a_rational_fit():
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     X = np.linspace(0.5, 3, 30)[:, None]
     y = (X[:, 0] ** 2 + 2) / (X[:, 0] + 1)

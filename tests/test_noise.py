@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pipelines import cli
-from pipelines.noise import estimate_noise, noise_floor
-from pipelines.pipeline import InductionPipeline, PipelineError
-from pipelines.selection import SelectionError, check_criterion, criterion_values, select
+from pipelines.interface.pipeline import InductionPipeline, PipelineError
+from pipelines.search.noise import estimate_noise, noise_floor
+from pipelines.search.selection import SelectionError, check_criterion, criterion_values, select
 from simulator.program import parse
 from simulator.recovery import NOISY_RTOL, is_recovered
 from simulator.suites import TaskError, load_tasks, task_from_dict

@@ -118,7 +118,7 @@ def test_a_new_operator_is_one_entry(monkeypatch):
     assert p.to_sympy() == sympy.sinh(sympy.Symbol("x1", real=True)) + sympy.Symbol("x1", real=True)
     fs = FunctionSet.from_names("add,sinh")
     assert fs.unary == ("sinh",)
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     res = InductionPipeline.preset("full").solve(X, np.sinh(A) + A, function_set=fs, calls=3000, seconds=600)
     assert res.loss < 1e-12 and "sinh" in str(res.program)

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from pipelines.cli import main
-from pipelines.improve import MODELS
-from pipelines.pipeline import preset_spec
+from pipelines.interface.pipeline import preset_spec
+from pipelines.learning.improve import MODELS
 from pipelines.shipped import CHECKPOINTS, checkpoint_name, config_path, resolve_checkpoint, shipped_configs
 
 REPO = Path(__file__).resolve().parents[1]

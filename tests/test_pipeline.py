@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from pipelines.estimator import ProgramRegressor
-from pipelines.locate import GradientLocate
-from pipelines.pipeline import PLANNER_SETTINGS, InductionPipeline, PipelineError, preset_stages
-from pipelines.subgoal import LibrarySubgoal
+from pipelines.interface.estimator import ProgramRegressor
+from pipelines.interface.pipeline import PLANNER_SETTINGS, InductionPipeline, PipelineError, preset_stages
+from pipelines.search.locate import GradientLocate
+from pipelines.search.subgoal import LibrarySubgoal
 from simulator.edits import apply
 from simulator.suites import get_task
 
@@ -82,8 +82,8 @@ def test_presets_name_every_ablation():
 def test_no_subgoal_keeps_the_library_and_drops_its_learned_parts():
     """Its stand-in is plain's sub-goal stage, so the ablation measures learning, not the library;
     only ``uniform`` has no library."""
-    from pipelines.pipeline import preset_spec
-    from pipelines.subgoal import LibrarySubgoal, NoSubgoal
+    from pipelines.interface.pipeline import preset_spec
+    from pipelines.search.subgoal import LibrarySubgoal, NoSubgoal
 
     assert preset_spec("no-subgoal")["subgoal"] == preset_spec("plain")["subgoal"]
     assert preset_spec("full")["subgoal"] != preset_spec("plain")["subgoal"]
@@ -108,11 +108,11 @@ def test_every_stage_and_setting_from_yaml(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(
         "name: mine\n"
-        "locate: {class_path: pipelines.locate.GradientLocate, init_args: {floor: 0.5}}\n"
-        "propose: {class_path: pipelines.propose.UniformPropose}\n"
-        "screen: {class_path: pipelines.screen.NoScreen}\n"
-        "subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 5, pace: 1}}\n"
-        "verify: {class_path: pipelines.verify.Verify, init_args: {fit_top: 2}}\n"
+        "locate: {class_path: pipelines.search.locate.GradientLocate, init_args: {floor: 0.5}}\n"
+        "propose: {class_path: pipelines.search.propose.UniformPropose}\n"
+        "screen: {class_path: pipelines.search.screen.NoScreen}\n"
+        "subgoal: {class_path: pipelines.search.subgoal.LibrarySubgoal, init_args: {max_size: 5, pace: 1}}\n"
+        "verify: {class_path: pipelines.search.verify.Verify, init_args: {fit_top: 2}}\n"
         "planner: {width: 12, max_size: 20, parsimony: 0.1, tol: 1.0e-10, similarity_weight: 0.0,\n"
         "          const_tol: 1.0e-18, polish_calls: 10, polish_seconds: 1.0}\n"
     )
@@ -134,8 +134,8 @@ def test_every_stage_and_setting_from_yaml(tmp_path):
     "text, fragment",
     [
         ("locate: {class_path: os.system}", "outside this project"),
-        ("locate: {class_path: pipelines.locate.NoSuchLocate}", "no class"),
-        ("locate: {class_path: pipelines.locate.GradientLocate, init_args: {flor: 1}}", "flor"),
+        ("locate: {class_path: pipelines.search.locate.NoSuchLocate}", "no class"),
+        ("locate: {class_path: pipelines.search.locate.GradientLocate, init_args: {flor: 1}}", "flor"),
         ("planner: {widht: 3}", "widht"),
         ("preset: full\nplanner: 3", "planner must be a mapping"),
     ],
@@ -167,8 +167,8 @@ def test_one_pipeline_reused_for_three_tasks():
 
 
 def test_estimator_reaches_every_planner_setting_and_stage():
-    from pipelines.pipeline import PLANNER_SETTINGS, STAGE_KEYS
-    from pipelines.propose import UniformPropose
+    from pipelines.interface.pipeline import PLANNER_SETTINGS, STAGE_KEYS
+    from pipelines.search.propose import UniformPropose
 
     params = ProgramRegressor().get_params()
     assert set(PLANNER_SETTINGS) <= set(params) and set(STAGE_KEYS) <= set(params)
@@ -229,8 +229,8 @@ def test_each_stand_in_swaps_in(preset):
 
 
 def test_verify_stamps_each_candidate_when_it_is_known():
-    from pipelines.problem import Problem
-    from pipelines.verify import Verify
+    from pipelines.search.problem import Problem
+    from pipelines.search.verify import Verify
     from simulator.edits import legal_edits
     from simulator.language import FunctionSet
     from simulator.program import parse

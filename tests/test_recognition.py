@@ -9,10 +9,10 @@ import pytest
 
 from flows.checkpoint import save_checkpoint
 from flows.recognition import Recognition, recognition_metrics, token_costs
-from pipelines.budget import Budget
-from pipelines.problem import Problem
+from pipelines.search.budget import Budget
+from pipelines.search.problem import Problem
+from pipelines.search.subgoal import LibrarySubgoal
 from pipelines.shipped import checkpoint_path, config_path
-from pipelines.subgoal import LibrarySubgoal
 from simulator.enumerate import enumerate_exhaustive, output_signature
 from simulator.language import FunctionSet
 from tests.fitting import fit_tiny

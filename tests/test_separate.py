@@ -6,10 +6,10 @@ import dataclasses
 
 import numpy as np
 
-from pipelines.pipeline import InductionPipeline
-from pipelines.separate import PowerSplit, offset_products, power_splits, sum_splits, symmetry_splits
-from pipelines.starts import SEPARATE_AFTER
-from pipelines.subgoal import NoSubgoal
+from pipelines.interface.pipeline import InductionPipeline
+from pipelines.search.separate import PowerSplit, offset_products, power_splits, sum_splits, symmetry_splits
+from pipelines.search.starts import SEPARATE_AFTER
+from pipelines.search.subgoal import NoSubgoal
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.program import parse

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from pipelines.estimator import ProgramRegressor
-from pipelines.pipeline import PLANNER_SETTINGS, InductionPipeline, PipelineError
-from pipelines.settings import PlannerSettings, SettingsError
+from pipelines.interface.estimator import ProgramRegressor
+from pipelines.interface.pipeline import PLANNER_SETTINGS, InductionPipeline, PipelineError
+from pipelines.search.settings import PlannerSettings, SettingsError
 
 
 @pytest.mark.parametrize(

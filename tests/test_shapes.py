@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.finish import EXACT_FLOOR, EXACT_SLACK, as_exact
-from pipelines.pipeline import InductionPipeline
-from pipelines.shapes import ShapeFitter, bases
-from pipelines.starts import SHAPES_AFTER
+from pipelines.interface.pipeline import InductionPipeline
+from pipelines.search.finish import EXACT_FLOOR, EXACT_SLACK, as_exact
+from pipelines.search.shapes import ShapeFitter, bases
+from pipelines.search.starts import SHAPES_AFTER
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
 from simulator.recovery import is_recovered

@@ -8,16 +8,16 @@ import numpy as np
 import sympy
 
 from pipelines import cli
-from pipelines.budget import Budget
-from pipelines.constants import fit_constants_many
-from pipelines.estimator import ProgramRegressor
-from pipelines.finish import finish
-from pipelines.pipeline import InductionPipeline
-from pipelines.planner import Planner
-from pipelines.problem import Problem
-from pipelines.settings import PlannerSettings
-from pipelines.snap import nested_cap, simple_forms, snap_constants
-from pipelines.types import Candidate
+from pipelines.interface.estimator import ProgramRegressor
+from pipelines.interface.pipeline import InductionPipeline
+from pipelines.search.budget import Budget
+from pipelines.search.constants import fit_constants_many
+from pipelines.search.finish import finish
+from pipelines.search.planner import Planner
+from pipelines.search.problem import Problem
+from pipelines.search.settings import PlannerSettings
+from pipelines.search.snap import nested_cap, simple_forms, snap_constants
+from pipelines.search.types import Candidate
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet
 from simulator.program import parse

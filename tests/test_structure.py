@@ -59,9 +59,9 @@ def test_plain_search_never_loads_lightning() -> None:
     out = _fresh(
         "import sys\n"
         "import numpy as np\n"
-        "import pipelines.planner, pipelines.subgoal, pipelines.decompose\n"
-        "import pipelines.linear, pipelines.shapes, pipelines.separate\n"
-        "from pipelines.pipeline import InductionPipeline\n"
+        "import pipelines.search.planner, pipelines.search.subgoal, pipelines.search.decompose\n"
+        "import pipelines.search.linear, pipelines.search.shapes, pipelines.search.separate\n"
+        "from pipelines.interface.pipeline import InductionPipeline\n"
         "X = np.linspace(-1, 1, 20)[:, None]\n"
         "res = InductionPipeline.preset('plain').solve(X, X[:, 0] ** 3 + X[:, 0], calls=3000, seconds=60)\n"
         "assert res.loss < 1e-12, res.loss\n"
@@ -116,5 +116,28 @@ def test_subgoal_stage_sits_above_its_library_and_recursion() -> None:
     """The library and the recursion are the sub-goal stage's parts: neither names the stage,
     not even lazily or for type hints."""
     modules = _modules()
-    for part in ("pipelines.library", "pipelines.decompose"):
-        assert "pipelines.subgoal" not in _imports(modules[part], modules)[1], part
+    for part in ("pipelines.search.library", "pipelines.search.decompose"):
+        assert "pipelines.search.subgoal" not in _imports(modules[part], modules)[1], part
+
+
+ROLES = ("search", "interface", "learning", "bench")  # pipelines' subpackages, lowest first
+
+
+def test_pipelines_roles_import_downward_only() -> None:
+    """Inside pipelines, the search names no interface, learning or bench module, the
+    interface no learning or bench module, learning no bench module (lazily or not)."""
+    modules = _modules()
+    rank = {role: i for i, role in enumerate(ROLES)}
+
+    def role(name: str) -> str | None:
+        parts = name.split(".")
+        return parts[1] if len(parts) > 2 and parts[0] == "pipelines" and parts[1] in rank else None
+
+    upward = sorted(
+        (name, target)
+        for name, path in modules.items()
+        if role(name)
+        for target in _imports(path, modules)[1]
+        if role(target) and rank[role(target)] > rank[role(name)]
+    )
+    assert not upward, upward

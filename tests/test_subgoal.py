@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from pipelines.budget import Budget
-from pipelines.problem import Problem
-from pipelines.subgoal import LibrarySubgoal
-from pipelines.tidy import constant_digits, shorter_forms, without_one_constant
+from pipelines.search.budget import Budget
+from pipelines.search.problem import Problem
+from pipelines.search.subgoal import LibrarySubgoal
+from pipelines.search.tidy import constant_digits, shorter_forms, without_one_constant
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import evaluate
 from simulator.language import FunctionSet

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.result import FrontRow
-from pipelines.suggest import SuggestError, committee, disagreement, parse_bounds, suggest
+from pipelines.interface.suggest import SuggestError, committee, disagreement, parse_bounds, suggest
+from pipelines.search.result import FrontRow
 from simulator.program import parse
 
 FAST = ["--pipeline", "plain", "--calls", "2000", "--seconds", "600"]
@@ -121,7 +121,7 @@ def test_cli_bad_bounds_is_one_line_and_exit_2(square_csv, capsys, bounds, fragm
 def test_estimator_suggests_a_dataframe_inside_the_bounds():
     from sklearn.exceptions import NotFittedError
 
-    from pipelines.estimator import ProgramRegressor
+    from pipelines.interface.estimator import ProgramRegressor
 
     est = ProgramRegressor(function_set="koza", calls=2000, seconds=600, pipeline="plain", random_state=0)
     with pytest.raises(NotFittedError):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pipelines.cli import main
-from pipelines.on_policy import metric_metrics, on_policy_metrics, random_topk_hit
-from pipelines.traces import StateRecord, TraceConfig, hindsight, path_keys, run_task
+from pipelines.learning.on_policy import metric_metrics, on_policy_metrics, random_topk_hit
+from pipelines.learning.traces import StateRecord, TraceConfig, hindsight, path_keys, run_task
 from simulator.edits import Edit, apply, edit_distance, legal_edits
 from simulator.execute import evaluate
 from simulator.language import FunctionSet
@@ -123,7 +123,7 @@ def test_bad_trace_input_is_one_line(tmp_path, capsys):
 
 
 def test_heldout_recovery_per_task_is_paired_and_bound_by_calls():
-    from pipelines.improve import heldout_recovery
+    from pipelines.learning.improve import heldout_recovery
 
     cfg = TraceConfig(calls=300)
     first = heldout_recovery("plain", cfg, 2, per_task=True)
@@ -155,7 +155,7 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
     assert len(lines) == 2 and '"edit_flow_spearman"' in lines[1]
     figures = json.loads((out / "round-1" / "metrics.json").read_text())
     assert {"plain_solved", "wins_vs_plain", "losses_vs_plain", "sign_test_p"} <= set(figures)
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     gate = json.loads((out / "round-1" / "gate.json").read_text())
     for module, decision in gate.items():  # a fit replaces the shipped model only if it gates higher
@@ -175,7 +175,7 @@ def test_one_round_of_expert_iteration_through_the_cli(tmp_path, capsys):
 
 
 def test_the_gate_keeps_a_fit_only_when_it_clearly_raises_the_figure(monkeypatch):
-    from pipelines import improve
+    from pipelines.learning import improve
 
     rng = np.random.default_rng(0)
     old = rng.normal(0.4, 0.2, 200)
@@ -206,7 +206,7 @@ def test_the_gate_keeps_a_fit_only_when_it_clearly_raises_the_figure(monkeypatch
 
 
 def test_a_fit_that_gates_higher_must_still_solve_no_worse_through_the_planner(monkeypatch):
-    from pipelines import improve
+    from pipelines.learning import improve
 
     old = np.linspace(0.0, 1.0, 50)
     units = {"old": old, "better": old + 0.2}
@@ -259,7 +259,7 @@ def test_a_fit_that_gates_higher_must_still_solve_no_worse_through_the_planner(m
 def _traced_x1_state():
     """The state x1 on data from sin(x1), labelled and read back as the edit flow's data sees it."""
     from flows.trace_edit_data import traced_state
-    from pipelines.traces import _state_row
+    from pipelines.learning.traces import _state_row
 
     record, _, y = _labelled_x1_record()
     return traced_state(_state_row(record, set()), X, y, KOZA, parse("sin(x1)")), record.labels["child_loss"]

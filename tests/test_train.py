@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.learning.train import lightning_main
 from pipelines.shipped import checkpoint_path, config_path
-from pipelines.train import lightning_main
 from similarity.metric import SimilarityModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_the_export_hint_is_a_command_that_works(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """Run as printed: into a new file, or over an existing one with the --force it shows."""
-    from pipelines import train
+    from pipelines.learning import train
 
     monkeypatch.chdir(tmp_path)
     dest = tmp_path / "shipped" / "similarity.pt"

@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from pipelines.budget import Budget
-from pipelines.estimator import ProgramRegressor
-from pipelines.finish import finish
-from pipelines.pipeline import InductionPipeline, PipelineError
-from pipelines.planner import Planner
-from pipelines.problem import Problem
-from pipelines.types import Candidate
+from pipelines.interface.estimator import ProgramRegressor
+from pipelines.interface.pipeline import InductionPipeline, PipelineError
+from pipelines.search.budget import Budget
+from pipelines.search.finish import finish
+from pipelines.search.planner import Planner
+from pipelines.search.problem import Problem
+from pipelines.search.types import Candidate
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet, is_literal
 from simulator.program import Program, parse

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from pipelines.budget import Budget
-from pipelines.planner import SCORED_PER_CALL, Planner
-from pipelines.problem import Problem
-from pipelines.screen import NoScreen
-from pipelines.stages import SubgoalOffer
-from pipelines.types import Candidate, Node
+from pipelines.search.budget import Budget
+from pipelines.search.planner import SCORED_PER_CALL, Planner
+from pipelines.search.problem import Problem
+from pipelines.search.screen import NoScreen
+from pipelines.search.stages import SubgoalOffer
+from pipelines.search.types import Candidate, Node
 from simulator.edits import apply, legal_edits
 from simulator.execute import evaluate_many
 from simulator.language import FunctionSet

@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from flows.encoders import BINARY_OPS
-from pipelines.decompose import wrap
+from pipelines.search.decompose import wrap
 from simulator.decomposition_steps import sibling_library
 from simulator.enumerate import ProgramPrior, output_ok
 from simulator.execute import evaluate

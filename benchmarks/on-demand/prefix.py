@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from pipelines.pipeline import instantiate, preset_spec
-from pipelines.problem import Problem
-from pipelines.library import Library
+from pipelines.interface.pipeline import instantiate, preset_spec
+from pipelines.search.problem import Problem
+from pipelines.search.library import Library
 from simulator.enumerate import enumerate_exhaustive
 from simulator.execute import evaluate
 from simulator.suites import get_suite, load_tasks

@@ -2,7 +2,7 @@
 
 Each law starts from a few measured points. A round solves on the points so far; when the
 law is not yet recovered, it measures ``add`` more points, either where the front's leading
-programs disagree most (:func:`pipelines.suggest.suggest`) or drawn at random in the same
+programs disagree most (:func:`pipelines.interface.suggest.suggest`) or drawn at random in the same
 box, and solves again. The count that matters is the rounds each arm needs to recover the
 law, paired on the same (task, seed).
 
@@ -66,7 +66,7 @@ def run_law(
     """Both arms on one (task, seed): round 0 on the ``start`` points, then up to ``rounds``
     rounds of ``add`` points each, until the law is recovered. The runs.jsonl record."""
     from pipelines.bench.methods import pipeline
-    from pipelines.suggest import SuggestError, suggest
+    from pipelines.interface.suggest import SuggestError, suggest
     from simulator.recovery import NOISY_RTOL, is_recovered
 
     truth = task.truth_sympy()

@@ -129,7 +129,7 @@ class PeerMethod(_Base):
 
 def presets() -> tuple[str, ...]:
     """Every pipeline preset: ``full``, ``plain``, ``uniform`` and one ``no-<stage>`` per stage."""
-    from pipelines import pipeline
+    from pipelines.interface import pipeline
 
     named = getattr(pipeline, "PRESETS", None)  # the pipeline's own list, where it keeps one
     return tuple(named or ("full", "plain", "uniform", *(f"no-{s}" for s in pipeline.STAGES)))
@@ -200,7 +200,7 @@ _PIPELINES: dict[str, Any] = {}
 def pipeline(name: str):
     """A preset's (or pipeline YAML's) pipeline, built once per process and reused by every run."""
     if name not in _PIPELINES:
-        from pipelines.pipeline import InductionPipeline
+        from pipelines.interface.pipeline import InductionPipeline
 
         _PIPELINES[name] = InductionPipeline.load(name)
     return _PIPELINES[name]

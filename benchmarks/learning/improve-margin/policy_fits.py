@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import yaml  # noqa: E402
 
-from pipelines.improve import HELDOUT_SECONDS, HELDOUT_SEED, MODELS, fit_model, gate_units, pipeline_spec  # noqa: E402
-from pipelines.traces import TraceConfig, run_task  # noqa: E402
+from pipelines.learning.improve import HELDOUT_SECONDS, HELDOUT_SEED, MODELS, fit_model, gate_units, pipeline_spec  # noqa: E402
+from pipelines.learning.traces import TraceConfig, run_task  # noqa: E402
 from simulator.trace_store import load_traces  # noqa: E402
 
 

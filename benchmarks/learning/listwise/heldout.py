@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from pipelines.improve import heldout_recovery  # noqa: E402
-from pipelines.traces import TraceConfig  # noqa: E402
+from pipelines.learning.improve import heldout_recovery  # noqa: E402
+from pipelines.learning.traces import TraceConfig  # noqa: E402
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.on_policy import metric_run_figures
+from pipelines.learning.on_policy import metric_run_figures
 from similarity.metric import SimilarityModule
 from simulator.trace_store import load_traces
 

@@ -4,8 +4,8 @@ A pipeline is a planner with one object per stage. Every stage and planner setti
 written in a pipeline YAML, stages as LightningCLI writes modules::
 
     name: my-pipeline
-    locate: {class_path: pipelines.locate.GradientLocate, init_args: {floor: 0.3}}
-    subgoal: {class_path: pipelines.subgoal.LibrarySubgoal, init_args: {max_size: 6}}
+    locate: {class_path: pipelines.search.locate.GradientLocate, init_args: {floor: 0.3}}
+    subgoal: {class_path: pipelines.search.subgoal.LibrarySubgoal, init_args: {max_size: 6}}
     planner: {width: 48, parsimony: 0.02}
 
 or start from a preset and change a few things (``preset: full`` plus the same keys).
@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pipelines.data_checks import inspect_data
-from pipelines.planner import OnExpand, Planner, Progress
-from pipelines.problem import Problem
-from pipelines.result import Result
-from pipelines.settings import PlannerSettings, SettingsError
+from pipelines.interface.data_checks import inspect_data
+from pipelines.search.planner import OnExpand, Planner, Progress
+from pipelines.search.problem import Problem
+from pipelines.search.result import Result
+from pipelines.search.settings import PlannerSettings, SettingsError
+from pipelines.search.stages import Locate, Propose, Screen, Subgoal
+from pipelines.search.verify import Verify
 from pipelines.shipped import config_path, describe_checkpoints, recording_checkpoints, shipped_configs
-from pipelines.stages import Locate, Propose, Screen, Subgoal
-from pipelines.verify import Verify
 from simulator.data import check_xy
 from simulator.language import FunctionSet, variables
 from simulator.units import Units, UnitsError
@@ -75,21 +75,21 @@ def _spec(class_path: str, **init_args: Any) -> dict:
 # Each stage's learned form (with the shipped checkpoint it reads, by its name in
 # pipelines.shipped.CHECKPOINTS) and its plain stand-in.
 LEARNED_STAGES = {
-    "locate": _spec("pipelines.locate.GradientLocate"),  # plus the similarity model when learned
-    "propose": _spec("pipelines.propose.FlowPropose", checkpoint="edit_flow"),
+    "locate": _spec("pipelines.search.locate.GradientLocate"),  # plus the similarity model when learned
+    "propose": _spec("pipelines.search.propose.FlowPropose", checkpoint="edit_flow"),
     "subgoal": _spec(
-        "pipelines.subgoal.LibrarySubgoal",
+        "pipelines.search.subgoal.LibrarySubgoal",
         reverse_flow="reverse_flow",
         decomposer="decomposition_policy",
         recognizer="recognition",
     ),
 }
 PLAIN_STAGES = {
-    "locate": _spec("pipelines.locate.UniformLocate"),
-    "propose": _spec("pipelines.propose.UniformPropose"),
+    "locate": _spec("pipelines.search.locate.UniformLocate"),
+    "propose": _spec("pipelines.search.propose.UniformPropose"),
     # the learned parts out (reverse flow, decomposition policy, recognition order), the library
     # and its splits kept: without them a run measures the library, not learning
-    "subgoal": _spec("pipelines.subgoal.LibrarySubgoal", reverse_flow=None),
+    "subgoal": _spec("pipelines.search.subgoal.LibrarySubgoal", reverse_flow=None),
 }
 
 
@@ -108,10 +108,10 @@ def preset_spec(name: str) -> dict:
     sim = "similarity" if kinds["similarity"] == "learned" else None
     if kinds["locate"] == "learned":
         spec["locate"]["init_args"]["similarity"] = sim
-    spec["screen"] = _spec("pipelines.screen.NoScreen")  # verify_all: every edit is run
-    spec["verify"] = _spec("pipelines.verify.Verify", similarity=sim)
+    spec["screen"] = _spec("pipelines.search.screen.NoScreen")  # verify_all: every edit is run
+    spec["verify"] = _spec("pipelines.search.verify.Verify", similarity=sim)
     if name == "uniform":  # the all-plain baseline with no library: every legal edit is run
-        spec["subgoal"] = _spec("pipelines.subgoal.NoSubgoal")
+        spec["subgoal"] = _spec("pipelines.search.subgoal.NoSubgoal")
         spec["planner"] = {"linear": False}  # nor the algebra of linear and rational fits
     else:  # learned proposals pick a few edits
         spec["planner"] = {"width": DEFAULT_WIDTH}
@@ -293,7 +293,7 @@ class InductionPipeline:
         ``validation`` > 0 holds that fraction of the points out of the search (a seeded
         draw); the front then reports each program's loss on them, and ``select="validation"``
         chooses by it. ``names`` name X's columns (a DataFrame's own are used when not given).
-        The result's ``warnings`` say what the data checks found (:mod:`pipelines.data_checks`);
+        The result's ``warnings`` say what the data checks found (:mod:`pipelines.interface.data_checks`);
         with the ``outliers="drop"`` setting, the rows they flag are left out of the search.
         ``units`` (``"a=m,T=s"``, a mapping, or :class:`simulator.units.Units`) give each
         column's and the target's (named ``target``) physical units: only dimensionally

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipelines.problem import fixed_rows
+from pipelines.search.problem import fixed_rows
 
 # Below this NMSE the data are treated as noiseless: the exact-fit machinery takes over.
 EXACT_BELOW = 1e-7

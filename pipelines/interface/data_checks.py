@@ -6,7 +6,7 @@ never changes, rows that repeat, too few distinct points, noise that swamps the 
 and outliers. Each finding is one line for the result's warnings; none stops a solve.
 
 Outliers are found model-free, before any law is known: each point is predicted by a
-local linear fit through its nearest neighbours in x (as :func:`pipelines.noise.neighbour_floor`
+local linear fit through its nearest neighbours in x (as :func:`pipelines.search.noise.neighbour_floor`
 does), leaving out points already flagged. A point is an outlier when its residual is both
 far beyond the residuals' robust spread (median absolute deviation) and larger than the
 spread of its neighbours' own values, so the curvature of a steep smooth law, which the
@@ -42,7 +42,7 @@ def inspect_data(
     X: np.ndarray, y: np.ndarray, names: list[str] | tuple[str, ...] | None = None
 ) -> DataReport:
     """Warnings about (X, y), checked data of shape (n, d) and (n,); ``names`` name X's columns."""
-    from pipelines.noise import neighbour_floor
+    from pipelines.search.noise import neighbour_floor
 
     n, d = X.shape
     names = list(names) if names is not None else [f"x{j + 1}" for j in range(d)]

@@ -3,7 +3,7 @@
 It chooses the law from the front (the exact program with the shortest description, or the
 selection criterion's row), tidies an exact choice (constants absorbed, forms expanded) or
 simplifies an inexact one while its description length drops, snaps the constants of the
-choice and of the front to simple forms where the loss allows (:mod:`pipelines.snap`), and
+choice and of the front to simple forms where the loss allows (:mod:`pipelines.search.snap`), and
 builds the :class:`Result` with the Pareto front as the user sees it.
 """
 
@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.constants import fit_constants_many
-from pipelines.noise import NoiseEstimate
-from pipelines.result import FrontRow, Result, TraceStep
-from pipelines.selection import beats_mean, criterion_values, distinct, select
-from pipelines.snap import EXACT_WINDOW, WINDOW, Snapped, snap_constants
-from pipelines.tidy import description_length, shorter_forms, simpler_forms
-from pipelines.types import Candidate, Node
+from pipelines.search.constants import fit_constants_many
+from pipelines.search.noise import NoiseEstimate
+from pipelines.search.result import FrontRow, Result, TraceStep
+from pipelines.search.selection import beats_mean, criterion_values, distinct, select
+from pipelines.search.snap import EXACT_WINDOW, WINDOW, Snapped, snap_constants
+from pipelines.search.tidy import description_length, shorter_forms, simpler_forms
+from pipelines.search.types import Candidate, Node
 from simulator.edits import edit_path
 from simulator.execute import evaluate, evaluate_many
 from simulator.program import Program
 from simulator.scoring import nmse
 
 if TYPE_CHECKING:
-    from pipelines.planner import SolveState
-    from pipelines.problem import Problem
+    from pipelines.search.planner import SolveState
+    from pipelines.search.problem import Problem
 
 # Exact fits are told apart by how exact: on data that spans many orders of magnitude,
 # dropping a real additive constant (2.1 - 2.1*exp(-0.5*x)) can cost less than the tolerance
@@ -43,7 +43,7 @@ EXACT_FLOOR = 1e-6
 # its calls for the search.
 FINISH_RESERVE = 300
 RESERVE_FROM = 10_000
-# On noisy data a snap must also pass the nested-model F test at this level (pipelines.snap):
+# On noisy data a snap must also pass the nested-model F test at this level (pipelines.search.snap):
 # the floor's estimate alone may be far too high on a few points.
 NESTED_LEVEL = 0.01
 
@@ -152,7 +152,7 @@ def snap_gain(n: int) -> float:
 
 
 def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Node:
-    """The chosen node with its constants snapped (:mod:`pipelines.snap`), and every row of
+    """The chosen node with its constants snapped (:mod:`pipelines.search.snap`), and every row of
     the Pareto front the same way, in place, smallest first; ``snaps`` gets each snapped
     program's record. A row whose snapped loss a smaller row beats keeps its fitted constants
     (it stays on the front, as the fit that it is); a row that joins the front because a

@@ -1,8 +1,8 @@
 """One batched Levenberg-Marquardt for many least-squares problems at once.
 
 Both constant fits of the search use it: every constant of many programs
-(:mod:`pipelines.constants`), and the inner constants of many shapes with the outer pair
-projected out (:mod:`pipelines.shapes`). The caller evaluates a batch of parameter rows to
+(:mod:`pipelines.search.constants`), and the inner constants of many shapes with the outer pair
+projected out (:mod:`pipelines.search.shapes`). The caller evaluates a batch of parameter rows to
 their normal equations (JᵀJ, Jᵀr) and loss; this loop damps them, solves every row still
 fitting in one batched call, and keeps a step only where it lowers the loss. Each caller's
 :class:`Rules` say when its fits stop, tuned to its own problem.

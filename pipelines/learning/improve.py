@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pipelines.learning.traces import TraceConfig, generate, run_task
 from pipelines.shipped import config_path
 from pipelines.sign_test import sign_test
-from pipelines.traces import TraceConfig, generate, run_task
 
 HELDOUT_SEED = 1_000_003  # held-out targets: a seed no round's traces use
 # Held-out runs are bound by calls, not seconds: a figure must not depend on the machine's load.
@@ -102,7 +102,7 @@ def fit_model(
     """Fine-tune one module from ``start`` on ``traces``; the export lands at ``dest``. ``data``
     and ``model`` override the data module's and the model's arguments (``best_child_share``,
     ``lr``)."""
-    from pipelines.train import lightning_main
+    from pipelines.learning.train import lightning_main
 
     config_name, _ = MODELS[module]
     cfg = yaml.safe_load(config_path(config_name).read_text())
@@ -114,7 +114,7 @@ def fit_model(
     cfg["trainer"]["enable_progress_bar"] = False
     cfg["trainer"]["callbacks"] = [
         {"class_path": "flows.checkpoint.InitFromPretrained", "init_args": {"path": start}},
-        {"class_path": "pipelines.train.ExportCheckpoint", "init_args": {"path": str(dest)}},
+        {"class_path": "pipelines.learning.train.ExportCheckpoint", "init_args": {"path": str(dest)}},
     ]
     cfg["trainer"]["logger"] = {
         "class_path": "pytorch_lightning.loggers.WandbLogger",
@@ -192,7 +192,7 @@ def evaluate_round(
 ) -> dict:
     from flows.checkpoint import load_pretrained
     from flows.edit_flow import EditFlow
-    from pipelines.on_policy import on_policy_metrics
+    from pipelines.learning.on_policy import on_policy_metrics
     from similarity.metric import SimilarityModule
     from simulator.trace_store import load_traces
 
@@ -243,7 +243,7 @@ def gate_units(module: str, checkpoint: str, runs: list[dict]) -> np.ndarray:
     from flows.checkpoint import load_pretrained
     from flows.decomposition_policy import DecompositionPolicy, first_right_step
     from flows.edit_flow import EditFlow
-    from pipelines.on_policy import edit_flow_state_figures, metric_run_figures
+    from pipelines.learning.on_policy import edit_flow_state_figures, metric_run_figures
     from similarity.metric import SimilarityModule
 
     if module == "edit_flow":

@@ -9,8 +9,8 @@ import numpy as np
 import sympy
 import torch
 
-from pipelines.selection import beats_mean
-from pipelines.snap import Snapped
+from pipelines.search.selection import beats_mean
+from pipelines.search.snap import Snapped
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate, torch_forward
 from simulator.program import Program, symbols, to_sympy, to_text
@@ -83,7 +83,7 @@ class NamedProgram(Program):
 @dataclass(frozen=True)
 class FrontRow:
     """One row of the Pareto front: size, training loss, the program, the selection
-    criterion's value (:mod:`pipelines.selection`) and the loss on a validation split."""
+    criterion's value (:mod:`pipelines.search.selection`) and the loss on a validation split."""
 
     complexity: int
     loss: float
@@ -122,12 +122,12 @@ class Result:
     candidates_scored: int = 0  # candidates judged without a simulator call (library lookups)
     variable_names: tuple[str, ...] | None = None  # the data's names for x1, x2, ... (printing only)
     noise_floor: float = 0.0  # the NMSE the law itself would score (0: exact data)
-    noise: dict | None = None  # the estimates behind the floor (pipelines/noise.py), when estimated
+    noise: dict | None = None  # the estimates behind the floor (pipelines/search/noise.py), when estimated
     selection: str = "auto"  # the criterion that chose ``program`` from the front
     split: str = ""  # how the task was split into smaller ones on the way to it ("": not split)
     origin: str = ""  # the fit the law grew from: a linear, rational or shape fit ("": the search)
     checkpoints: list[dict] = field(default_factory=list)  # model files used: path, sha256, shipped
-    # the programs (chosen and front) whose constants snapped to simple forms (pipelines/snap.py)
+    # the programs (chosen and front) whose constants snapped to simple forms (pipelines/search/snap.py)
     snaps: dict[Program, Snapped] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what the data checks found (data_checks.py)
     outliers: list[int] = field(default_factory=list)  # rows that lie far from their neighbours

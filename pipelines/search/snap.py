@@ -5,7 +5,7 @@ are the noise's, and they hide the law from a reader. After the finisher has cho
 constant of a program is tried at the simple values near it (integers, fractions with small
 denominators, multiples of pi and sqrt(2)), the shortest to write first, as AI Feynman
 rationalises its constants. The program's other constants are refitted with the snapped ones
-held (:func:`pipelines.constants.fit_constants_many`), and a snap is kept only while the
+held (:func:`pipelines.search.constants.fit_constants_many`), and a snap is kept only while the
 loss stays within the caller's bar: as exact as before on exact data, within the noise
 floor's slack on noisy data. Every try is charged to the budget as simulator calls.
 """
@@ -19,9 +19,9 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from pipelines.budget import Budget
-from pipelines.constants import fit_constants_many
-from pipelines.problem import Problem
+from pipelines.search.budget import Budget
+from pipelines.search.constants import fit_constants_many
+from pipelines.search.problem import Problem
 from simulator.execute import evaluate_many
 from simulator.program import Program
 

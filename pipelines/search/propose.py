@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipelines.problem import Problem
+from pipelines.search.problem import Problem
 from simulator.edits import Edit
 from simulator.program import Program
 

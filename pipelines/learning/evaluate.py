@@ -46,7 +46,7 @@ def _reverse_figures(model, seed: int) -> dict:
 def _decomposition_figures(model, seed: int) -> dict:
     """The policy's ranking of one step (beside library order), then the whole recursion."""
     from flows.decomposition_policy import decomposition_metrics
-    from pipelines.decompose import search_metrics
+    from pipelines.search.decompose import search_metrics
 
     ranking = decomposition_metrics(model, n=500, seed=seed)
     search = search_metrics(model, n=60, seed=seed)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.levenberg_marquardt import Evaluation, Rules, levenberg_marquardt
-from pipelines.problem import fixed_rows
-from pipelines.spelling import respell
+from pipelines.search.levenberg_marquardt import Evaluation, Rules, levenberg_marquardt
+from pipelines.search.problem import fixed_rows
+from pipelines.search.spelling import respell
 from simulator.execute import evaluate_many
 from simulator.language import CONST, FunctionSet
 from simulator.operators import OPERATORS

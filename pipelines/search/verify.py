@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from pipelines.constants import fit_constants_many
-from pipelines.problem import Problem
-from pipelines.types import Candidate, Verified
+from pipelines.search.constants import fit_constants_many
+from pipelines.search.problem import Problem
+from pipelines.search.types import Candidate, Verified
 from simulator.edits import Edit, apply
 from simulator.execute import evaluate_many
 from simulator.incremental import IncrementalEvaluator

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from pipelines.levenberg_marquardt import Evaluation, Rules, levenberg_marquardt
+from pipelines.search.levenberg_marquardt import Evaluation, Rules, levenberg_marquardt
 from simulator.execute import value_and_jacobian
 from simulator.program import Program
 
@@ -24,11 +24,11 @@ def fit_constants_many(
 ) -> tuple[list[Program], int]:
     """Each program with its constants fitted to (X, y), and the tree walks spent in all.
 
-    Levenberg-Marquardt on the NMSE (:mod:`pipelines.levenberg_marquardt`), with the exact
+    Levenberg-Marquardt on the NMSE (:mod:`pipelines.search.levenberg_marquardt`), with the exact
     Jacobian from one forward-mode tree walk (:func:`simulator.execute.value_and_jacobian`).
     A program keeps its starting values unless the fit improves them; one without constants
     is returned unchanged. ``frozen[i]`` names the constants of program i held at their values
-    (a snapped constant, :mod:`pipelines.snap`): their Jacobian rows are zero and they are not
+    (a snapped constant, :mod:`pipelines.search.snap`): their Jacobian rows are zero and they are not
     free, so no step moves them.
     """
     out = list(programs)

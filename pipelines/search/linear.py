@@ -14,7 +14,7 @@ of that system on noisy data). Search reaches such targets slowly, one edit at a
 A fit is accepted when it meets ``bar`` (an exact fit, or the noise floor). Sets with fitted
 constants get ``const`` coefficients (verification refits them); sets without get the
 coefficients snapped to small integers and fractions, accepted only if the snapped program
-still meets the bar, and written in the set's own tokens (:mod:`pipelines.spelling`).
+still meets the bar, and written in the set's own tokens (:mod:`pipelines.search.spelling`).
 Every basis column evaluated is a simulator call; every support or degree pair solved is a
 candidate scored.
 """
@@ -28,7 +28,7 @@ from itertools import combinations, combinations_with_replacement
 
 import numpy as np
 
-from pipelines.spelling import Speller, Tokens, const_horner, const_sum, respell
+from pipelines.search.spelling import Speller, Tokens, const_horner, const_sum, respell
 from simulator.execute import evaluate_many
 from simulator.language import CONST, FunctionSet
 from simulator.program import Program

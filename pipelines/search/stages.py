@@ -17,9 +17,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from pipelines.budget import Budget
-from pipelines.problem import Problem
-from pipelines.verify import Candidate
+from pipelines.search.budget import Budget
+from pipelines.search.problem import Problem
+from pipelines.search.verify import Candidate
 from simulator.edits import Edit
 from simulator.program import Program
 

@@ -1,6 +1,6 @@
 """The budget of one solve: simulator calls and seconds, spent only by the planner.
 
-Stages report what they spent (:class:`pipelines.verify.Verified`, a sub-goal offer's
+Stages report what they spent (:class:`pipelines.search.verify.Verified`, a sub-goal offer's
 ``calls``) and the planner charges it here, so every count has one owner per solve.
 """
 

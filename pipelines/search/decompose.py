@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flows.encoders import BINARY_OPS
-from pipelines.library import Library
+from pipelines.search.library import Library
 from simulator.branches import HoleSampler, branch_preimages
 from simulator.decomposition_steps import SAME, decomposition_steps
 from simulator.operators import OPERATORS

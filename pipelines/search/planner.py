@@ -2,10 +2,10 @@
 
 Each expansion asks the stages in turn: locate (where), propose (which edit), screen
 (which to run), sub-goal (whole replacement subtrees), verify (the simulator). Start
-providers (:mod:`pipelines.starts`) add whole programs found another way, each once the
+providers (:mod:`pipelines.search.starts`) add whole programs found another way, each once the
 search has found the task hard enough. Children are de-duplicated by canonical key, a Pareto
 front of complexity against loss is kept, and the search stops at the recovery tolerance or
-when the budget is spent; the finisher (:mod:`pipelines.finish`) chooses and reports.
+when the budget is spent; the finisher (:mod:`pipelines.search.finish`) chooses and reports.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.budget import Budget
-from pipelines.finish import finish, finish_reserve
-from pipelines.locate import UniformLocate
-from pipelines.noise import estimate_noise
-from pipelines.problem import Problem
-from pipelines.propose import UniformPropose
-from pipelines.result import Result
-from pipelines.screen import NoScreen
-from pipelines.selection import check_criterion
-from pipelines.settings import PlannerSettings
-from pipelines.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
-from pipelines.starts import (
+from pipelines.search.budget import Budget
+from pipelines.search.finish import finish, finish_reserve
+from pipelines.search.locate import UniformLocate
+from pipelines.search.noise import estimate_noise
+from pipelines.search.problem import Problem
+from pipelines.search.propose import UniformPropose
+from pipelines.search.result import Result
+from pipelines.search.screen import NoScreen
+from pipelines.search.selection import check_criterion
+from pipelines.search.settings import PlannerSettings
+from pipelines.search.stages import Locate, Propose, Screen, Subgoal, SubgoalSession
+from pipelines.search.starts import (
     SEPARATE_SHARE,
     LeafStarts,
     LinearStarts,
@@ -39,9 +39,9 @@ from pipelines.starts import (
     SplitStarts,
     StartProvider,
 )
-from pipelines.subgoal import NoSubgoal
-from pipelines.types import Candidate, Node, Verified
-from pipelines.verify import Verify
+from pipelines.search.subgoal import NoSubgoal
+from pipelines.search.types import Candidate, Node, Verified
+from pipelines.search.verify import Verify
 from simulator.edits import Edit, legal_edits
 from simulator.program import Program
 
@@ -50,7 +50,7 @@ OnExpand = Callable[["Expansion"], None]
 # The stop reason when a program reaches the tolerance: an exact fit of the training data.
 # Whether it is the true law is for a ground truth to say (the recovery check), not the search.
 EXACT_FIT = "exact fit"
-# The stop reason on noisy data: a program reached the estimated noise floor (pipelines/noise.py).
+# The stop reason on noisy data: a program reached the estimated noise floor (pipelines/search/noise.py).
 NOISE_FLOOR = "noise floor reached"
 # The law's own loss on noisy data scatters around the estimated floor (the estimate is from
 # a few points, and fitted constants absorb a little noise): within this factor counts.
@@ -126,7 +126,7 @@ class SolveState:
     allowed: frozenset[str] = frozenset()  # the task's tokens: a program with any other is never kept
     distinct: int = 0  # the distinct points of the data (set from the problem)
     # with units, the front and the best hold only dimensionally consistent programs; this
-    # front holds every program, for when none is consistent (:func:`pipelines.finish.finish`)
+    # front holds every program, for when none is consistent (:func:`pipelines.search.finish.finish`)
     unchecked: dict[int, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -217,8 +217,8 @@ class SolveState:
 class Planner:
     """Best-first search under a budget of simulator calls and seconds.
 
-    The stages are objects (:mod:`pipelines.stages`); the settings are one frozen
-    :class:`pipelines.settings.PlannerSettings` (keyword arguments change a copy of it).
+    The stages are objects (:mod:`pipelines.search.stages`); the settings are one frozen
+    :class:`pipelines.search.settings.PlannerSettings` (keyword arguments change a copy of it).
 
     ``width`` caps how many proposed edits of one parent are verified (None: all of them);
     ``parsimony`` weighs complexity against log-error in the search score. ``max_size`` caps
@@ -232,14 +232,14 @@ class Planner:
     program that also meets it, and the result has its redundant constants dropped.
 
     Noisy data: ``noise_floor`` is the NMSE the law itself would score ("auto": estimated
-    from the data, :func:`pipelines.noise.noise_floor`; 0: exact data). Losses below it
+    from the data, :func:`pipelines.search.noise.noise_floor`; 0: exact data). Losses below it
     count as the floor in the search score, so near-fits that chase the noise earn nothing
     over smaller programs. Once a program is within ``FLOOR_SLACK`` of it, the search goes
     on, unrestricted, for as many calls and seconds again as it took (at least the polish),
     then stops ("noise floor reached"). ``select`` names how the result is chosen from
-    the Pareto front (:mod:`pipelines.selection`).
+    the Pareto front (:mod:`pipelines.search.selection`).
 
-    ``separate``: split the task into parts on fewer variables (:mod:`pipelines.separate`):
+    ``separate``: split the task into parts on fewer variables (:mod:`pipelines.search.separate`):
     power-law factors peeled off (a product of powers alone before the search starts), a
     sum of parts on disjoint variables, or two variables seen only through their difference
     or ratio, each part solved by a sub-search with its own share
@@ -247,7 +247,7 @@ class Planner:
     search as a start.
 
     ``shapes``: once the search has spent ``SHAPES_AFTER`` calls without a hit, fit whole
-    programs ``a + b*u(c*L + d)`` and products of two such factors (:mod:`pipelines.shapes`),
+    programs ``a + b*u(c*L + d)`` and products of two such factors (:mod:`pipelines.search.shapes`),
     the inner constants found by a grid and Levenberg-Marquardt; those that fit (exactly, or
     to the noise floor) join the search as starts.
 

@@ -28,7 +28,7 @@ class Problem:
     """What a solve is asked: inputs X (n, d), targets y (n,), and the allowed tokens.
 
     Read-only: the budget and everything else that changes during a solve belong to the
-    planner's per-solve state (:class:`pipelines.budget.Budget`, stage sessions).
+    planner's per-solve state (:class:`pipelines.search.budget.Budget`, stage sessions).
     """
 
     X: np.ndarray

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pipelines.noise import check_noise_floor
-from pipelines.selection import check_criterion
+from pipelines.search.noise import check_noise_floor
+from pipelines.search.selection import check_criterion
 
 OUTLIER_CHOICES = ("keep", "drop")
 
@@ -43,7 +43,7 @@ def _number(name: str, value: Any, low: float = 0.0, high: float = math.inf, ope
 
 @dataclass(frozen=True)
 class PlannerSettings:
-    """How the planner searches (see :class:`pipelines.planner.Planner` for what each does).
+    """How the planner searches (see :class:`pipelines.search.planner.Planner` for what each does).
 
     ``width``: edits of one parent kept (None: all); ``max_size``: the largest program
     searched; ``parsimony``: weight of size in the search score; ``tol`` and ``const_tol``:
@@ -54,9 +54,9 @@ class PlannerSettings:
     ``linear``: the start providers; ``verify_all``: run every legal edit of a node;
     ``subgoal_share``: the sub-goal stage's share of the work; ``snap``: after the choice,
     snap fitted constants to simple forms (3/2, pi) where the loss allows
-    (:mod:`pipelines.snap`); ``outliers``: ``"keep"`` the points that lie far from their
+    (:mod:`pipelines.search.snap`); ``outliers``: ``"keep"`` the points that lie far from their
     neighbours (a warning names them) or ``"drop"`` them before the search
-    (:mod:`pipelines.data_checks`); ``use_units``: when the data come with physical units, choose
+    (:mod:`pipelines.interface.data_checks`); ``use_units``: when the data come with physical units, choose
     only dimensionally consistent programs (:mod:`simulator.units`); false ignores them.
     """
 

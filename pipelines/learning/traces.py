@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.planner import EXACT_FIT, Expansion
+from pipelines.search.planner import EXACT_FIT, Expansion
 from simulator.edits import KINDS, Edit, apply, edit_distance, next_edits
 from simulator.enumerate import FunctionSetPrior, ProgramPrior, output_ok, sample_inputs
 from simulator.execute import evaluate
@@ -132,7 +132,7 @@ def path_keys(start: Program, edits: list[Edit]) -> set[str]:
 
 def run_task(task_id: int, seed: int, cfg: TraceConfig, pipeline=None) -> dict:
     """One random target, one run of the pipeline, its labelled states: a shard's rows."""
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     rng = np.random.default_rng([seed, task_id])
     fs, X, target = random_target(rng, cfg)
@@ -193,7 +193,7 @@ def _state_row(st: StateRecord, on_path: set[str]) -> dict:
 # ----- generation -----------------------------------------------------------------------------
 def make_shard(out: str, index: int, task_ids: list[int], seed: int, cfg: TraceConfig) -> dict:
     """Run one shard's tasks with one pipeline and write the shard; a summary for progress."""
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     pipe = InductionPipeline.load(cfg.pipeline)
     rows = [run_task(t, seed, cfg, pipe) for t in task_ids]
@@ -296,7 +296,7 @@ def main(args) -> int:
         states_per_run=args.states,
         function_sets=sets,
     )
-    from pipelines.pipeline import InductionPipeline
+    from pipelines.interface.pipeline import InductionPipeline
 
     InductionPipeline.load(cfg.pipeline)  # a bad preset or config fails here, in one line
     shards = plan_shards(args.tasks, args.shard_size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipelines.problem import Problem
+from pipelines.search.problem import Problem
 from simulator.execute import torch_forward
 from simulator.program import Program
 

@@ -3,11 +3,11 @@
 The exact inverse of the operators above a node (or samples of the reverse flow where there
 is none) gives the output z* that the node must have for the whole program to output y, so
 finding its subtree becomes a lookup by value instead of a search. A library of small
-programs (:mod:`pipelines.library`), enumerated per solve on the task's x as the search asks
+programs (:mod:`pipelines.search.library`), enumerated per solve on the task's x as the search asks
 for it, is searched for z*: directly (nearest output), and as ``A op B`` with A and B both
 from the library (meet in the middle), which reaches subtrees twice the library's size in
 one step. At the root, a z* that neither meets is decomposed level by level
-(:mod:`pipelines.decompose`).
+(:mod:`pipelines.search.decompose`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from itertools import islice
 import numpy as np
 
 from flows.encoders import MAX_VARS
-from pipelines.budget import Budget
-from pipelines.decompose import BRANCHES, decompose
-from pipelines.library import Library, unary_preimage
-from pipelines.problem import Problem
-from pipelines.stages import SubgoalOffer
-from pipelines.verify import Candidate
+from pipelines.search.budget import Budget
+from pipelines.search.decompose import BRANCHES, decompose
+from pipelines.search.library import Library, unary_preimage
+from pipelines.search.problem import Problem
+from pipelines.search.stages import SubgoalOffer
+from pipelines.search.verify import Candidate
 from simulator.enumerate import iter_programs
 from simulator.inverse import exact_inverse
 from simulator.language import CONST
@@ -63,7 +63,7 @@ class LibrarySubgoal:
     ``max_locations`` caps how many nodes of a program are tried besides the root.
     ``reverse_flow``, a checkpoint path, samples targets where no exact inverse exists.
     At the root, targets that no lookup or split meets are decomposed
-    (:func:`pipelines.decompose.decompose`): one of the first ``recurse_left`` entries peeled
+    (:func:`pipelines.search.decompose.decompose`): one of the first ``recurse_left`` entries peeled
     off per level, up to ``recurse_depth`` levels, ``recurse_pops`` remainders matched, in the
     order of the ``decomposer`` (a decomposition-policy checkpoint) or, without one, in
     library order; with ``recurse_unary`` the unary operators are peeled too, and where one is
@@ -276,7 +276,7 @@ class LibrarySession:
             found += lib.affine_split(target, fs.binary, fs.unary, st.affine_left)
         if len(found) > nearest and depth == st.depth:
             return found  # exact matches at the top: no need to recurse
-        if depth > 0:  # peel small siblings off, level after level (pipelines/decompose.py)
+        if depth > 0:  # peel small siblings off, level after level (pipelines/search/decompose.py)
             found += decompose(
                 lib,
                 target,

@@ -14,17 +14,24 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from pipelines.linear import LinearFitter
-from pipelines.separate import PowerSplit, offset_products, power_splits, rename, sum_splits, symmetry_splits
-from pipelines.shapes import ShapeFitter
-from pipelines.types import Candidate
+from pipelines.search.linear import LinearFitter
+from pipelines.search.separate import (
+    PowerSplit,
+    offset_products,
+    power_splits,
+    rename,
+    sum_splits,
+    symmetry_splits,
+)
+from pipelines.search.shapes import ShapeFitter
+from pipelines.search.types import Candidate
 from simulator.execute import evaluate
 from simulator.language import CONST
 from simulator.program import Program
 
 if TYPE_CHECKING:
-    from pipelines.planner import Planner, SolveState
-    from pipelines.problem import Problem
+    from pipelines.search.planner import Planner, SolveState
+    from pipelines.search.problem import Problem
 
 Starts = list[tuple[Candidate, int]]  # verified programs, each with the calls spent when it was known
 
@@ -119,7 +126,7 @@ class ProductStarts:
 
 
 class SplitStarts:
-    """Splits of the task (:mod:`pipelines.separate`) whose parts need a sub-search each
+    """Splits of the task (:mod:`pipelines.search.separate`) whose parts need a sub-search each
     (itself free to split again), the parts recombined: powers peeled off, a sum of parts on
     disjoint variables, or two variables seen only through their difference or ratio. Every
     sub-search's calls, fit passes and candidates scored are charged to this solve."""
@@ -160,7 +167,7 @@ class SplitStarts:
 
 class ShapeStarts:
     """Whole programs ``a + b*u(c*L + d)`` and products of two such factors, the inner
-    constants found by a grid and Levenberg-Marquardt (:mod:`pipelines.shapes`), that meet
+    constants found by a grid and Levenberg-Marquardt (:mod:`pipelines.search.shapes`), that meet
     the search's bar; the bases' evaluations, grid points and LM iterations are charged.
     When none meets it, the near fits join the front only (:meth:`SolveState.remember`)."""
 
@@ -189,7 +196,7 @@ class ShapeStarts:
 
 
 class LinearStarts:
-    """Whole programs from linear and rational fits over a basis (:mod:`pipelines.linear`)
+    """Whole programs from linear and rational fits over a basis (:mod:`pipelines.search.linear`)
     that meet the search's bar; the basis columns are charged as calls, the supports solved
     as scored."""
 

@@ -2,8 +2,8 @@
 
 A sub-goal is a value a node must produce; the library answers it exactly (an entry equal
 to it), as a split ``A op B`` of two entries, as a sum of entries with fitted coefficients,
-or with a fitted constant inside one entry. The sub-goal stage (``pipelines/subgoal.py``)
-builds and grows it; the recursion (``pipelines/decompose.py``) peels siblings off its
+or with a fitted constant inside one entry. The sub-goal stage (``pipelines/search/subgoal.py``)
+builds and grows it; the recursion (``pipelines/search/decompose.py``) peels siblings off its
 first entries.
 """
 
@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from pipelines.linear import subset_fits
+from pipelines.search.linear import subset_fits
 from simulator.execute import node_values
 from simulator.inverse import split_solvers
 from simulator.language import arity

@@ -367,7 +367,7 @@ def plot(found: Suggestion, X: np.ndarray, y: np.ndarray, path: str, target: str
 
 def describe(found: Suggestion, result) -> str:
     """The committee and the points' disagreement, for stderr."""
-    from pipelines.result import rounded
+    from pipelines.search.result import rounded
 
     lines = ["", "committee (m1: the chosen law; then the front rows nearest it in loss)"]
     for k, (program, loss) in enumerate(zip(found.committee, found.losses)):

@@ -14,8 +14,8 @@ import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipelines.pipeline import PLANNER_SETTINGS, STAGE_KEYS, InductionPipeline
-from pipelines.progress import progress_bar
+from pipelines.interface.pipeline import PLANNER_SETTINGS, STAGE_KEYS, InductionPipeline
+from pipelines.search.progress import progress_bar
 from simulator.data import check_xy
 from simulator.execute import evaluate
 
@@ -32,16 +32,16 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
     ``shapes``, ``linear``, ``verify_all``, ``subgoal_share``, ``snap``, ``outliers``,
     ``use_units``) overridden; None
     keeps the pipeline's own. ``snap=False`` keeps fitted constants as fitted; by default each
-    snaps to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.snap`).
+    snaps to a simple form (3/2, pi) where the loss allows (:mod:`pipelines.search.snap`).
     ``outliers="drop"`` leaves out of the search the points that lie far from their
     neighbours; by default they stay and a warning names them. What the data checks find
-    (:mod:`pipelines.data_checks`) is raised as ``UserWarning`` and kept in ``result_.warnings``.
+    (:mod:`pipelines.interface.data_checks`) is raised as ``UserWarning`` and kept in ``result_.warnings``.
     ``units`` gives the physical units of the columns and the target, as ``"a=m,T=s"`` or
     ``{"a": "m", "T": "s"}``, the target named as y's Series is (``y`` otherwise): only
     dimensionally consistent laws are chosen, and ``result_.constant_units`` says each
     constant's units (:mod:`simulator.units`).
     ``select`` chooses the law from the front (``auto``, ``mdl``, ``score``, ``accuracy``,
-    ``validation``; :mod:`pipelines.selection`), and ``validation`` holds that fraction of
+    ``validation``; :mod:`pipelines.search.selection`), and ``validation`` holds that fraction of
     the points out of the search to report (and select) on.
     ``verbose`` shows a progress line (calls, best loss, program) while fitting.
     After ``fit``, as in PySR: ``program_`` (the law, printed with the data's column names),
@@ -208,11 +208,11 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
 
     def suggest(self, n: int = 5, bounds: dict | None = None, seed: int | None = None) -> pd.DataFrame:
         """The ``n`` inputs to measure next: where the front's leading laws disagree most
-        (:mod:`pipelines.suggest`). ``bounds`` is {name: (low, high)}, by the names the law
+        (:mod:`pipelines.interface.suggest`). ``bounds`` is {name: (low, high)}, by the names the law
         prints with (a DataFrame's columns, else x1, x2, ...); a column not named keeps the
         training data's range. The columns are those names too. ``seed`` defaults to
         ``random_state``."""
-        from pipelines.suggest import suggest
+        from pipelines.interface.suggest import suggest
 
         check_is_fitted(self, "program_")
         X, y = self._fit_data
