@@ -44,6 +44,18 @@ def test_suggestions_land_where_the_committee_parts():
     assert np.array_equal(points, again.points[:, 0])  # seeded: the same points
 
 
+def test_gap_points_go_where_nothing_was_measured():
+    """Measured on [-2, 1] and near 3; the committee parts past 1, most at 3: the
+    disagreement pick goes near 3, the gap point into the unmeasured middle of (1, 3)."""
+    X = np.concatenate([np.linspace(-2, 1, 12), [2.9, 3.0]])[:, None]
+    result = fake_result("x1", (KINK, 1e-3))
+    found = suggest(X, X[:, 0], result, bounds={"x1": (-2, 3)}, n=2, seed=0, gaps=1)
+    top, gap = found.points[:, 0]
+    assert top > 2.5 and 1.6 < gap < 2.4, (top, gap)
+    with pytest.raises(SuggestError, match="gaps must be an integer from 0 to n - 1"):
+        suggest(X, X[:, 0], result, n=2, gaps=2)
+
+
 def test_never_where_the_chosen_law_is_undefined_first_where_a_member_is():
     X = np.linspace(0.1, 1, 10)[:, None]
     found = suggest(X, X[:, 0], fake_result("x1", ("log(x1)", 0.1)), {"x1": (-1, 1)}, n=2, seed=0)

@@ -61,10 +61,13 @@ def random_points(task: Task, n: int, seed: int, round_: int) -> np.ndarray:
 
 
 def run_law(
-    task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float
-) -> dict:
+    task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float,
+    gaps: int | None = None,
+) -> dict:  # fmt: skip
     """Both arms on one (task, seed): round 0 on the ``start`` points, then up to ``rounds``
-    rounds of ``add`` points each, until the law is recovered. The runs.jsonl record."""
+    rounds of ``add`` points each, until the law is recovered (``gaps``: of the suggested
+    points, how many fill gaps in the data; :func:`pipelines.interface.suggest.suggest`).
+    The runs.jsonl record."""
     from pipelines.bench.methods import pipeline
     from pipelines.interface.suggest import SuggestError, suggest
     from simulator.recovery import NOISY_RTOL, is_recovered
@@ -97,7 +100,7 @@ def run_law(
             new = None
             if arm == "suggested":
                 try:
-                    new = suggest(X, y, result, bounds, add, seed + r, names).points
+                    new = suggest(X, y, result, bounds, add, seed + r, names, gaps).points
                 except SuggestError:  # a front of one cannot disagree: this round measures at random
                     fallbacks += 1
             if new is None:
@@ -121,6 +124,7 @@ def run_law(
         "noise_kind": task.noise_kind,
         "start": start,
         "add": add,
+        "gaps": add // 2 if gaps is None else gaps,
         "max_rounds": rounds,
         "budget_calls": calls,
         "budget_seconds": seconds,
@@ -130,13 +134,14 @@ def run_law(
 
 
 def _job(
-    task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float
-) -> dict:
+    task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float,
+    gaps: int | None = None,
+) -> dict:  # fmt: skip
     """One job in a worker, with its failure as a record (the loop goes on)."""
     from pipelines.bench.record import clean, one_line
 
     try:
-        return clean(run_law(task, seed, method, start, add, rounds, calls, seconds))
+        return clean(run_law(task, seed, method, start, add, rounds, calls, seconds, gaps))
     except Exception as err:  # noqa: BLE001 - one law's failure must not stop the others
         return {"task": task.name, "seed": seed, "method": METHOD, "error": one_line(err)}
 
@@ -187,7 +192,8 @@ def markdown(records: list[dict], s: dict, meta: dict) -> str:
     """summary.md: the setting, the paired result, the curve and each law's rounds."""
     lines = [f"# The scientist's loop: suggested against random points ({meta['source']})", ""]
     lines.append(
-        f"{meta['seeds']} seed(s); start from {meta['start']} points, add {meta['add']} per round, at most "
+        f"{meta['seeds']} seed(s); start from {meta['start']} points, add {meta['add']} per round "
+        f"({meta['gaps']} of the suggested ones in the widest gaps of the data), at most "
         f"{meta['rounds']} rounds; method {meta['method']}, {meta['calls']:,} calls and "
         f"{meta['seconds']:g} s per solve."
     )
@@ -270,6 +276,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per task (default 3)")
     p.add_argument("--start", type=int, default=8, help="points measured before the first solve (default 8)")
     p.add_argument("--add", type=int, default=3, help="points measured per round (default 3)")
+    p.add_argument(
+        "--gaps",
+        type=int,
+        help="of the suggested points each round, how many fill the widest gaps in the data "
+        "(default add // 2, as induce suggest; 0: all where the committee disagrees)",
+    )
     p.add_argument("--rounds", type=int, default=5, help="rounds after the first solve (default 5)")
     p.add_argument("--method", default="full", help="the pipeline preset or YAML that solves (default full)")
     p.add_argument("--calls", type=int, default=50_000, help="simulator calls per solve (default 50000)")
@@ -296,6 +308,8 @@ def _check(args: argparse.Namespace) -> None:
         raise BenchError(f"--seconds must be a positive number, got {args.seconds:g}")
     if not (math.isfinite(args.noise) and 0 <= args.noise <= 10):
         raise BenchError(f"--noise must be between 0 and 10, got {args.noise:g}")
+    if args.gaps is not None and not 0 <= args.gaps < args.add:
+        raise BenchError(f"--gaps must be from 0 to --add - 1 = {args.add - 1}, got {args.gaps}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -323,6 +337,10 @@ def main(args: argparse.Namespace) -> int:
         (t, s) for t, s in jobs if (t.name, s, METHOD) not in done or done[(t.name, s, METHOD)].get("error")
     ]
     solves = 1 + 2 * args.rounds
+    setting = _setting(vars(args))
+    other = {_setting(r) for r in done.values() if not r.get("error")} - {setting}
+    if other:
+        say(f"warning: {store.path} holds runs of other settings {sorted(other)}; they are kept, not rerun")
     say(
         f"bench-loop: {source}, {len(tasks)} tasks x {args.seeds} seeds = {len(jobs)} laws-seeds "
         f"({len(jobs) - len(todo)} already in {store.path}); at most {solves} solves each, "
@@ -341,7 +359,7 @@ def main(args: argparse.Namespace) -> int:
         say(f"[{finished[0]}/{len(todo)}] {task.name} seed {seed}: {_brief(rec)}")
 
     job_args = [
-        (t, s, args.method, args.start, args.add, args.rounds, args.calls, float(args.seconds))
+        (t, s, args.method, args.start, args.add, args.rounds, args.calls, float(args.seconds), args.gaps)
         for t, s in todo
     ]
     limits = [solves * (args.seconds + 60.0)] * len(todo)
@@ -352,6 +370,7 @@ def main(args: argparse.Namespace) -> int:
     s = summarize(records)
     meta = {
         "source": source, "seeds": args.seeds, "start": args.start, "add": args.add, "rounds": args.rounds,
+        "gaps": args.add // 2 if args.gaps is None else args.gaps,
         "method": args.method, "calls": args.calls, "seconds": float(args.seconds),
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -368,6 +387,20 @@ def main(args: argparse.Namespace) -> int:
         )
     say(f"wrote {', '.join(map(str, wrote))}, {store.path}")
     return 0
+
+
+def _setting(values: dict) -> tuple:
+    """What a record's figures depend on besides its task and seed: start, add, gaps,
+    rounds, calls and seconds (a record without gaps is older than them: all by disagreement)."""
+    add = values.get("add")
+    gaps = values.get("gaps", 0 if "max_rounds" in values else None)
+    gaps = add // 2 if gaps is None and add else gaps
+    rounds = values.get("max_rounds", values.get("rounds"))
+    calls, seconds = (
+        values.get("budget_calls", values.get("calls")),
+        values.get("budget_seconds", values.get("seconds")),
+    )
+    return (values.get("start"), add, gaps, rounds, calls, float(seconds) if seconds is not None else None)
 
 
 def _brief(rec: dict) -> str:

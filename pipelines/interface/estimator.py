@@ -206,8 +206,11 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
             }
         )
 
-    def suggest(self, n: int = 5, bounds: dict | None = None, seed: int | None = None) -> pd.DataFrame:
-        """The ``n`` inputs to measure next: where the front's leading laws disagree most
+    def suggest(
+        self, n: int = 5, bounds: dict | None = None, seed: int | None = None, gaps: int | None = None
+    ) -> pd.DataFrame:
+        """The ``n`` inputs to measure next: where the front's leading laws disagree most, and
+        ``gaps`` of them (default ``n // 2``) in the widest gaps of the data
         (:mod:`pipelines.interface.suggest`). ``bounds`` is {name: (low, high)}, by the names the law
         prints with (a DataFrame's columns, else x1, x2, ...); a column not named keeps the
         training data's range. The columns are those names too. ``seed`` defaults to
@@ -217,7 +220,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "program_")
         X, y = self._fit_data
         seed = self.random_state if seed is None else seed
-        return suggest(X, y, self.result_, bounds, n, seed).frame()
+        return suggest(X, y, self.result_, bounds, n, seed, gaps=gaps).frame()
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "program_")

@@ -42,8 +42,9 @@ class SuggestError(ValueError):
 class Suggestion:
     """The suggested inputs and why: each point's disagreement and each member's prediction.
 
-    ``points`` is (n, d), in decreasing disagreement; ``predictions`` is (members, n), row 0
-    the chosen law; ``box`` is the (d, 2) box the points were drawn from.
+    ``points`` is (n, d): the committee's picks in decreasing disagreement, then the gap
+    points; ``predictions`` is (members, n), row 0 the chosen law; ``box`` is the (d, 2) box
+    the points were drawn from.
     """
 
     points: np.ndarray
@@ -182,14 +183,19 @@ def suggest(
     n: int = 5,
     seed: int | None = None,
     names: Sequence[str] | None = None,
+    gaps: int | None = None,
 ) -> Suggestion:
-    """The ``n`` inputs inside ``bounds`` where the front's leading programs disagree most.
+    """The ``n`` inputs inside ``bounds`` where the front's leading programs disagree most,
+    but ``gaps`` of them (default ``n // 2``) where the measured points leave the widest gap.
 
     Candidates are a scrambled Sobol sample of the box (seeded by ``seed``); picks go greedily
     by disagreement, each at least a minimum distance (in coordinates scaled to the box) from
     the earlier ones, so that n points are not n copies of one spot. The distance halves when
-    too few candidates keep it. ``names`` name X's columns (default: the result's variable
-    names, else x1, x2, ...); ``bounds`` uses them.
+    too few candidates keep it. The gap points go last, each the candidate farthest from
+    every measured point and every earlier pick: the committee knows only the laws the search
+    has found, and a law none of them is can show anywhere, most likely where nothing was
+    measured. ``names`` name X's columns (default: the result's variable names, else x1,
+    x2, ...); ``bounds`` uses them.
     """
     from scipy.stats import qmc
 
@@ -198,6 +204,9 @@ def suggest(
     d = X.shape[1]
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_POINTS:
         raise SuggestError(f"n must be an integer from 1 to {MAX_POINTS:,}, got {n!r}")
+    gaps = n // 2 if gaps is None else gaps
+    if isinstance(gaps, bool) or not isinstance(gaps, (int, np.integer)) or not 0 <= gaps < n:
+        raise SuggestError(f"gaps must be an integer from 0 to n - 1 = {n - 1}, got {gaps!r}")
     names = tuple(names or result.variable_names or [f"x{i + 1}" for i in range(d)])
     if len(names) != d:
         raise SuggestError(f"{len(names)} names for {d} input column(s)")
@@ -220,7 +229,9 @@ def suggest(
         )
     spans = width > 0  # a column the data hold constant, and no bound widens, cannot spread picks
     radius = SPACING * n ** (-1.0 / max(int(spans.sum()), 1))
-    picks = _spread_out((U * spans)[ok], score[ok], spread[ok], n, radius)
+    picks = _spread_out((U * spans)[ok], score[ok], spread[ok], n - gaps, radius)
+    measured = np.clip((X - box[:, 0]) / np.where(width > 0, width, 1.0), 0.0, 1.0) * spans
+    picks += _fill_gaps((U * spans)[ok], np.vstack([measured, (U * spans)[ok][picks]]), gaps)
     points = _rounded(C[ok][picks], box)
     P, _ = _predictions(programs, points, scale)
     return Suggestion(
@@ -253,6 +264,21 @@ def _spread_out(U: np.ndarray, score: np.ndarray, spread: np.ndarray, n: int, ra
     return picked
 
 
+def _fill_gaps(U: np.ndarray, taken: np.ndarray, n: int) -> list[int]:
+    """``n`` picks among the candidates U (unit-box coordinates), each the farthest from every
+    row of ``taken`` and every earlier pick (maximin: the centre of the widest gap)."""
+    from scipy.spatial import cKDTree
+
+    nearest = cKDTree(taken).query(U)[0] if n else np.zeros(0)
+    picked: list[int] = []
+    for _ in range(n):
+        i = int(np.argmax(nearest))
+        picked.append(i)
+        nearest = np.minimum(nearest, np.linalg.norm(U - U[i], axis=1))
+        nearest[i] = -1.0
+    return picked
+
+
 def _rounded(points: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Coordinates rounded to ``DIGITS`` digits of the box's width (2.71828 on 0..3, not
     2.718281828459045: a value one can set on an instrument), kept inside the box."""
@@ -276,6 +302,12 @@ def add_parser(sub) -> None:
     )
     cli.add_data_arguments(p)
     p.add_argument("-n", type=int, default=5, help="how many points to suggest (default 5)")
+    p.add_argument(
+        "--gaps",
+        type=int,
+        help="how many of the n points fill the widest gaps in the measured data instead of going "
+        "where the committee disagrees (default n // 2; 0: all by disagreement)",
+    )
     p.add_argument(
         "--bounds",
         help="where to look, e.g. x=0:3,t=1:10; columns not named keep the data's own range",
@@ -306,6 +338,8 @@ def main(args) -> int:
         raise cli.UsageError("suggest needs --csv FILE and --target COLUMN")
     if not 1 <= args.n <= MAX_POINTS:
         raise cli.UsageError(f"-n must be from 1 to {MAX_POINTS:,}, got {args.n}")
+    if args.gaps is not None and not 0 <= args.gaps < args.n:
+        raise cli.UsageError(f"--gaps must be from 0 to n - 1 = {args.n - 1}, got {args.gaps}")
     for path in (args.out, args.plot):
         if path and Path(path).exists() and not args.force:
             raise cli.UsageError(f"{path} exists; add --force to replace it")
@@ -314,7 +348,7 @@ def main(args) -> int:
     resolve_bounds(bounds, names, X, "--bounds")
     result = cli.run_search(args, X, y, names, f"{args.csv}: {args.target}")
     print(result, file=sys.stderr)
-    found = suggest(X, y, result, bounds, args.n, args.seed, names)
+    found = suggest(X, y, result, bounds, args.n, args.seed, names, args.gaps)
     print(describe(found, result), file=sys.stderr)
     text = found.frame(args.explain).to_csv(index=False)
     if args.out:
