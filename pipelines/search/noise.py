@@ -65,11 +65,14 @@ class NoiseEstimate:
         return asdict(self)
 
 
-def estimate_noise(X: np.ndarray, y: np.ndarray, seed: int = 0) -> NoiseEstimate:
-    """Both estimates, cross-checked into the floor (see the module docstring)."""
-    gp = surrogate_floor(X, y, seed)
+def estimate_noise(
+    X: np.ndarray, y: np.ndarray, seed: int = 0, cap: float = UNRELIABLE_ABOVE
+) -> NoiseEstimate:
+    """Both estimates, cross-checked into the floor (see the module docstring); ``cap`` is
+    the surrogate's largest estimate still taken as noise."""
+    gp = surrogate_floor(X, y, seed, cap)
     near = neighbour_floor(X, y)
-    floor = min(float(np.sqrt(gp * near)), UNRELIABLE_ABOVE) if gp > 0 and near > 0 else 0.0
+    floor = min(float(np.sqrt(gp * near)), cap) if gp > 0 and near > 0 else 0.0
     y = np.asarray(y, dtype=np.float64)
     relative = None
     if len(y) >= 8 and (np.all(y > 0) or np.all(y < 0)):
@@ -111,7 +114,7 @@ def neighbour_floor(X: np.ndarray, y: np.ndarray) -> float:
     return float(np.median(ratios) / CHI2_MEDIAN / var)
 
 
-def surrogate_floor(X: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
+def surrogate_floor(X: np.ndarray, y: np.ndarray, seed: int = 0, cap: float = UNRELIABLE_ABOVE) -> float:
     """Estimated noise variance over the variance of y (0.0 when the data look exact).
 
     The law scores about this NMSE on the data; a program that scores much less is fitting
@@ -145,4 +148,4 @@ def surrogate_floor(X: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
         except (ValueError, np.linalg.LinAlgError):
             return 0.0
     level = float(gp.kernel_.k2.noise_level)  # in units of var(y), since ys has unit variance
-    return level if EXACT_BELOW <= level <= UNRELIABLE_ABOVE else 0.0
+    return level if EXACT_BELOW <= level <= cap else 0.0
