@@ -40,6 +40,19 @@ def test_noise_floor_is_zero_on_exact_data_and_near_the_truth_on_noisy_data():
     assert noise_floor(X[:5], _line(X[:5], 0.1)) == 0.0  # too few points to say
 
 
+def test_noise_of_a_tenth_of_the_signal_is_seen_not_taken_as_exact():
+    """v = 4.43 sqrt(h) with noise 0.1 x RMS(v): the truth's NMSE is about 0.1. The former cap
+    (0.05) called such data exact; the default cap (0.3) sees the noise."""
+    rng = np.random.default_rng(2)
+    h = rng.uniform(0.1, 10, 40)
+    v = 4.43 * np.sqrt(h)
+    y = v + 0.1 * np.sqrt(np.mean(v**2)) * rng.standard_normal(40)
+    truth = np.mean((y - v) ** 2) / np.var(y)
+    assert 0.05 < truth < 0.3
+    assert estimate_noise(h[:, None], y, cap=0.05).floor == 0.0
+    assert truth / 3 < estimate_noise(h[:, None], y).floor < 3 * truth
+
+
 def test_both_estimates_are_reported_and_bracket_the_truth():
     X = np.random.default_rng(1).uniform(-2, 2, (40, 1))
     y = _line(X, 0.02)

@@ -71,6 +71,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         polish_calls: int | None = None,
         polish_seconds: float | None = None,
         noise_floor: float | str | None = None,
+        noise_cap: float | None = None,
         select: str | None = None,
         separate: bool | None = None,
         shapes: bool | None = None,
@@ -103,6 +104,7 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         self.polish_calls = polish_calls
         self.polish_seconds = polish_seconds
         self.noise_floor = noise_floor
+        self.noise_cap = noise_cap
         self.select = select
         self.separate = separate
         self.shapes = shapes

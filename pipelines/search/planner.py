@@ -317,7 +317,9 @@ class Planner:
         """
         s = self.settings
         check_criterion(s.select, has_validation=problem.validation is not None)
-        estimate = estimate_noise(problem.X, problem.y, seed) if s.noise_floor == "auto" else None
+        estimate = (
+            estimate_noise(problem.X, problem.y, seed, s.noise_cap) if s.noise_floor == "auto" else None
+        )
         floor = float(estimate.floor if estimate is not None else s.noise_floor)
         state = self.solve_state(
             problem,

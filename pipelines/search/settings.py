@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pipelines.search.noise import check_noise_floor
+from pipelines.search.noise import NOISE_CAP, check_noise_floor
 from pipelines.search.selection import check_criterion
 
 OUTLIER_CHOICES = ("keep", "drop")
@@ -50,6 +50,8 @@ class PlannerSettings:
     the exact-fit bars without and with fitted constants; ``similarity_weight``: weight of
     the learned distance to the goal in the score; ``polish_calls``/``polish_seconds``: the
     search after a hit for a smaller program; ``noise_floor``: ``"auto"`` or an NMSE;
+    ``noise_cap``: the largest estimated floor taken as noise (above it, the data are taken
+    as exact: the estimate explained too little to rest a stop on);
     ``select``: the criterion that chooses from the front; ``separate``, ``shapes``,
     ``linear``: the start providers; ``verify_all``: run every legal edit of a node;
     ``subgoal_share``: the sub-goal stage's share of the work; ``snap``: after the choice,
@@ -69,6 +71,7 @@ class PlannerSettings:
     polish_calls: int = 1_000
     polish_seconds: float = 5.0
     noise_floor: float | str = "auto"
+    noise_cap: float = NOISE_CAP
     select: str = "auto"
     separate: bool = True
     shapes: bool = True
@@ -89,6 +92,7 @@ class PlannerSettings:
         _number("const_tol", self.const_tol, open_low=True, high=1.0)
         _number("polish_seconds", self.polish_seconds)
         _number("subgoal_share", self.subgoal_share, open_low=True, high=1.0)
+        _number("noise_cap", self.noise_cap, open_low=True, high=1.0)
         for name in ("separate", "shapes", "linear", "verify_all", "snap", "use_units"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -99,7 +103,16 @@ class PlannerSettings:
             object.__setattr__(self, "select", check_criterion(self.select))
         except ValueError as err:
             raise SettingsError(str(err)) from None
-        for name in ("parsimony", "similarity_weight", "tol", "const_tol", "polish_seconds", "subgoal_share"):
+        floats = (
+            "parsimony",
+            "similarity_weight",
+            "tol",
+            "const_tol",
+            "polish_seconds",
+            "subgoal_share",
+            "noise_cap",
+        )
+        for name in floats:
             object.__setattr__(self, name, float(getattr(self, name)))
 
     @classmethod
