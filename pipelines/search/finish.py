@@ -162,8 +162,8 @@ def _snap(state: SolveState, chosen: Node, snaps: dict[Program, Snapped]) -> Nod
     steps = getattr(state.verifier, "fit_steps", 30)
 
     def one(node: Node, on_front: bool = True) -> Node:
-        if not node.program.consts:
-            return node
+        if not node.program.consts or not beats_mean(node.loss):
+            return node  # the mean is the best constant: snapped, it only fits worse
         bar = snap_bar(state, node.loss)
         noisy = node.loss > state.tol  # noisy data, whether or not the floor's estimate saw it
         window = WINDOW if noisy else EXACT_WINDOW  # an exact fit: only forms it could be
