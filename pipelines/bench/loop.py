@@ -62,7 +62,7 @@ def random_points(task: Task, n: int, seed: int, round_: int) -> np.ndarray:
 
 def run_law(
     task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float,
-    gaps: int | None = None,
+    gaps: int = 0,
 ) -> dict:  # fmt: skip
     """Both arms on one (task, seed): round 0 on the ``start`` points, then up to ``rounds``
     rounds of ``add`` points each, until the law is recovered (``gaps``: of the suggested
@@ -124,7 +124,7 @@ def run_law(
         "noise_kind": task.noise_kind,
         "start": start,
         "add": add,
-        "gaps": add // 2 if gaps is None else gaps,
+        "gaps": gaps,
         "max_rounds": rounds,
         "budget_calls": calls,
         "budget_seconds": seconds,
@@ -135,7 +135,7 @@ def run_law(
 
 def _job(
     task: Task, seed: int, method: str, start: int, add: int, rounds: int, calls: int, seconds: float,
-    gaps: int | None = None,
+    gaps: int = 0,
 ) -> dict:  # fmt: skip
     """One job in a worker, with its failure as a record (the loop goes on)."""
     from pipelines.bench.record import clean, one_line
@@ -247,7 +247,7 @@ def plot(s: dict, path: Path, title: str) -> None:
     ax.set_ylabel("laws recovered (%)")
     ax.set_ylim(-2, 102)
     ax.set_xticks(s["points"])
-    ax.set_title(f"Recovery against points measured: {title}", fontsize=9)
+    ax.set_title(f"Recovery against points measured\n{title}", fontsize=8)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -279,8 +279,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--gaps",
         type=int,
+        default=0,
         help="of the suggested points each round, how many fill the widest gaps in the data "
-        "(default add // 2, as induce suggest; 0: all where the committee disagrees)",
+        "(default 0, as induce suggest: all where the committee disagrees)",
     )
     p.add_argument("--rounds", type=int, default=5, help="rounds after the first solve (default 5)")
     p.add_argument("--method", default="full", help="the pipeline preset or YAML that solves (default full)")
@@ -308,7 +309,7 @@ def _check(args: argparse.Namespace) -> None:
         raise BenchError(f"--seconds must be a positive number, got {args.seconds:g}")
     if not (math.isfinite(args.noise) and 0 <= args.noise <= 10):
         raise BenchError(f"--noise must be between 0 and 10, got {args.noise:g}")
-    if args.gaps is not None and not 0 <= args.gaps < args.add:
+    if not 0 <= args.gaps < args.add:
         raise BenchError(f"--gaps must be from 0 to --add - 1 = {args.add - 1}, got {args.gaps}")
 
 
@@ -370,7 +371,7 @@ def main(args: argparse.Namespace) -> int:
     s = summarize(records)
     meta = {
         "source": source, "seeds": args.seeds, "start": args.start, "add": args.add, "rounds": args.rounds,
-        "gaps": args.add // 2 if args.gaps is None else args.gaps,
+        "gaps": args.gaps,
         "method": args.method, "calls": args.calls, "seconds": float(args.seconds),
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -393,8 +394,7 @@ def _setting(values: dict) -> tuple:
     """What a record's figures depend on besides its task and seed: start, add, gaps,
     rounds, calls and seconds (a record without gaps is older than them: all by disagreement)."""
     add = values.get("add")
-    gaps = values.get("gaps", 0 if "max_rounds" in values else None)
-    gaps = add // 2 if gaps is None and add else gaps
+    gaps = values.get("gaps", 0)
     rounds = values.get("max_rounds", values.get("rounds"))
     calls, seconds = (
         values.get("budget_calls", values.get("calls")),

@@ -209,10 +209,10 @@ class ProgramRegressor(RegressorMixin, BaseEstimator):
         )
 
     def suggest(
-        self, n: int = 5, bounds: dict | None = None, seed: int | None = None, gaps: int | None = None
+        self, n: int = 5, bounds: dict | None = None, seed: int | None = None, gaps: int = 0
     ) -> pd.DataFrame:
         """The ``n`` inputs to measure next: where the front's leading laws disagree most, and
-        ``gaps`` of them (default ``n // 2``) in the widest gaps of the data
+        ``gaps`` of them (default none) in the widest gaps of the data
         (:mod:`pipelines.interface.suggest`). ``bounds`` is {name: (low, high)}, by the names the law
         prints with (a DataFrame's columns, else x1, x2, ...); a column not named keeps the
         training data's range. The columns are those names too. ``seed`` defaults to

@@ -183,10 +183,10 @@ def suggest(
     n: int = 5,
     seed: int | None = None,
     names: Sequence[str] | None = None,
-    gaps: int | None = None,
+    gaps: int = 0,
 ) -> Suggestion:
     """The ``n`` inputs inside ``bounds`` where the front's leading programs disagree most,
-    but ``gaps`` of them (default ``n // 2``) where the measured points leave the widest gap.
+    but ``gaps`` of them where the measured points leave the widest gap.
 
     Candidates are a scrambled Sobol sample of the box (seeded by ``seed``); picks go greedily
     by disagreement, each at least a minimum distance (in coordinates scaled to the box) from
@@ -204,7 +204,6 @@ def suggest(
     d = X.shape[1]
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_POINTS:
         raise SuggestError(f"n must be an integer from 1 to {MAX_POINTS:,}, got {n!r}")
-    gaps = n // 2 if gaps is None else gaps
     if isinstance(gaps, bool) or not isinstance(gaps, (int, np.integer)) or not 0 <= gaps < n:
         raise SuggestError(f"gaps must be an integer from 0 to n - 1 = {n - 1}, got {gaps!r}")
     names = tuple(names or result.variable_names or [f"x{i + 1}" for i in range(d)])
@@ -305,8 +304,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--gaps",
         type=int,
+        default=0,
         help="how many of the n points fill the widest gaps in the measured data instead of going "
-        "where the committee disagrees (default n // 2; 0: all by disagreement)",
+        "where the committee disagrees (default 0: all by disagreement; docs/loop.md measures both)",
     )
     p.add_argument(
         "--bounds",
@@ -338,7 +338,7 @@ def main(args) -> int:
         raise cli.UsageError("suggest needs --csv FILE and --target COLUMN")
     if not 1 <= args.n <= MAX_POINTS:
         raise cli.UsageError(f"-n must be from 1 to {MAX_POINTS:,}, got {args.n}")
-    if args.gaps is not None and not 0 <= args.gaps < args.n:
+    if not 0 <= args.gaps < args.n:
         raise cli.UsageError(f"--gaps must be from 0 to n - 1 = {args.n - 1}, got {args.gaps}")
     for path in (args.out, args.plot):
         if path and Path(path).exists() and not args.force:
