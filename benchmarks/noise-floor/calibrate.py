@@ -19,13 +19,13 @@ LEVELS = (0.0, 0.01, 0.1, 0.3)
 CAPS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-def targets(n: int, seed: int):
-    """(X, y) of ``n`` random programs on random inputs of 20 to 60 points."""
+def targets(n: int, seed: int, points: tuple[int, int] = (20, 60)):
+    """(X, y) of ``n`` random programs on random inputs of ``points`` points."""
     rng = np.random.default_rng(seed)
     prior = ProgramPrior()
     out = []
     while len(out) < n:
-        fs, X = random_setting(rng, points=(20, 60))
+        fs, X = random_setting(rng, points=points)
         program = prior.sample(fs, rng)
         with np.errstate(all="ignore"):
             y = evaluate(program, X)
@@ -38,16 +38,21 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--targets", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--points", type=int, nargs=2, default=(20, 60), help="the fewest and most points")
     args = p.parse_args()
     rows = []  # (level, truth, raw surrogate, neighbours)
-    for i, (X, y) in enumerate(targets(args.targets, args.seed)):
+    for i, (X, y) in enumerate(targets(args.targets, args.seed, tuple(args.points))):
         for level in LEVELS:
             rng = np.random.default_rng([args.seed, i, int(level * 1000)])
             noisy = y + level * np.sqrt(np.mean(y**2)) * rng.standard_normal(len(y))
             truth = level**2 * np.mean(y**2) / np.var(noisy)
             rows.append((level, truth, surrogate_floor(X, noisy, 0, cap=1.0), neighbour_floor(X, noisy)))
     rows = np.array(rows)
-    print(f"# The noise floor's cap on {args.targets} random targets (seed {args.seed})\n")
+    low, high = args.points
+    print(
+        f"# The noise floor's cap on {args.targets} random targets, {low} to {high} points "
+        f"(seed {args.seed})\n"
+    )
     print("Cells: at noise 0, the share taken as noisy (floor > 0); at noise > 0, the share whose")
     print("floor is within 3x of the truth, and in brackets the share taken as exact (floor 0).\n")
     print("| cap | " + " | ".join(f"noise {v:g}" for v in LEVELS) + " |")
