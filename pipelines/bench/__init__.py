@@ -11,7 +11,9 @@ One file per role:
 - ``store``: runs.jsonl, appended as runs finish, which is what makes a rerun resume;
 - ``stats``: every statistic, computed once with pandas;
 - ``report``: summary.md, the console table and the plot; ``tracking``: the W&B run;
-- ``progress``: the console while runs go.
+- ``progress``: the console while runs go;
+- ``loop``: ``induce bench-loop``, the measure-and-refit loop, suggested against random points;
+- ``simulator_speed``: ``induce bench-simulator``, candidate evaluations per second.
 """
 
 from pipelines.bench.cli import add_parser, main
