@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from simulator.suites import Task
 
 ARMS = ("suggested", "random")
+# what a record's figures depend on besides its task and seed, by their runs.jsonl names
+SETTING = ("start", "add", "gaps", "max_rounds", "budget_calls", "budget_seconds")
 METHOD = "loop"  # the method field of every runs.jsonl line (the store keys on task, seed, method)
 
 
@@ -69,11 +71,10 @@ def run_law(
     points, how many fill gaps in the data; :func:`pipelines.interface.suggest.suggest`).
     The runs.jsonl record."""
     from pipelines.bench.methods import pipeline
+    from pipelines.bench.record import recovers
     from pipelines.interface.suggest import SuggestError, suggest
-    from simulator.recovery import NOISY_RTOL, is_recovered
 
     truth = task.truth_sympy()
-    rtol = NOISY_RTOL if task.noise > 0 else 0.0
     names = task.column_names()
     bounds = {name: (lo, hi) for name, (lo, hi) in zip(names, box(task), strict=True)}
     solver = pipeline(method)
@@ -84,7 +85,7 @@ def run_law(
             units=task.dimensions(),
         )  # fmt: skip
         found = result.sympy()
-        ok = bool(is_recovered(found, truth, domain=task.domain(), rtol=rtol))
+        ok = recovers(task, found, truth)
         return result, {"points": len(X), "recovered": ok, "found": str(found), "seconds": result.seconds}
 
     X0, _ = task.sample("train", seed)
@@ -129,7 +130,7 @@ def run_law(
         "budget_calls": calls,
         "budget_seconds": seconds,
         "error": None,
-        **{arm: arms[arm] for arm in ARMS},
+        **arms,
     }
 
 
@@ -317,6 +318,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the (task, seed) jobs not yet in runs.jsonl, then write summary.md and the plot."""
     from pipelines.bench.cli import duration, select_tasks
     from pipelines.bench.methods import get
+    from pipelines.bench.plan import plan
     from pipelines.bench.store import RunStore
 
     _check(args)
@@ -332,14 +334,12 @@ def main(args: argparse.Namespace) -> int:
     get(args.method)  # an unknown method is a one-line error before anything runs
     out = Path(args.out)
     store = RunStore(out)
-    done = store.latest()
-    jobs = [(t, s) for s in range(args.seeds) for t in tasks]
-    todo = [
-        (t, s) for t, s in jobs if (t.name, s, METHOD) not in done or done[(t.name, s, METHOD)].get("error")
-    ]
+    jobs = plan(tasks, args.seeds, [METHOD], args.calls, float(args.seconds))
+    todo = store.todo(jobs, retry_errors=True)
     solves = 1 + 2 * args.rounds
-    setting = _setting(vars(args))
-    other = {_setting(r) for r in done.values() if not r.get("error")} - {setting}
+    setting = {"start": args.start, "add": args.add, "gaps": args.gaps, "max_rounds": args.rounds,
+               "budget_calls": args.calls, "budget_seconds": float(args.seconds)}  # fmt: skip
+    other = {_setting(r) for r in store.records(jobs) if not r.get("error")} - {_setting(setting)}
     if other:
         say(f"warning: {store.path} holds runs of other settings {sorted(other)}; they are kept, not rerun")
     say(
@@ -351,23 +351,24 @@ def main(args: argparse.Namespace) -> int:
     finished = [0]
 
     def on_done(i: int, rec: dict | None, error: BaseException | None) -> None:
-        task, seed = todo[i]
+        job = todo[i]
         rec = (
-            rec if error is None else {"task": task.name, "seed": seed, "method": METHOD, "error": str(error)}
+            rec
+            if error is None
+            else {"task": job.task.name, "seed": job.seed, "method": METHOD, "error": str(error)}
         )
         store.append(rec)
         finished[0] += 1
-        say(f"[{finished[0]}/{len(todo)}] {task.name} seed {seed}: {_brief(rec)}")
+        say(f"[{finished[0]}/{len(todo)}] {job.task.name} seed {job.seed}: {_brief(rec)}")
 
     job_args = [
-        (t, s, args.method, args.start, args.add, args.rounds, args.calls, float(args.seconds), args.gaps)
-        for t, s in todo
+        (j.task, j.seed, args.method, args.start, args.add, args.rounds, args.calls, j.seconds, args.gaps)
+        for j in todo
     ]
     limits = [solves * (args.seconds + 60.0)] * len(todo)
     executor.map(_job, job_args, on_done, setup=single_thread, limits=limits)
 
-    latest = store.latest()
-    records = [latest[(t.name, s, METHOD)] for t, s in jobs if (t.name, s, METHOD) in latest]
+    records = store.records(jobs)
     s = summarize(records)
     meta = {
         "source": source, "seeds": args.seeds, "start": args.start, "add": args.add, "rounds": args.rounds,
@@ -390,17 +391,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _setting(values: dict) -> tuple:
-    """What a record's figures depend on besides its task and seed: start, add, gaps,
-    rounds, calls and seconds (a record without gaps is older than them: all by disagreement)."""
-    add = values.get("add")
-    gaps = values.get("gaps", 0)
-    rounds = values.get("max_rounds", values.get("rounds"))
-    calls, seconds = (
-        values.get("budget_calls", values.get("calls")),
-        values.get("budget_seconds", values.get("seconds")),
-    )
-    return (values.get("start"), add, gaps, rounds, calls, float(seconds) if seconds is not None else None)
+def _setting(rec: dict) -> tuple:
+    """What a record's figures depend on besides its task and seed (a record without gaps is
+    older than them: all its points by disagreement)."""
+    return tuple(rec.get(key, 0 if key == "gaps" else None) for key in SETTING)
 
 
 def _brief(rec: dict) -> str:

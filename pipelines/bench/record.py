@@ -69,17 +69,12 @@ class Outcome:
 
 def score(task: Task, seed: int, method: str, calls: int, seconds: float, outcome: Outcome) -> dict:
     """The run's record: the outcome judged against the task's truth and test split."""
-    from simulator.recovery import NOISY_RTOL, is_recovered
-
     truth = task.truth_sympy()
     _, y_test = task.sample("test", seed)
-    rtol = NOISY_RTOL if task.noise > 0 else 0.0  # noisy data cannot pin constants to 3 decimals
-
-    def recovers(expr) -> bool:
-        return bool(is_recovered(expr, truth, domain=task.domain(), rtol=rtol))
-
-    recovered = recovers(outcome.found)
-    on_front = None if outcome.front is None else recovered or any(recovers(e) for e in outcome.front)
+    recovered = recovers(task, outcome.found, truth)
+    on_front = (
+        None if outcome.front is None else recovered or any(recovers(task, e, truth) for e in outcome.front)
+    )
     rec = {
         "task": task.name,
         "seed": seed,
@@ -104,6 +99,17 @@ def score(task: Task, seed: int, method: str, calls: int, seconds: float, outcom
         "budget_seconds": seconds,
     }
     return {k: rec.get(k) for k in RUN_FIELDS}
+
+
+def recovers(task: Task, found: sp.Expr | str, truth: sp.Expr | None = None) -> bool:
+    """Whether ``found`` is the task's law, by the bench's one check: symbolic equivalence on
+    the task's range, with constants within 5% on noisy data, which cannot pin them to 3
+    decimals (``truth``: the task's, when already at hand)."""
+    from simulator.recovery import NOISY_RTOL, is_recovered
+
+    truth = task.truth_sympy() if truth is None else truth
+    rtol = NOISY_RTOL if task.noise > 0 else 0.0
+    return bool(is_recovered(found, truth, domain=task.domain(), rtol=rtol))
 
 
 def failure(job: Job, error: str) -> dict:

@@ -229,8 +229,9 @@ def suggest(
     spans = width > 0  # a column the data hold constant, and no bound widens, cannot spread picks
     radius = SPACING * n ** (-1.0 / max(int(spans.sum()), 1))
     picks = _spread_out((U * spans)[ok], score[ok], spread[ok], n - gaps, radius)
-    measured = np.clip((X - box[:, 0]) / np.where(width > 0, width, 1.0), 0.0, 1.0) * spans
-    picks += _fill_gaps((U * spans)[ok], np.vstack([measured, (U * spans)[ok][picks]]), gaps)
+    if gaps:
+        measured = np.clip((X - box[:, 0]) / np.where(width > 0, width, 1.0), 0.0, 1.0) * spans
+        picks += _fill_gaps((U * spans)[ok], np.vstack([measured, (U * spans)[ok][picks]]), gaps)
     points = _rounded(C[ok][picks], box)
     P, _ = _predictions(programs, points, scale)
     return Suggestion(
@@ -268,7 +269,7 @@ def _fill_gaps(U: np.ndarray, taken: np.ndarray, n: int) -> list[int]:
     row of ``taken`` and every earlier pick (maximin: the centre of the widest gap)."""
     from scipy.spatial import cKDTree
 
-    nearest = cKDTree(taken).query(U)[0] if n else np.zeros(0)
+    nearest = cKDTree(taken).query(U)[0]
     picked: list[int] = []
     for _ in range(n):
         i = int(np.argmax(nearest))

@@ -124,7 +124,7 @@ class SolveState:
     memo: dict[str, Any] = field(default_factory=dict)  # what start providers share in one solve
     tie: itertools.count = field(default_factory=itertools.count)
     allowed: frozenset[str] = frozenset()  # the task's tokens: a program with any other is never kept
-    distinct: int = 0  # the distinct points of the data (set from the problem)
+    distinct: int = field(init=False, default=0)  # the data's distinct points (from the problem)
     # with units, the front and the best hold only dimensionally consistent programs; this
     # front holds every program, for when none is consistent (:func:`pipelines.search.finish.finish`)
     unchecked: dict[int, Node] = field(default_factory=dict)
@@ -192,8 +192,8 @@ class SolveState:
         return node
 
     def _place(self, node: Node) -> None:
-        """The node takes its size's place on the front if it fits better, is identifiable (and, with units,
-        is consistent)."""
+        """The node takes its size's place on the front if it fits better and is identifiable
+        (and, with units, is consistent)."""
         c, loss = node.program.complexity, node.loss
         if not self.identifiable(node.program):
             return
